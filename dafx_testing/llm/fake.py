@@ -1,0 +1,274 @@
+"""The facade: :class:`FakeLLM`, the model on the real wire."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from contextlib import ExitStack
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from .cassette import Cassette, Exchange
+from .clock import Clock, epoch_seconds, wall_clock
+from .conversation import Message, from_chat, from_responses, reply_messages
+from .credentials import faking_azure_credentials
+from .environment import DEFAULT_ENV, env_defaults
+from .errors import FakeLLMError
+from .faults import render_fault
+from .forward import forward
+from .intercept import intercepting
+from .masking import mask_headers, mask_url, secret_values
+from .netguard import blocked, guarding
+from .render import render
+from .replies import Stamp
+from .request import LLMRequest
+from .responses_api import response_id
+from .routes import Route, classify
+from .script import Lane, Router, Scripting
+from .wire import Drop, RawRequest, WireResponse
+
+__all__ = ["FakeLLM"]
+
+
+class FakeLLM(Scripting):
+    """A scripted, failing or recorded model behind every OpenAI-wire client of the process.
+
+    While the context is open, every Chat Completions and Responses API call made through
+    ``httpx`` (openai 2.x) or ``httpx2`` (openai 3.x) is answered here, whatever the host:
+    OpenAI, Azure OpenAI deployments, Azure AI Foundry projects. The app passes no
+    ``http_client`` and changes nothing. Azure credentials hand out fake tokens, the usual
+    environment variables point at fake endpoints, and any other outbound HTTP fails naming
+    its URL.
+
+    Args:
+        clock: returns the aware ``datetime`` stamped as ``created`` on replies (the simulator's
+            virtual clock, say); default the real time.
+        allow_hosts: hosts whose non-model traffic may go out for real.
+        credentials: fake ``azure.identity`` tokens while open.
+        env: environment defaults set while open (only variables not already set);
+            ``None`` sets none.
+        strict: on a clean exit, raise the first script error the app swallowed.
+
+    Example::
+
+        from dafx_testing.llm import FakeLLM
+
+        with FakeLLM() as fake:
+            fake.reply("Why did the pirate go to school? To improve his arrrticulation!")
+            result = asyncio.run(agent.run("Tell me a pirate joke."))
+            assert fake.requests[0].last_user_message == "Tell me a pirate joke."
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        allow_hosts: Iterable[str] = (),
+        credentials: bool = True,
+        env: Mapping[str, str] | None = DEFAULT_ENV,
+        strict: bool = True,
+    ) -> None:
+        self.requests: list[LLMRequest] = []
+        self.errors: list[FakeLLMError] = []
+        self._clock = clock or wall_clock
+        self._allow_hosts = {host.lower() for host in allow_hosts}
+        self._credentials, self._env, self._strict = credentials, env, strict
+        self._router = Router()
+        self._cassette: Cassette | None = None
+        self._recording = False
+        self._upstream: str | None = None
+        self._secrets: set[str] = set()
+        self._conversations: dict[str, list[Message]] = {}
+        self._lock = threading.RLock()
+        self._stack: ExitStack | None = None
+
+    @classmethod
+    def replaying(cls, path: str | os.PathLike[str], **options: Any) -> FakeLLM:
+        """A fake answering from the cassette at ``path``; an unrecorded request fails naming the nearest.
+
+        Example::
+
+            with FakeLLM.replaying("fakes/cassettes/joker.jsonl") as fake:
+                ...
+        """
+        fake = cls(**options)
+        fake._cassette = Cassette.load(path)
+        return fake
+
+    @classmethod
+    def recording(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        upstream: str | None = None,
+        secrets: Iterable[str] = (),
+        **options: Any,
+    ) -> FakeLLM:
+        """A fake forwarding each model call to a real endpoint and writing the exchanges to ``path``.
+
+        Credentials and environment defaults are off unless asked for: the real service needs
+        the real ones.
+
+        Args:
+            path: the cassette to (re)write.
+            upstream: scheme, host and port to send to instead of each request's own URL.
+            secrets: extra values to scrub from the file (keys and tokens in headers and query
+                strings are scrubbed anyway).
+
+        Example::
+
+            with FakeLLM.recording("fakes/cassettes/joker.jsonl", secrets=[os.environ["KEY"]]):
+                ...
+        """
+        fake = cls(**{"credentials": False, "env": None, **options})
+        fake._cassette = Cassette(Path(path))
+        fake._recording, fake._upstream, fake._secrets = True, upstream, set(secrets)
+        return fake
+
+    # -- scripting ---------------------------------------------------------------------------
+
+    def _lane(self) -> Lane:
+        return self._router.default
+
+    def agent(self, agent: Any, instructions: str | None = None) -> Lane:
+        """A script for one agent's requests, recognised by its instructions or by its name in them.
+
+        Args:
+            agent: the agent's name, or an Agent Framework agent (its name and instructions are used).
+            instructions: text of the agent's instructions that identifies it (any part of it).
+
+        Example::
+
+            fake.agent("Writer").reply("A draft.")
+            fake.agent("Critic", instructions="You review drafts").reply("Approved.")
+        """
+        return self._router.add_agent(agent, instructions)
+
+    def model(self, name: str) -> Lane:
+        """A script for requests to the model or Azure deployment ``name``."""
+        return self._router.add_model(name)
+
+    # -- capture and assertions --------------------------------------------------------------
+
+    @property
+    def last_request(self) -> LLMRequest:
+        """The most recent model call.
+
+        Raises:
+            AssertionError: when there was none.
+        """
+        assert self.requests, "the fake model received no request"
+        return self.requests[-1]
+
+    def requests_for(self, agent: str) -> list[LLMRequest]:
+        """The requests from the declared agent ``agent``."""
+        return [request for request in self.requests if request.agent == agent]
+
+    def assert_all_used(self) -> None:
+        """Assert that every queued reply was served.
+
+        Raises:
+            AssertionError: naming the lanes with replies left.
+        """
+        left = [lane.summary() for lane in [self._router.default, *self._router.lanes] if lane.steps]
+        assert not left, "scripted replies were never requested:\n  " + "\n  ".join(left)
+
+    # -- the wire ----------------------------------------------------------------------------
+
+    def admits(self, url: str) -> bool:
+        """Whether non-model traffic to ``url`` may go out for real (its host is allowed)."""
+        return (urlsplit(url).hostname or "").lower() in self._allow_hosts
+
+    def handle(self, raw: RawRequest) -> WireResponse | Drop | None:
+        """Answer one HTTP request: a model call gets the fake's answer; ``None`` lets it through.
+
+        Also usable without entering the context, to serve the fake over a socket.
+
+        Raises:
+            NetworkBlocked: for a request that is neither a model call nor to an allowed host.
+            ScriptExhausted, UnmatchedRequest, CassetteMiss: when there is no answer for it.
+        """
+        route = classify(raw)
+        if route is None:
+            if self.admits(raw.url):
+                return None
+            raise blocked(raw.method, raw.url, "httpx")
+        with self._lock:
+            request = self._capture(raw, route)
+            try:
+                return self._answer(request, raw)
+            except FakeLLMError as error:
+                self.errors.append(error)
+                raise
+
+    def _capture(self, raw: RawRequest, route: Route) -> LLMRequest:
+        body = raw.json()
+        if route.api == "chat.completions":
+            messages = from_chat(body)
+        else:
+            messages = from_responses(body, self._conversations.get(body.get("previous_response_id"), []))
+        request = LLMRequest(
+            len(self.requests) + 1,
+            route.api,
+            raw.method,
+            mask_url(raw.url),
+            mask_headers(raw.headers),
+            body,
+            messages,
+            route.deployment,
+            route.api_version,
+        )
+        request = dataclasses.replace(request, agent=self._router.agent_of(request))
+        self.requests.append(request)
+        return request
+
+    def _answer(self, request: LLMRequest, raw: RawRequest) -> WireResponse | Drop:
+        stamp = Stamp(request.index, epoch_seconds(self._clock))
+        lane = self._router.pick(request) if self._cassette is None else self._router.default
+        for rule in self._router.faults_for(lane):
+            if rule.draw():
+                return render_fault(rule, request, stamp)
+        if self._cassette is None:
+            if lane is None:
+                raise self._router.unmatched(request)
+            return self._from_script(lane, request, stamp)
+        if not self._recording:
+            return self._cassette.match(request)
+        response = forward(raw, self._upstream)
+        secrets = self._secrets | secret_values(raw.headers, raw.url)
+        self._cassette.add(Exchange.of(request, urlsplit(raw.url).path, response), secrets)
+        return response
+
+    def _from_script(self, lane: Lane, request: LLMRequest, stamp: Stamp) -> WireResponse:
+        reply = lane.next_reply(request)
+        if request.api == "responses":  # the server keeps history: remember it for previous_response_id
+            calls = [{"id": stamp.call_id(i), "name": c.name, "arguments": c.arguments_json} for i, c in enumerate(reply.tool_calls)]
+            self._conversations[response_id(stamp)] = request.messages + reply_messages(reply.content, calls)
+        return render(reply, request, stamp)
+
+    # -- the context ---------------------------------------------------------------------------
+
+    def __enter__(self) -> FakeLLM:
+        stack = ExitStack()
+        if self._env is not None:
+            stack.enter_context(env_defaults(self._env))
+        if self._credentials:
+            stack.enter_context(faking_azure_credentials(self._clock))
+        stack.enter_context(guarding(self.admits))
+        stack.enter_context(intercepting(self))
+        self._stack = stack
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        assert self._stack is not None, "FakeLLM exited without being entered"
+        self._stack.close()
+        self._stack = None
+        if exc is None and self._strict and self.errors:
+            first = self.errors[0]
+            raise type(first)(f"{first}\n(The app caught this error; FakeLLM re-raises it on exit. strict=False turns that off.)")
