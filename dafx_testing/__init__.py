@@ -1,0 +1,53 @@
+"""dafx-testing: run Azure Durable Functions apps in memory, faithfully.
+
+The public face is :class:`Simulator`; everything else is internal detail::
+
+    from dafx_testing import Simulator
+
+    sim = Simulator("function_app.py")
+    iid = sim.start_new("hello_orchestrator", "Tokyo")
+    status = sim.wait_for_completion(iid)
+    assert status.runtime_status == "Completed"
+"""
+
+from .activities import ActivityCall
+from .app import DafxWarning
+from .errors import (
+    AppLoadError,
+    DafxError,
+    HistoryFormatError,
+    InstanceNotFoundError,
+    InstanceStateError,
+    NonDeterminismError,
+    RunawayOrchestrationError,
+    SerializationError,
+    UnhandledHttpCallError,
+    UnknownFunctionError,
+    WaitTimeoutError,
+)
+from .orchestrations import AZURE_STORAGE_TIMER_LIMITS, NO_TIMER_LIMITS, TimerLimits
+from .simulator import HttpCall, InstanceStatus, Simulator
+
+__all__ = [
+    "Simulator",
+    "InstanceStatus",
+    "ActivityCall",
+    "HttpCall",
+    "TimerLimits",
+    "AZURE_STORAGE_TIMER_LIMITS",
+    "NO_TIMER_LIMITS",
+    "DafxWarning",
+    "DafxError",
+    "AppLoadError",
+    "UnknownFunctionError",
+    "InstanceNotFoundError",
+    "InstanceStateError",
+    "NonDeterminismError",
+    "SerializationError",
+    "RunawayOrchestrationError",
+    "WaitTimeoutError",
+    "HistoryFormatError",
+    "UnhandledHttpCallError",
+]
+
+__version__ = "0.1.0"

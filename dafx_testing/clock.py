@@ -1,0 +1,92 @@
+"""The virtual clock: the only notion of "now" inside a simulation.
+
+Orchestrators see time only through ``OrchestratorStarted`` timestamps, which the
+simulator takes from this clock; timers fire when the clock reaches them. While
+the simulator does work, :meth:`VirtualClock.bound` also points
+``datetime.now()``/``time.time()`` at the virtual time (through freezegun), so
+activity code that reads the wall clock sees the same instant the orchestration
+does. Nothing else in dafx-testing reads the real clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta, timezone
+from typing import Iterator, Optional, Union
+
+import freezegun
+
+DEFAULT_START = datetime(2025, 1, 1, tzinfo=timezone.utc)
+"""The instant every simulation starts at unless told otherwise."""
+
+
+def to_utc(moment: Union[datetime, str]) -> datetime:
+    """Accept an aware datetime, a naive one (taken as UTC) or an ISO string."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    if not isinstance(moment, datetime):
+        raise TypeError(
+            f"expected a datetime or an ISO-8601 string for the clock, got {type(moment).__name__}"
+        )
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+class VirtualClock:
+    """A clock that moves only when told to.
+
+    Args:
+        start: the first instant (aware datetime, naive UTC, or ISO string);
+            defaults to :data:`DEFAULT_START`.
+    """
+
+    def __init__(self, start: Union[datetime, str, None] = None) -> None:
+        self._now = to_utc(start) if start is not None else DEFAULT_START
+        self._frozen: Optional[freezegun.api.FrozenDateTimeFactory] = None
+        self._depth = 0
+
+    @property
+    def now(self) -> datetime:
+        """The current virtual instant (tz-aware UTC)."""
+        return self._now
+
+    def move_to(self, moment: datetime) -> None:
+        """Move forward to ``moment``; the clock never goes back."""
+        moment = to_utc(moment)
+        if moment < self._now:
+            raise ValueError(
+                f"the virtual clock cannot go back from {self._now.isoformat()} to "
+                f"{moment.isoformat()}"
+            )
+        self._now = moment
+        if self._frozen is not None:
+            self._frozen.move_to(moment)
+
+    def advance(self, delta: timedelta) -> datetime:
+        """Move forward by ``delta`` and return the new instant."""
+        if delta < timedelta(0):
+            raise ValueError(f"cannot advance the clock by a negative duration ({delta})")
+        self.move_to(self._now + delta)
+        return self._now
+
+    @contextlib.contextmanager
+    def bound(self) -> Iterator[None]:
+        """Make ``datetime.now()``/``time.time()`` return virtual time inside the block.
+
+        Re-entrant: nested blocks share one freezegun patch, which is started
+        once per outermost block because starting it scans every loaded module.
+        asyncio keeps real time (``real_asyncio=True``) so async activities and
+        HTTP handlers still run their event loops.
+        """
+        if self._depth == 0:
+            self._patch = freezegun.freeze_time(self._now, real_asyncio=True)
+            self._frozen = self._patch.start()
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._patch.stop()
+                self._frozen = None

@@ -1,0 +1,129 @@
+"""The durable store: what Azure Storage or DTS would hold for a task hub.
+
+Instances (their committed history, runtime status, output), the messages
+waiting for each instance, the activity queue and the timers. Everything the
+simulator keeps between steps lives here and nowhere else, so throwing away any
+other state (a crash) loses nothing the host would keep.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Deque, Dict, List, Optional, Tuple
+
+from .activities import ActivityWork
+from .errors import InstanceNotFoundError
+from .history import Event
+
+TERMINAL = ("Completed", "Failed", "Terminated")
+
+
+@dataclass(frozen=True)
+class ParentLink:
+    """Where a sub-orchestration reports back: the parent's execution and task id."""
+
+    instance_id: str
+    execution_id: str
+    task_id: int
+    name: str
+
+
+@dataclass
+class Instance:
+    """One orchestration instance as stored by the host.
+
+    ``history`` is the current execution's committed history; ``inbox`` holds
+    delivered messages (as history events) that no episode has processed yet.
+    """
+
+    instance_id: str
+    name: str
+    execution_id: str
+    input: Optional[str]
+    created_time: datetime
+    last_updated_time: datetime
+    parent: Optional[ParentLink] = None
+    runtime_status: str = "Pending"
+    history: List[Event] = field(default_factory=list)
+    inbox: List[Event] = field(default_factory=list)
+    output: Optional[str] = None
+    custom_status: Optional[str] = None
+    waiting_for: List[str] = field(default_factory=list)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.runtime_status in TERMINAL
+
+
+class TaskHub:
+    """Instances, inboxes, the activity queue and the timer queue."""
+
+    def __init__(self) -> None:
+        self.instances: Dict[str, Instance] = {}
+        self.ready: Deque[str] = deque()           # instances with inbox messages, FIFO
+        self.activities: Deque[ActivityWork] = deque()
+        self._timers: List[Tuple[datetime, int, str, str, Event]] = []
+        self._timer_seq = 0
+
+    def get(self, instance_id: str) -> Instance:
+        try:
+            return self.instances[instance_id]
+        except KeyError:
+            known = ", ".join(repr(i) for i in list(self.instances)[:10]) or "none"
+            raise InstanceNotFoundError(
+                f"no orchestration instance {instance_id!r} in the task hub; instances: {known}"
+            ) from None
+
+    def add(self, instance: Instance) -> None:
+        self.instances[instance.instance_id] = instance
+
+    def deliver(self, instance_id: str, event: Event, execution_id: Optional[str] = None) -> bool:
+        """Queue a message for an instance; dropped (False) if it cannot take it.
+
+        Messages for a finished instance, or for an earlier execution (before a
+        continue-as-new), are discarded as the host discards them.
+        """
+        instance = self.instances.get(instance_id)
+        if instance is None or instance.is_terminal:
+            return False
+        if execution_id is not None and execution_id != instance.execution_id:
+            return False
+        instance.inbox.append(event)
+        if instance_id not in self.ready:
+            self.ready.append(instance_id)
+        return True
+
+    def schedule_timer(self, fire_at: datetime, instance_id: str, execution_id: str,
+                       event: Event) -> None:
+        heapq.heappush(self._timers, (fire_at, self._timer_seq, instance_id, execution_id, event))
+        self._timer_seq += 1
+
+    def next_timer(self) -> Optional[datetime]:
+        """When the earliest pending timer fires (None if there is none)."""
+        while self._timers:
+            fire_at, _, instance_id, execution_id, _ = self._timers[0]
+            instance = self.instances.get(instance_id)
+            if instance is None or instance.is_terminal or instance.execution_id != execution_id:
+                heapq.heappop(self._timers)      # the host would drop it on delivery
+                continue
+            return fire_at
+        return None
+
+    def fire_due_timers(self, now: datetime) -> int:
+        """Deliver every timer due at ``now``; returns how many were delivered."""
+        fired = 0
+        while self._timers and self._timers[0][0] <= now:
+            _, _, instance_id, execution_id, event = heapq.heappop(self._timers)
+            fired += self.deliver(instance_id, event, execution_id)
+        return fired
+
+    def pending_timers(self, instance_id: str) -> List[datetime]:
+        return sorted(t[0] for t in self._timers if t[2] == instance_id)
+
+    def purge(self, instance_id: str) -> None:
+        del self.instances[instance_id]
+        if instance_id in self.ready:
+            self.ready.remove(instance_id)
