@@ -57,9 +57,17 @@ from .host import (
     SEND_EVENT,
     Decision,
     FunctionCatalog,
+    HostReplay,
 )
 from .hub import Instance, ParentLink, TaskHub
-from .orchestrations import AZURE_STORAGE_TIMER_LIMITS, Execution, TimerLimits, run_episode
+from .orchestrations import (
+    AZURE_STORAGE_TIMER_LIMITS,
+    Execution,
+    TimerLimits,
+    call_handle,
+    context_json,
+    run_episode,
+)
 from .payloads import decode_input, decode_json, encode
 
 HttpHandler = Callable[["HttpCall"], Any]
@@ -154,6 +162,7 @@ class Simulator:
         self._ledger = ActivityLedger()
         self._rng = random.Random(seed)
         self._episodes: Counter = Counter()
+        self._last_state: Dict[str, Dict[str, Any]] = {}   # worker memory, not durable
         self._catalog = FunctionCatalog(
             activities=self.index.names(ACTIVITY),
             orchestrators=self.index.names(ORCHESTRATOR),
@@ -304,6 +313,39 @@ class Simulator:
                     raise WaitTimeoutError(self._stuck_message(instance, deadline))
                 self.clock.move_to(max(next_timer, self.now))
 
+    def check_replay(self, instance_id: str) -> None:
+        """Replay the instance's whole history once more and check nothing changes.
+
+        The SDK handle gets the complete history (every event already played);
+        its actions and output must equal those of the last episode, and the
+        host-side replay must find no divergence. This is what the host does
+        every time it loads the instance, so a difference here is a
+        non-determinism bug waiting to happen.
+
+        Raises:
+            NonDeterminismError: the host-side replay diverged.
+            AssertionError: the SDK returned different actions or output.
+        """
+        instance = self.hub.get(instance_id)
+        info = self.index.get(ORCHESTRATOR, instance.name)
+        execution = self._execution(instance)
+        body = json.dumps(context_json(execution, instance.history, True, self.timer_limits))
+        state = call_handle(info.handler, body)
+        outcome = HostReplay(instance_id=instance.instance_id, execution_id=instance.execution_id,
+                             name=instance.name, parent_instance_id=execution.parent_instance_id,
+                             catalog=self._catalog).replay(instance.history, state)
+        if outcome.divergence is not None:
+            raise outcome.divergence
+        previous = self._last_state.get(instance_id)
+        if previous is None:
+            return
+        for key in ("actions", "output", "isDone", "error"):
+            if state.get(key) != previous.get(key):
+                raise AssertionError(
+                    f"replaying instance {instance_id!r} gave a different {key!r}:\n"
+                    f"  last episode: {previous.get(key)!r}\n  replay:       {state.get(key)!r}"
+                )
+
     # -- history files --
 
     def save_history(self, instance_id: str, path: Union[str, os.PathLike]) -> None:
@@ -409,12 +451,11 @@ class Simulator:
                 f"instance {instance.instance_id!r} runs orchestrator {instance.name!r}, which the "
                 f"app no longer defines; known: {', '.join(self.index.names(ORCHESTRATOR))}"
             )
-        parent = instance.parent.instance_id if instance.parent else None
-        execution = Execution(instance.instance_id, instance.execution_id, instance.name,
-                              parent, instance.input)
+        execution = self._execution(instance)
         episode = run_episode(info.handler, execution, instance.history, new_events, self.now,
                               self._catalog, self.timer_limits)
         outcome = episode.outcome
+        self._last_state[instance.instance_id] = episode.state
         recorded = [episode.started, *new_events,
                     *(d.to_event(self.now) for d in outcome.decisions),
                     new_event(EventType.OrchestratorCompleted, self.now)]
@@ -553,6 +594,12 @@ class Simulator:
                                                      instance_id=event.get("InstanceId")))
 
     # -- helpers --
+
+    @staticmethod
+    def _execution(instance: Instance) -> Execution:
+        parent = instance.parent.instance_id if instance.parent else None
+        return Execution(instance.instance_id, instance.execution_id, instance.name, parent,
+                         instance.input)
 
     def _require_running(self, instance_id: str, action: str) -> Instance:
         instance = self.hub.get(instance_id)

@@ -1,0 +1,95 @@
+"""Readable timelines of a history: what happened, when, in virtual time.
+
+One line per meaningful event; episode boundaries (``OrchestratorStarted`` /
+``OrchestratorCompleted``) are folded into an ``episode N`` marker, and
+completions name the task they complete.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Dict, List, Optional
+
+from .history import Event, EventType, OrchestrationStatus, parse_timestamp
+
+_PREVIEW = 60
+
+
+def timeline(history: List[Event], max_lines: Optional[int] = 200) -> str:
+    """Render ``history`` (host-format events) as text, one event per line.
+
+    Long histories keep their first and last lines and say how many were skipped.
+    """
+    lines: List[str] = []
+    names: Dict[int, str] = {}
+    start: Optional[datetime] = None
+    episode = 0
+    for event in history:
+        kind = event["EventType"]
+        moment = parse_timestamp(event["Timestamp"])
+        start = start or moment
+        if kind == EventType.OrchestratorStarted:
+            episode += 1
+            continue
+        if kind == EventType.OrchestratorCompleted:
+            continue
+        if kind in (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated):
+            names[event["EventId"]] = event.get("Name") or "?"
+        text = _describe(event, names)
+        lines.append(f"{_elapsed(moment - start):>12}  ep{episode:<3} {text}")
+    if max_lines is not None and len(lines) > max_lines:
+        head, tail = max_lines // 2, max_lines - max_lines // 2
+        skipped = len(lines) - head - tail
+        lines = lines[:head] + [f"{'':>12}  ... {skipped} events skipped ..."] + lines[-tail:]
+    return "\n".join(lines)
+
+
+def _describe(event: Event, names: Dict[int, str]) -> str:
+    kind = event["EventType"]
+    task = event.get("TaskScheduledId")
+    if kind == EventType.ExecutionStarted:
+        return f"started {event.get('Name')!s} input={_preview(event.get('Input'))}"
+    if kind == EventType.TaskScheduled:
+        return f"-> activity {event.get('Name')} #{event['EventId']} input={_preview(event.get('Input'))}"
+    if kind == EventType.TaskCompleted:
+        return f"<- activity {names.get(task, '?')} #{task} result={_preview(event.get('Result'))}"
+    if kind == EventType.TaskFailed:
+        return f"<- activity {names.get(task, '?')} #{task} FAILED: {_preview(event.get('Reason'))}"
+    if kind == EventType.TimerCreated:
+        return f"-> timer #{event['EventId']} until {event.get('FireAt')}"
+    if kind == EventType.TimerFired:
+        return f"<- timer #{event.get('TimerId')} fired"
+    if kind == EventType.SubOrchestrationInstanceCreated:
+        return (f"-> sub-orchestration {event.get('Name')} #{event['EventId']} "
+                f"instance={event.get('InstanceId')}")
+    if kind == EventType.SubOrchestrationInstanceCompleted:
+        return f"<- sub-orchestration {names.get(task, '?')} #{task} result={_preview(event.get('Result'))}"
+    if kind == EventType.SubOrchestrationInstanceFailed:
+        return f"<- sub-orchestration {names.get(task, '?')} #{task} FAILED: {_preview(event.get('Reason'))}"
+    if kind == EventType.EventRaised:
+        return f"<- event {event.get('Name')!r} data={_preview(event.get('Input'))}"
+    if kind == EventType.EventSent:
+        return f"-> event {event.get('Name')!r} to {event.get('InstanceId')}"
+    if kind == EventType.ExecutionCompleted:
+        status = OrchestrationStatus(event.get("OrchestrationStatus", 1)).name
+        return f"{status.upper()} #{event['EventId']} {_preview(event.get('Result'))}"
+    if kind == EventType.ExecutionTerminated:
+        return f"terminate requested: {_preview(event.get('Input'))}"
+    if kind in (EventType.ExecutionSuspended, EventType.ExecutionResumed):
+        return f"{EventType(kind).name[9:].lower()}: {_preview(event.get('Reason'))}"
+    return EventType(kind).name
+
+
+def _preview(value: Any) -> str:
+    text = "null" if value is None else str(value)
+    text = text.replace("\n", " ")
+    return text if len(text) <= _PREVIEW else text[: _PREVIEW - 3] + "..."
+
+
+def _elapsed(delta: Any) -> str:
+    seconds = int(delta.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    prefix = f"+{days}d " if days else "+"
+    return f"{prefix}{hours:02d}:{minutes:02d}:{secs:02d}"

@@ -1,0 +1,69 @@
+"""Human-in-the-loop content approval (the "human interaction" pattern).
+
+An activity drafts content, the reviewer is notified, then the orchestrator
+waits for an ``ApprovalDecision`` event or a 24-hour deadline, whichever comes
+first: approved -> publish, rejected -> "Content rejected", no answer ->
+escalate. The losing timer is cancelled, otherwise the host would keep the
+instance Running until it fires.
+"""
+
+from datetime import timedelta
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from fakes.content_service import service
+
+REVIEW_WINDOW = timedelta(hours=24)
+
+app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+
+@app.orchestration_trigger(context_name="context")
+def content_approval(context: df.DurableOrchestrationContext):
+    request = context.get_input() or {}
+    topic = request.get("topic", "durable agents")
+    reviewer = request.get("reviewer", "reviewer@example.test")
+
+    draft = yield context.call_activity("draft_content", topic)
+    yield context.call_activity("notify_reviewer", {"reviewer": reviewer, "draft": draft})
+    context.set_custom_status({"stage": "awaiting_review", "reviewer": reviewer})
+
+    decision_task = context.wait_for_external_event("ApprovalDecision")
+    deadline_task = context.create_timer(context.current_utc_datetime + REVIEW_WINDOW)
+    winner = yield context.task_any([decision_task, deadline_task])
+
+    if winner == decision_task:
+        deadline_task.cancel()
+        decision = decision_task.result
+        approved = decision.get("approved") if isinstance(decision, dict) else bool(decision)
+        if approved:
+            url = yield context.call_activity("publish_content", draft)
+            context.set_custom_status({"stage": "published"})
+            return {"status": "published", "url": url}
+        context.set_custom_status({"stage": "rejected"})
+        return "Content rejected"
+
+    outcome = yield context.call_activity("escalate_for_review", draft)
+    context.set_custom_status({"stage": "escalated"})
+    return {"status": "escalated", "detail": outcome}
+
+
+@app.activity_trigger(input_name="topic")
+def draft_content(topic: str) -> str:
+    return service.draft(topic)
+
+
+@app.activity_trigger(input_name="request")
+def notify_reviewer(request: dict) -> str:
+    return service.notify_reviewer(request["reviewer"], request["draft"])
+
+
+@app.activity_trigger(input_name="draft")
+def publish_content(draft: str) -> str:
+    return service.publish(draft)
+
+
+@app.activity_trigger(input_name="draft")
+def escalate_for_review(draft: str) -> str:
+    return service.escalate(draft)
