@@ -241,7 +241,8 @@ class FunctionCatalog:
         message = (f"The function '{name}' doesn't exist, is disabled, or is not an {kind} "
                    "function. Additional info: ")
         if known:
-            message += f"The following are the known {kind} functions: '{', '.join(known)}'."
+            joined = "', '".join(known)
+            message += f"The following are the known {kind} functions: '{joined}'."
         else:
             message += f"No {kind} functions are currently registered!"
         raise HostArgumentError(message)
