@@ -7,12 +7,15 @@ the fix.
 
 from __future__ import annotations
 
+import sys
+
 __all__ = [
     "CassetteMiss",
     "FakeLLMError",
     "NetworkBlocked",
     "ScriptExhausted",
     "UnmatchedRequest",
+    "through_openai",
 ]
 
 
@@ -48,3 +51,24 @@ class NetworkBlocked(FakeLLMError):
         with FakeLLM():
             requests.get("https://example.com")   # NetworkBlocked: ... https://example.com/
     """
+
+
+_THROUGH_OPENAI: dict[type[FakeLLMError], type[FakeLLMError]] = {}
+
+
+def through_openai(error: FakeLLMError) -> FakeLLMError:
+    """``error`` as an instance that is also an ``openai.OpenAIError`` when openai is loaded.
+
+    openai 2.x wraps any other exception from its transport in ``APIConnectionError("Connection
+    error.")`` and retries it with back-off sleeps; an ``OpenAIError`` it re-raises untouched
+    (``_base_client.py``, the send loop). So a script error reaches the app unretried, with its
+    message, on openai 2.x and 3.x alike; ``except ScriptExhausted`` still catches it.
+    """
+    openai = sys.modules.get("openai")
+    if openai is None or isinstance(error, openai.OpenAIError):
+        return error
+    kind = type(error)
+    if kind not in _THROUGH_OPENAI:
+        names = {"__module__": kind.__module__, "__qualname__": kind.__qualname__, "__doc__": kind.__doc__}
+        _THROUGH_OPENAI[kind] = type(kind.__name__, (kind, openai.OpenAIError), names)
+    return _THROUGH_OPENAI[kind](*error.args)

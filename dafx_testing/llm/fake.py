@@ -17,7 +17,7 @@ from .clock import Clock, epoch_seconds, wall_clock
 from .conversation import Message, from_chat, from_responses, reply_messages
 from .credentials import faking_azure_credentials
 from .environment import DEFAULT_ENV, env_defaults
-from .errors import FakeLLMError
+from .errors import FakeLLMError, through_openai
 from .faults import render_fault
 from .forward import forward
 from .intercept import intercepting
@@ -202,8 +202,9 @@ class FakeLLM(Scripting):
             try:
                 return self._answer(request, raw)
             except FakeLLMError as error:
-                self.errors.append(error)
-                raise
+                surfaced = through_openai(error)
+                self.errors.append(surfaced)
+                raise surfaced from None
 
     def _capture(self, raw: RawRequest, route: Route) -> LLMRequest:
         body = raw.json()

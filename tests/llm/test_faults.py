@@ -73,10 +73,10 @@ def test_malformed_json_fails_to_decode(fake, openai_client):
 def test_stream_cut_delivers_part_then_drops(fake, openai_client):
     fake.fault("stream_cut", partial="Why did the pirate go to school to learn")
     received = []
-    with pytest.raises(openai.APIConnectionError) as raised:
+    with pytest.raises(Exception) as raised:  # openai 3.x wraps it in APIConnectionError, 2.x does not
         for chunk in _ask(openai_client, stream=True):
             received.append(chunk.choices[0].delta.content or "")
-    assert type(raised.value.__cause__).__name__ == "RemoteProtocolError"
+    assert type(raised.value.__cause__ or raised.value).__name__ == "RemoteProtocolError"
     assert "".join(received) and "".join(received) != "Why did the pirate go to school to learn"
 
 
