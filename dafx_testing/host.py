@@ -26,7 +26,7 @@ import json
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Deque, Dict, Generator, List, Optional
 
 from .errors import NonDeterminismError
@@ -38,6 +38,8 @@ from .history import (
     new_event,
     parse_timestamp,
 )
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 HTTP_ACTIVITY = "BuiltIn::HttpActivity"
 """The reserved activity name the extension uses for ``call_http``."""
@@ -202,14 +204,11 @@ class Decision:
                          FailureDetails=None)
 
     def describe(self) -> str:
-        return {
-            SCHEDULE_TASK: f"activity {self.name!r}",
-            CREATE_TIMER: f"timer until {self.fire_at.isoformat() if self.fire_at else '?'}",
-            CREATE_SUB_ORCHESTRATION: f"sub-orchestration {self.name!r}",
-            SEND_EVENT: f"event {self.name!r} to {self.instance_id!r}",
-        }.get(self.kind, f"completion ({self.status.name if self.status else '?'})") + (
-            f" [#{self.id}]"
-        )
+        """How a person would name this action (same words as for history events)."""
+        if self.kind == COMPLETE:
+            return f"completion ({self.status.name}) [#{self.id}]"
+        # Render through the event it would record, so both sides read alike.
+        return describe_scheduling_event(self.to_event(self.fire_at or _EPOCH))
 
 
 def describe_scheduling_event(event: Event) -> str:
@@ -582,9 +581,9 @@ class HostReplay:
                                    "parentExecution": self.execution_id}
         if action.get("input") is not None:
             request["input"] = json.dumps(action["input"])
-        self.actions[self._next_id()] = Decision(
-            self.id_counter - 1, SEND_EVENT, name="op", instance_id=scheduler_id,
-            input=json.dumps(request, separators=(",", ":")))
+        task_id = self._next_id()
+        self.actions[task_id] = Decision(task_id, SEND_EVENT, name="op", instance_id=scheduler_id,
+                                         input=json.dumps(request, separators=(",", ":")))
         if signal:
             return _FIRE_AND_FORGET
         return self._wait_for_event(request_id)

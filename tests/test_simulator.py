@@ -151,10 +151,13 @@ def looper(context):
 @app.orchestration_trigger(context_name="context")
 def status_and_ids(context):
     context.set_custom_status({"step": 1})
+    replaying = [context.is_replaying]
     first = context.new_uuid()
     yield context.call_activity("record_replay", context.is_replaying)
+    replaying.append(context.is_replaying)
     second = context.new_uuid()
-    return {"uuids": [first, second], "now": context.current_utc_datetime.isoformat()}
+    return {"uuids": [first, second], "now": context.current_utc_datetime.isoformat(),
+            "replaying": replaying}
 
 
 @app.activity_trigger(input_name="flag")
@@ -476,6 +479,8 @@ def test_custom_status_uuid_time_and_replay_flag(sim):
     assert status.output == repeat.output                      # same seed, same uuids
     assert len(set(status.output["uuids"])) == 2
     assert SEEN["replaying"] == [False, False]                  # first run of that code path
+    # In the final episode the start is replayed history; after the last yield it is new.
+    assert status.output["replaying"] == [True, False]
     assert SEEN["activity_now"] == datetime(2025, 1, 1, tzinfo=timezone.utc)
     assert SEEN["activity_time"] == datetime(2025, 1, 1, tzinfo=timezone.utc).timestamp()
 
