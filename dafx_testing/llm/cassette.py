@@ -76,7 +76,7 @@ class Exchange:
     @property
     def key(self) -> str:
         """What replay matches on: API, deployment and the normalised body."""
-        return _match_key(self.request["api"], self.request["deployment"], self.request["body"])
+        return _match_key(self.request["api"], self.request["deployment"], self.request["body"], ())
 
     def wire_response(self) -> WireResponse:
         """The recorded response, streamed event by event when it was a stream."""
@@ -87,8 +87,14 @@ class Exchange:
         return WireResponse(status, headers, (text.encode(),))
 
 
-def _match_key(api: str, deployment: str | None, body: Any) -> str:
-    return _dumps({"api": api, "deployment": deployment, "body": normalize(body)}, indent=1)
+def _scrubbed(text: str, secrets: Iterable[str]) -> str:
+    escaped = {json.dumps(secret)[1:-1] for secret in secrets}  # as they appear inside JSON strings
+    return scrub(text, {*secrets, *escaped})
+
+
+def _match_key(api: str, deployment: str | None, body: Any, secrets: Iterable[str]) -> str:
+    # Scrubbed like the recording was, so a request carrying a secret matches its recorded self.
+    return _scrubbed(_dumps({"api": api, "deployment": deployment, "body": normalize(body)}, indent=1), secrets)
 
 
 @dataclass
@@ -119,15 +125,16 @@ class Cassette:
         lines = file.read_text(encoding="utf-8").splitlines()
         return cls(file, [Exchange(**json.loads(line)) for line in lines if line.strip()])
 
-    def match(self, request: LLMRequest) -> WireResponse:
+    def match(self, request: LLMRequest, secrets: Iterable[str] = ()) -> WireResponse:
         """The recorded response for ``request``: the first unused exchange with its key.
 
-        A request recorded once may be replayed again once every copy has been used.
+        A request recorded once may be replayed again once every copy has been used. The
+        request is scrubbed of :attr:`secrets` and ``secrets`` (its own header values) first.
 
         Raises:
             CassetteMiss: naming the nearest recorded request, with a diff.
         """
-        key = _match_key(request.api, request.deployment, request.body)
+        key = _match_key(request.api, request.deployment, request.body, self.secrets | set(secrets))
         same = [i for i, exchange in enumerate(self.exchanges) if exchange.key == key]
         if not same:
             raise self._miss(request, key)
@@ -157,9 +164,8 @@ class Cassette:
 
     def save(self) -> None:
         """Write every exchange, secrets scrubbed, replacing the file in one atomic step."""
-        escaped = {json.dumps(secret)[1:-1] for secret in self.secrets}  # as they appear inside JSON strings
         lines = (_dumps({"request": e.request, "response": e.response}) for e in self.exchanges)
-        text = "".join(scrub(line, self.secrets | escaped) + "\n" for line in lines)
+        text = "".join(_scrubbed(line, self.secrets) + "\n" for line in lines)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         try:

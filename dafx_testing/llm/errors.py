@@ -1,13 +1,15 @@
 """The exceptions the fake model raises.
 
-Every one derives from :class:`FakeLLMError`, so ``except FakeLLMError`` catches them all. Each
-message names the request (API, agent, last user message), what the script or cassette held, and
-the fix.
+Every one derives from :class:`FakeLLMError` (itself a ``DafxError``), so ``except FakeLLMError``
+catches them all. Each message names the request (API, agent, last user message), what the script
+or cassette held, and the fix.
 """
 
 from __future__ import annotations
 
 import sys
+
+from ..errors import DafxError
 
 __all__ = [
     "CassetteMiss",
@@ -19,9 +21,8 @@ __all__ = [
 ]
 
 
-# Rooted at Exception until the engine's ``DafxError`` lands; then this base becomes its subclass.
-class FakeLLMError(Exception):
-    """Base of every error raised by :mod:`dafx_testing.llm`."""
+class FakeLLMError(DafxError):
+    """Base of every error raised by :mod:`dafx_testing.llm`; a :class:`~dafx_testing.errors.DafxError`."""
 
 
 class ScriptExhausted(FakeLLMError):

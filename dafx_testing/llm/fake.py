@@ -81,14 +81,17 @@ class FakeLLM(Scripting):
         self._cassette: Cassette | None = None
         self._recording = False
         self._upstream: str | None = None
-        self._secrets: set[str] = set()
         self._conversations: dict[str, list[Message]] = {}
         self._lock = threading.RLock()
         self._stack: ExitStack | None = None
 
     @classmethod
-    def replaying(cls, path: str | os.PathLike[str], **options: Any) -> FakeLLM:
+    def replaying(cls, path: str | os.PathLike[str], *, secrets: Iterable[str] = (), **options: Any) -> FakeLLM:
         """A fake answering from the cassette at ``path``; an unrecorded request fails naming the nearest.
+
+        Args:
+            path: the cassette to replay.
+            secrets: the values marked when recording, so requests carrying them still match.
 
         Example::
 
@@ -97,6 +100,7 @@ class FakeLLM(Scripting):
         """
         fake = cls(**options)
         fake._cassette = Cassette.load(path)
+        fake._cassette.secrets.update(secrets)
         return fake
 
     @classmethod
@@ -125,8 +129,8 @@ class FakeLLM(Scripting):
                 ...
         """
         fake = cls(**{"credentials": False, "env": None, **options})
-        fake._cassette = Cassette(Path(path))
-        fake._recording, fake._upstream, fake._secrets = True, upstream, set(secrets)
+        fake._cassette = Cassette(Path(path), secrets=set(secrets))
+        fake._recording, fake._upstream = True, upstream
         return fake
 
     # -- scripting ---------------------------------------------------------------------------
@@ -237,10 +241,10 @@ class FakeLLM(Scripting):
             if lane is None:
                 raise self._router.unmatched(request)
             return self._from_script(lane, request, stamp)
+        secrets = secret_values(raw.headers, raw.url)
         if not self._recording:
-            return self._cassette.match(request)
+            return self._cassette.match(request, secrets)
         response = forward(raw, self._upstream)
-        secrets = self._secrets | secret_values(raw.headers, raw.url)
         self._cassette.add(Exchange.of(request, urlsplit(raw.url).path, response), secrets)
         return response
 

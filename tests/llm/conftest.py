@@ -49,7 +49,7 @@ def upstream(fixed_clock) -> Iterator[tuple[str, FakeLLM]]:
     model = FakeLLM(clock=fixed_clock)
     handler = type("Upstream", (_Upstream,), {"model": model})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", model
