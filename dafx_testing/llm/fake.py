@@ -51,7 +51,14 @@ class FakeLLM(Scripting):
         credentials: fake ``azure.identity`` tokens while open.
         env: environment defaults set while open (only variables not already set);
             ``None`` sets none.
-        strict: on a clean exit, raise the first script error the app swallowed.
+        strict: on a clean exit, raise the first script error the app swallowed (clear
+            ``fake.errors`` after handling one deliberately).
+
+    Attributes:
+        requests: every model call received, in order (:class:`LLMRequest`, secrets masked).
+        errors: the script and cassette errors raised into the app.
+        clock: what ``created`` stamps and token expiries read; reassign it to follow a
+            virtual clock that exists only after the fake started.
 
     Example::
 
@@ -74,7 +81,7 @@ class FakeLLM(Scripting):
     ) -> None:
         self.requests: list[LLMRequest] = []
         self.errors: list[FakeLLMError] = []
-        self._clock = clock or wall_clock
+        self.clock: Clock = clock or wall_clock
         self._allow_hosts = {host.lower() for host in allow_hosts}
         self._credentials, self._env, self._strict = credentials, env, strict
         self._router = Router()
@@ -232,7 +239,7 @@ class FakeLLM(Scripting):
         return request
 
     def _answer(self, request: LLMRequest, raw: RawRequest) -> WireResponse | Drop:
-        stamp = Stamp(request.index, epoch_seconds(self._clock))
+        stamp = Stamp(request.index, epoch_seconds(self.clock))
         lane = self._router.pick(request) if self._cassette is None else self._router.default
         for rule in self._router.faults_for(lane):
             if rule.draw():
@@ -262,7 +269,7 @@ class FakeLLM(Scripting):
         if self._env is not None:
             stack.enter_context(env_defaults(self._env))
         if self._credentials:
-            stack.enter_context(faking_azure_credentials(self._clock))
+            stack.enter_context(faking_azure_credentials(lambda: self.clock()))
         stack.enter_context(guarding(self.admits))
         stack.enter_context(intercepting(self))
         self._stack = stack

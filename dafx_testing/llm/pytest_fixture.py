@@ -9,19 +9,17 @@ Usage in a test::
     @pytest.mark.fake_llm(cassette="cassettes/joker.jsonl")      # replay a recording
     def test_golden(fake_llm): ...
 
-The fake starts before the app is imported (so environment defaults are in place for clients
-built at import time) and stamps replies with the virtual clock of the test's ``virtual_clock``
-or ``dafx`` fixture when it uses one. With ``--dafx-record`` a cassette marker records instead
-of replaying (pass ``upstream=`` in the marker to record from somewhere other than the real
-service). Only pytest is imported at module load.
+Replies are stamped with ``fake_llm.clock``: the real time until a fixture that owns a virtual
+clock points it there (``fake_llm.clock = lambda: sim.now``). With ``--dafx-record`` a cassette
+marker records instead of replaying (pass ``upstream=`` in the marker to record from somewhere
+other than the real service). Only pytest is imported at module load.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -34,24 +32,6 @@ MARKER = (
     "fake_llm(cassette=None, upstream=None, **options): configure the fake_llm fixture; cassette "
     "(relative to the test file) replays a recording, or records it under --dafx-record"
 )
-_CLOCK_FIXTURES = ("virtual_clock", "dafx")
-
-
-def _following(request: pytest.FixtureRequest) -> tuple[Callable[[], datetime], Callable[[], None]]:
-    """A clock reading the test's virtual clock once it exists, and the step that finds it."""
-    from .clock import wall_clock
-
-    source: list[Any] = []
-
-    def clock() -> datetime:
-        return source[0].now if source else wall_clock()
-
-    def attach() -> None:
-        name = next((name for name in _CLOCK_FIXTURES if name in request.fixturenames), None)
-        if name is not None:
-            source.append(request.getfixturevalue(name))
-
-    return clock, attach
 
 
 def fake_llm(request: pytest.FixtureRequest) -> Iterator[FakeLLM]:
@@ -65,8 +45,6 @@ def fake_llm(request: pytest.FixtureRequest) -> Iterator[FakeLLM]:
     marker = request.node.get_closest_marker("fake_llm")
     options = dict(marker.kwargs) if marker else {}
     cassette, upstream = options.pop("cassette", None), options.pop("upstream", None)
-    clock, attach = _following(request)
-    options.setdefault("clock", clock)
     if cassette is None:
         fake = FakeLLM(**options)
     else:
@@ -76,5 +54,4 @@ def fake_llm(request: pytest.FixtureRequest) -> Iterator[FakeLLM]:
         else:
             fake = FakeLLM.replaying(path, **options)
     with fake:
-        attach()
         yield fake
