@@ -102,8 +102,10 @@ class AppIndex:
         if info is None:
             known = self.names(kind)
             listing = ", ".join(repr(n) for n in known) if known else "none"
+            plural = {ACTIVITY: "activities", ENTITY: "entities", HTTP: "HTTP functions"}
             raise UnknownFunctionError(
-                f"the app has no {kind} named {name!r}; known {kind}s: {listing}"
+                f"the app has no {kind} named {name!r}; known {plural.get(kind, kind + 's')}: "
+                f"{listing}"
             )
         return info
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Deque, Dict, List, Optional, Tuple
 
 from .activities import ActivityWork
+from .entities import EntityRequest
 from .errors import InstanceNotFoundError
 from .history import Event
 
@@ -58,12 +59,26 @@ class Instance:
         return self.runtime_status in TERMINAL
 
 
+@dataclass
+class EntityRecord:
+    """One entity as the host stores it: existence, state text and its request queue."""
+
+    name: str
+    key: str
+    exists: bool = False
+    state: Optional[str] = None      # the entityState JSON text, verbatim
+    last_modified_time: Optional[datetime] = None
+    queue: Deque[EntityRequest] = field(default_factory=deque)
+
+
 class TaskHub:
-    """Instances, inboxes, the activity queue and the timer queue."""
+    """Instances, inboxes, entities, the activity queue and the timer queue."""
 
     def __init__(self) -> None:
         self.instances: Dict[str, Instance] = {}
+        self.entities: Dict[str, EntityRecord] = {}    # by scheduler id "@name@key"
         self.ready: Deque[str] = deque()           # instances with inbox messages, FIFO
+        self.entities_ready: Deque[str] = deque()  # entities with queued requests, FIFO
         self.activities: Deque[ActivityWork] = deque()
         self._timers: List[Tuple[datetime, int, str, str, Event]] = []
         self._timer_seq = 0
@@ -95,6 +110,14 @@ class TaskHub:
         if instance_id not in self.ready:
             self.ready.append(instance_id)
         return True
+
+    def send_to_entity(self, scheduler_id: str, name: str, key: str,
+                       request: EntityRequest) -> None:
+        """Queue an operation for an entity (created on first use, as the host does)."""
+        record = self.entities.setdefault(scheduler_id, EntityRecord(name=name, key=key))
+        record.queue.append(request)
+        if scheduler_id not in self.entities_ready:
+            self.entities_ready.append(scheduler_id)
 
     def schedule_timer(self, fire_at: datetime, instance_id: str, execution_id: str,
                        event: Event) -> None:

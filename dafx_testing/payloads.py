@@ -14,7 +14,7 @@ from azure.functions._durable_functions import df_dumps, df_loads
 
 from .errors import SerializationError
 
-__all__ = ["encode", "decode_input", "decode_json", "find_unserializable"]
+__all__ = ["encode", "decode_input", "decode_json", "decode_state", "find_unserializable"]
 
 
 def encode(value: Any, what: str) -> str:
@@ -80,3 +80,13 @@ def decode_input(raw: Optional[str]) -> Any:
         except (TypeError, ValueError):
             return value
     return value
+
+
+def decode_state(raw: Optional[str]) -> Any:
+    """Decode an entity's stored ``entityState`` (``df_dumps`` text) as the SDK would."""
+    if raw is None:
+        return None
+    try:
+        return df_loads(raw)
+    except (TypeError, ValueError):
+        return raw

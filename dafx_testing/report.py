@@ -7,6 +7,7 @@ completions name the task they complete.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Dict, List, Optional
 
@@ -21,7 +22,7 @@ def timeline(history: List[Event], max_lines: Optional[int] = 200) -> str:
     Long histories keep their first and last lines and say how many were skipped.
     """
     lines: List[str] = []
-    names: Dict[int, str] = {}
+    names: Dict[Any, str] = {}   # task id or entity request id -> what it was
     start: Optional[datetime] = None
     episode = 0
     for event in history:
@@ -35,6 +36,10 @@ def timeline(history: List[Event], max_lines: Optional[int] = 200) -> str:
             continue
         if kind in (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated):
             names[event["EventId"]] = event.get("Name") or "?"
+        if kind == EventType.EventSent:
+            request = _entity_request(event)
+            if request:
+                names[request.get("id")] = f"{request.get('op')} on {event.get('InstanceId')}"
         text = _describe(event, names)
         lines.append(f"{_elapsed(moment - start):>12}  ep{episode:<3} {text}")
     if max_lines is not None and len(lines) > max_lines:
@@ -67,8 +72,15 @@ def _describe(event: Event, names: Dict[int, str]) -> str:
     if kind == EventType.SubOrchestrationInstanceFailed:
         return f"<- sub-orchestration {names.get(task, '?')} #{task} FAILED: {_preview(event.get('Reason'))}"
     if kind == EventType.EventRaised:
+        if event.get("Name") in names:
+            return f"<- entity {names[event['Name']]} response={_preview(event.get('Input'))}"
         return f"<- event {event.get('Name')!r} data={_preview(event.get('Input'))}"
     if kind == EventType.EventSent:
+        request = _entity_request(event)
+        if request:
+            verb = "signal" if request.get("signal") else "call"
+            return (f"-> entity {verb} {request.get('op')} on {event.get('InstanceId')} "
+                    f"#{event['EventId']} input={_preview(request.get('input'))}")
         return f"-> event {event.get('Name')!r} to {event.get('InstanceId')}"
     if kind == EventType.ExecutionCompleted:
         status = OrchestrationStatus(event.get("OrchestrationStatus", 1)).name
@@ -78,6 +90,16 @@ def _describe(event: Event, names: Dict[int, str]) -> str:
     if kind in (EventType.ExecutionSuspended, EventType.ExecutionResumed):
         return f"{EventType(kind).name[9:].lower()}: {_preview(event.get('Reason'))}"
     return EventType(kind).name
+
+
+def _entity_request(event: Event) -> Optional[Dict[str, Any]]:
+    """The RequestMessage an EventSent to an entity carries, if it is one."""
+    if event.get("Name") != "op" or not str(event.get("InstanceId", "")).startswith("@"):
+        return None
+    try:
+        return json.loads(event.get("Input") or "")
+    except ValueError:
+        return None
 
 
 def _preview(value: Any) -> str:

@@ -14,6 +14,7 @@ import copy
 import json
 import os
 import random
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,6 +30,7 @@ from .activities import (
 )
 from .app import ACTIVITY, ENTITY, ORCHESTRATOR, AppIndex, index_app
 from .clock import VirtualClock
+from .entities import DEFAULT_BATCH_SIZE, EntityRef, EntityRequest, entity_key, run_batch, scheduler_id
 from .errors import (
     DafxError,
     InstanceStateError,
@@ -59,7 +61,7 @@ from .host import (
     FunctionCatalog,
     HostReplay,
 )
-from .hub import Instance, ParentLink, TaskHub
+from .hub import EntityRecord, Instance, ParentLink, TaskHub
 from .orchestrations import (
     AZURE_STORAGE_TIMER_LIMITS,
     Execution,
@@ -68,7 +70,7 @@ from .orchestrations import (
     context_json,
     run_episode,
 )
-from .payloads import decode_input, decode_json, encode
+from .payloads import decode_input, decode_json, decode_state, encode
 
 HttpHandler = Callable[["HttpCall"], Any]
 
@@ -110,6 +112,27 @@ class InstanceStatus:
     waiting_for: List[str] = field(default_factory=list)
 
 
+@dataclass
+class EntityStatus:
+    """A snapshot of one durable entity.
+
+    Attributes:
+        name, key: the entity id (``name`` as the host stores it, lower-cased).
+        exists: False before its first state is set and after ``destruct_on_exit``.
+        state: the decoded state; ``raw_state`` is the stored ``entityState`` text.
+        last_modified_time: virtual time of the last batch that ran.
+        pending_operations: queued operations not yet run.
+    """
+
+    name: str
+    key: str
+    exists: bool
+    state: Any
+    raw_state: Optional[str]
+    last_modified_time: Optional[datetime]
+    pending_operations: int
+
+
 class Simulator:
     """Run a Durable Functions app's real code in memory, on a virtual clock.
 
@@ -127,6 +150,8 @@ class Simulator:
         max_history_events: history length at which an execution is runaway.
         raise_on_nondeterminism: raise :class:`NonDeterminismError` when a replay
             diverges (the instance is failed either way, as the host does).
+        entity_batch_size: the most queued operations one entity batch runs
+            (the extension's ``maxEntityOperationBatchSize``; 50 as on Consumption).
 
     Example::
 
@@ -148,6 +173,7 @@ class Simulator:
         max_episodes: int = 10_000,
         max_history_events: int = 50_000,
         raise_on_nondeterminism: bool = True,
+        entity_batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
         self.index: AppIndex = index_app(app)
         self.clock = VirtualClock(start_time)
@@ -158,6 +184,7 @@ class Simulator:
         self.max_episodes = max_episodes
         self.max_history_events = max_history_events
         self.raise_on_nondeterminism = raise_on_nondeterminism
+        self.entity_batch_size = entity_batch_size
         self.nondeterminism: List[NonDeterminismError] = []
         self._ledger = ActivityLedger()
         self._rng = random.Random(seed)
@@ -239,7 +266,90 @@ class Simulator:
             )
         self.hub.purge(instance_id)
 
+    def rewind(self, instance_id: str, reason: Optional[str] = None) -> None:
+        """Rewind a Failed instance: its failed tasks run again on the next episode.
+
+        As the Azure Storage provider does, the failed tasks' scheduling and
+        failure events and the failed completion are blanked out of the history
+        (kept as ``GenericEvent`` records), so replay schedules those tasks again
+        with their original sequence numbers.
+        """
+        instance = self.hub.get(instance_id)
+        if instance.runtime_status != "Failed":
+            raise InstanceStateError(
+                f"cannot rewind instance {instance_id!r}: it is {instance.runtime_status}; only "
+                "Failed instances can be rewound")
+        failed = {e["TaskScheduledId"] for e in instance.history
+                  if e["EventType"] in (EventType.TaskFailed, EventType.SubOrchestrationInstanceFailed)}
+        for index, event in enumerate(instance.history):
+            kind = event["EventType"]
+            rewound = (kind in (EventType.TaskFailed, EventType.SubOrchestrationInstanceFailed,
+                                EventType.ExecutionCompleted)
+                       or (kind in (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated)
+                           and event["EventId"] in failed))
+            if rewound:
+                instance.history[index] = new_event(
+                    EventType.GenericEvent, self.now, Data=f"Rewound: {json.dumps(event)}")
+                instance.history[index]["IsPlayed"] = True
+        instance.runtime_status = "Running"
+        instance.output = None
+        self.hub.deliver(instance_id, new_event(EventType.GenericEvent, self.now, Data=reason))
+
+    def restart(self, instance_id: str, new_instance_id: bool = True) -> str:
+        """Start the instance's orchestrator again with the same input; returns the new id."""
+        instance = self.hub.get(instance_id)
+        if not new_instance_id and not instance.is_terminal:
+            raise InstanceStateError(
+                f"cannot restart instance {instance_id!r} under its own id: it is "
+                f"{instance.runtime_status}; terminate it first or restart with a new id")
+        target = self._new_id() if new_instance_id else instance_id
+        self._create_instance(target, instance.name, instance.input, parent=None)
+        return target
+
+    def signal_entity(self, entity: EntityRef, operation: str, input: Any = None) -> None:
+        """Queue a one-way operation for an entity (as the client's ``signal_entity``)."""
+        name, key = entity_key(entity)
+        info = self.index.get(ENTITY, name)
+        payload = None if input is None else json.dumps(encode(input, f"the input of {operation!r}"))
+        self.hub.send_to_entity(scheduler_id(info.name, key), info.name.lower(), key, EntityRequest(
+            operation=operation, input=payload, is_signal=True, request_id=self._new_uuid()))
+
+    def get_entity(self, entity: EntityRef) -> Optional[EntityStatus]:
+        """The entity's existence, state and queue; None if it was never addressed."""
+        name, key = entity_key(entity)
+        record = self.hub.entities.get(scheduler_id(name, key))
+        if record is None:
+            return None
+        return EntityStatus(name=record.name, key=record.key, exists=record.exists,
+                            state=decode_state(record.state), raw_state=record.state,
+                            last_modified_time=record.last_modified_time,
+                            pending_operations=len(record.queue))
+
+    def entity_state(self, entity: EntityRef) -> Any:
+        """The entity's decoded state (None if it does not exist)."""
+        status = self.get_entity(entity)
+        return status.state if status is not None and status.exists else None
+
     # -- observing --
+
+    def list_instances(self, created_from: Optional[datetime] = None,
+                       created_to: Optional[datetime] = None,
+                       runtime_status: Optional[List[str]] = None,
+                       instance_id_prefix: Optional[str] = None) -> List[InstanceStatus]:
+        """Statuses of the instances matching every given filter, oldest first."""
+        wanted = {s.lower() for s in runtime_status} if runtime_status else None
+        found = []
+        for instance in self.hub.instances.values():
+            if created_from is not None and instance.created_time < created_from:
+                continue
+            if created_to is not None and instance.created_time > created_to:
+                continue
+            if wanted is not None and instance.runtime_status.lower() not in wanted:
+                continue
+            if instance_id_prefix and not instance.instance_id.startswith(instance_id_prefix):
+                continue
+            found.append(self.get_status(instance.instance_id))
+        return sorted(found, key=lambda status: status.created_time)
 
     def get_status(self, instance_id: str) -> InstanceStatus:
         """The instance's status, output, custom status and history."""
@@ -398,7 +508,27 @@ class Simulator:
         if self.hub.ready:
             self._run_episode(self.hub.get(self.hub.ready.popleft()))
             return True
+        if self.hub.entities_ready:
+            self._run_entity_batch(self.hub.entities[self.hub.entities_ready.popleft()])
+            return True
         return False
+
+    def _run_entity_batch(self, record: EntityRecord) -> None:
+        requests = [record.queue.popleft()
+                    for _ in range(min(self.entity_batch_size, len(record.queue)))]
+        if record.queue:
+            self.hub.entities_ready.append(scheduler_id(record.name, record.key))
+        info = self.index.get(ENTITY, record.name)
+        outcome = run_batch(info.handler, record.name, record.key, record.exists, record.state,
+                            requests)
+        record.exists, record.state = outcome.exists, outcome.state
+        record.last_modified_time = self.now
+        for operation in outcome.operations:
+            request = operation.request
+            if not request.is_signal and request.parent_instance_id:
+                self.hub.deliver(request.parent_instance_id, new_event(
+                    EventType.EventRaised, self.now, Name=request.request_id,
+                    Input=operation.response_message()), request.parent_execution_id)
 
     def _run_activity(self, work: ActivityWork) -> None:
         if work.name == HTTP_ACTIVITY:
@@ -494,11 +624,9 @@ class Simulator:
         elif decision.kind == CREATE_SUB_ORCHESTRATION:
             self._start_child(instance, decision)
         elif decision.kind == SEND_EVENT:
-            raise DafxError(
-                f"orchestrator {instance.name!r} (instance {instance.instance_id!r}) sent "
-                f"{decision.name!r} to entity {decision.instance_id!r}; this version of "
-                "dafx-testing does not run durable entities yet"
-            )
+            name, key = entity_key(decision.instance_id)
+            self.hub.send_to_entity(decision.instance_id, name, key,
+                                    EntityRequest.from_message(decision.input))
         elif decision.kind == COMPLETE:
             self._finish(instance, decision, carried)
 
@@ -612,6 +740,9 @@ class Simulator:
 
     def _new_id(self) -> str:
         return "%032x" % self._rng.getrandbits(128)
+
+    def _new_uuid(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
 
     def _stuck_message(self, instance: Instance, deadline: datetime) -> str:
         waits = []
