@@ -662,3 +662,55 @@ def test_same_seed_same_history_different_seed_different_ids():
 
     assert run(7) == run(7)
     assert run(7)[0] != run(8)[0]
+
+
+@app.orchestration_trigger(context_name="context")
+def no_retry(context):
+    return (yield context.call_activity("flaky", "once"))
+
+
+def test_rewind_reruns_the_failed_activity_under_its_sequence_number(sim):
+    FLAKY["failures_left"] = 1
+    instance_id = sim.start_new("no_retry")
+    assert sim.wait_for_completion(instance_id).runtime_status == "Failed"
+
+    sim.rewind(instance_id, "fixed upstream")
+    status = sim.wait_for_completion(instance_id)
+
+    assert status.runtime_status == "Completed"
+    assert status.output == "processed once"
+    assert [e["EventId"] for e in status.history if e["EventType"] == EventType.TaskScheduled] == [0]
+    rewound = [e for e in status.history if e["EventType"] == EventType.GenericEvent]
+    assert any(e["Data"].startswith("Rewound:") for e in rewound)
+    with pytest.raises(InstanceStateError, match="only Failed instances"):
+        sim.rewind(instance_id)
+
+
+def test_restart_runs_the_same_input_again(sim):
+    first = sim.start_new("hello_sequence", "Lima")
+    sim.wait_for_completion(first)
+
+    second = sim.restart(first)
+    same = sim.restart(first, new_instance_id=False)
+
+    assert second != first and same == first
+    assert sim.wait_for_completion(second).output == ["Hello Lima", "HELLO LIMA"]
+    assert sim.wait_for_completion(first).input == "Lima"
+
+
+def test_list_instances_filters(sim):
+    early = sim.start_new("one_event", instance_id="job-1")
+    sim.advance(timedelta(hours=1))
+    done = sim.start_new("hello_sequence", "x", instance_id="job-2")
+    sim.start_new("hello_sequence", "y", instance_id="other")
+    sim.run_until_idle()
+
+    def ids(**filters):
+        return [s.instance_id for s in sim.list_instances(**filters)]
+
+    assert ids() == ["job-1", "job-2", "other"]
+    assert ids(instance_id_prefix="job-") == ["job-1", "job-2"]
+    assert ids(runtime_status=["Running"]) == [early]
+    assert ids(runtime_status=["Completed"], instance_id_prefix="job") == [done]
+    assert ids(created_from=sim.now) == ["job-2", "other"]
+    assert ids(created_to=sim.now - timedelta(minutes=1)) == ["job-1"]
