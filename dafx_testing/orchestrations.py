@@ -11,10 +11,11 @@ through :class:`~dafx_testing.host.HostReplay`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, ContextManager, Dict, List, Optional
 
 import azure.functions as func
 
@@ -59,6 +60,7 @@ class Episode:
 
     started: Event
     events: List[Event]         # the full history the SDK was given
+    body: str                   # the context JSON the handle was called with
     state: Dict[str, Any]       # the SDK's OrchestratorState JSON
     outcome: ReplayOutcome
     waiting_for: List[str]      # external events still awaited
@@ -73,12 +75,18 @@ def run_episode(
     now: datetime,
     catalog: FunctionCatalog,
     timer_limits: TimerLimits = AZURE_STORAGE_TIMER_LIMITS,
+    guard: Callable[[], ContextManager[Any]] = contextlib.nullcontext,
 ) -> Episode:
-    """Run one episode through the SDK handle, then replay it host-side."""
+    """Run one episode through the SDK handle, then replay it host-side.
+
+    ``guard`` wraps the call into orchestrator code (the determinism guard
+    watches for wall-clock, random and I/O calls there).
+    """
     started = new_event(EventType.OrchestratorStarted, now)
     events = past + [started] + new_events
     body = json.dumps(context_json(execution, events, bool(past), timer_limits))
-    state = call_handle(handle, body)
+    with guard():
+        state = call_handle(handle, body)
     replay = HostReplay(
         instance_id=execution.instance_id,
         execution_id=execution.execution_id,
@@ -87,7 +95,8 @@ def run_episode(
         catalog=catalog,
     )
     outcome = replay.replay(events, state)
-    return Episode(started, events, state, outcome, replay.waiting_for, replay.is_suspended)
+    return Episode(started, events, body, state, outcome, replay.waiting_for,
+                   replay.is_suspended)
 
 
 def context_json(execution: Execution, history: List[Event], is_replaying: bool,

@@ -10,6 +10,7 @@ order of your calls, the seed and the virtual clock.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -18,7 +19,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Union
 
 from .activities import (
     ActivityCall,
@@ -64,6 +65,7 @@ from .host import (
 from .hub import EntityRecord, Instance, ParentLink, TaskHub
 from .orchestrations import (
     AZURE_STORAGE_TIMER_LIMITS,
+    Episode,
     Execution,
     TimerLimits,
     call_handle,
@@ -73,6 +75,7 @@ from .orchestrations import (
 from .payloads import decode_input, decode_json, decode_state, encode
 
 HttpHandler = Callable[["HttpCall"], Any]
+EpisodeCheck = Callable[[Callable[..., Any], Episode], Optional[NonDeterminismError]]
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,12 @@ class Simulator:
             diverges (the instance is failed either way, as the host does).
         entity_batch_size: the most queued operations one entity batch runs
             (the extension's ``maxEntityOperationBatchSize``; 50 as on Consumption).
+        guard: a context-manager factory entered around every call into
+            orchestrator code (the determinism API guard).
+        episode_checks: callables ``check(handle, episode)`` run after each
+            committed episode; one that returns a :class:`NonDeterminismError`
+            reports it like a replay divergence (the instance is not failed:
+            the host would not notice yet).
 
     Example::
 
@@ -174,6 +183,8 @@ class Simulator:
         max_history_events: int = 50_000,
         raise_on_nondeterminism: bool = True,
         entity_batch_size: int = DEFAULT_BATCH_SIZE,
+        guard: Callable[[], ContextManager[Any]] = contextlib.nullcontext,
+        episode_checks: Sequence[EpisodeCheck] = (),
     ) -> None:
         self.index: AppIndex = index_app(app)
         self.clock = VirtualClock(start_time)
@@ -185,6 +196,8 @@ class Simulator:
         self.max_history_events = max_history_events
         self.raise_on_nondeterminism = raise_on_nondeterminism
         self.entity_batch_size = entity_batch_size
+        self.guard = guard
+        self.episode_checks = list(episode_checks)
         self.nondeterminism: List[NonDeterminismError] = []
         self._ledger = ActivityLedger()
         self._rng = random.Random(seed)
@@ -583,7 +596,7 @@ class Simulator:
             )
         execution = self._execution(instance)
         episode = run_episode(info.handler, execution, instance.history, new_events, self.now,
-                              self._catalog, self.timer_limits)
+                              self._catalog, self.timer_limits, self.guard)
         outcome = episode.outcome
         self._last_state[instance.instance_id] = episode.state
         recorded = [episode.started, *new_events,
@@ -605,10 +618,13 @@ class Simulator:
                 f"{len(instance.history)} history events, over max_history_events="
                 f"{self.max_history_events}; use continue_as_new for long loops, or raise the cap."
             )
-        if outcome.divergence is not None:
-            self.nondeterminism.append(outcome.divergence)
+        divergences = [outcome.divergence] if outcome.divergence is not None else []
+        divergences += [found for check in self.episode_checks
+                        if (found := check(info.handler, episode)) is not None]
+        if divergences:
+            self.nondeterminism.extend(divergences)
             if self.raise_on_nondeterminism:
-                raise outcome.divergence
+                raise divergences[0]
 
     def _dispatch(self, instance: Instance, decision: Decision, carried: List[Event]) -> None:
         """Turn one decision into messages, as the DTFx dispatcher does."""
