@@ -1,0 +1,258 @@
+"""The ``dafx run`` command: outcomes, exit codes, and usage errors that name the problem."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from dafx_testing.cli import (
+    EXIT_COMPLETED,
+    EXIT_FAILED,
+    EXIT_RUNNING,
+    EXIT_USAGE,
+    main,
+    parse_duration,
+)
+from fakes.content_service import service
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = "scenarios/content_approval/function_app.py"
+TIDES = ["--input", '{"topic": "tides"}']
+
+
+@pytest.fixture(autouse=True)
+def in_repo_root(monkeypatch):
+    """Run from the repository root, with a fresh content service ledger."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "path", sys.path[:])     # main() puts the cwd on sys.path
+    service.reset()
+    yield
+    service.reset()
+
+
+def run(capsys, *argv: str):
+    code = main(["run", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def field(out: str, name: str) -> str:
+    line = next(line for line in out.splitlines() if line.startswith(name + " "))
+    return line[len(name):].strip()
+
+
+# --- outcomes --------------------------------------------------------------------------
+
+
+def test_approval_completes_and_prints_the_timeline(capsys):
+    code, out, err = run(capsys, APP, "content_approval", *TIDES,
+                         "--event", "ApprovalDecision=true")
+
+    assert code == EXIT_COMPLETED == 0
+    assert field(out, "status") == "Completed"
+    assert field(out, "output") == (
+        '{"status": "published", "url": "https://content.example.test/posts/1"}')
+    assert field(out, "custom") == '{"stage": "published"}'
+    assert field(out, "clock") == "2025-01-01T00:00:00+00:00"
+    assert "waiting" not in out
+    for line in ("started content_approval",
+                 "-> activity draft_content #0", "<- activity draft_content #0",
+                 "-> activity notify_reviewer #1", "<- activity notify_reviewer #1",
+                 "-> timer #2 until 2025-01-02T00:00:00Z",
+                 "<- event 'ApprovalDecision' data=true",
+                 "-> activity publish_content #3", "<- activity publish_content #3",
+                 "COMPLETED #4"):
+        assert line in out
+    assert "escalate_for_review" not in out
+    assert [call.operation for call in service.calls] == ["draft", "notify_reviewer", "publish"]
+    assert service.calls[0].payload == "tides"
+    assert err == ""
+
+
+def test_advancing_past_the_deadline_escalates(capsys):
+    code, out, _ = run(capsys, APP, "content_approval", *TIDES, "--advance", "24h")
+
+    assert code == EXIT_COMPLETED
+    assert field(out, "status") == "Completed"
+    assert "escalated" in field(out, "output")
+    assert field(out, "clock") == "2025-01-02T00:00:00+00:00"
+    assert "+1d 00:00:00  ep4   <- timer #2 fired" in out
+    assert "-> activity escalate_for_review #3" in out
+    assert [call.operation for call in service.calls] == ["draft", "notify_reviewer", "escalate"]
+
+
+def test_advancing_less_than_the_deadline_keeps_waiting(capsys):
+    code, out, _ = run(capsys, APP, "content_approval", "--advance", "23h59m")
+
+    assert code == EXIT_RUNNING
+    assert field(out, "clock") == "2025-01-01T23:59:00+00:00"
+    assert "fired" not in out
+
+
+def test_without_event_or_advance_it_is_still_waiting(capsys):
+    code, out, _ = run(capsys, APP, "content_approval", *TIDES)
+
+    assert code == EXIT_RUNNING == 3
+    assert field(out, "status") == "Running"
+    assert field(out, "waiting") == "for event(s): ApprovalDecision"
+    assert field(out, "custom") == (
+        '{"stage": "awaiting_review", "reviewer": "reviewer@example.test"}')
+    assert "output" not in out
+
+
+def test_rejection_completes_with_the_rejection(capsys):
+    code, out, _ = run(capsys, APP, "content_approval", *TIDES,
+                       "--event", 'ApprovalDecision={"approved": false}')
+
+    assert code == EXIT_COMPLETED
+    assert field(out, "output") == '"Content rejected"'
+    assert field(out, "custom") == '{"stage": "rejected"}'
+    assert """<- event 'ApprovalDecision' data={"approved": false}""" in out
+    assert "publish" not in [call.operation for call in service.calls]
+
+
+def test_an_event_after_the_instance_finished_is_reported_and_skipped(capsys):
+    code, out, err = run(capsys, APP, "content_approval",
+                         "--event", "ApprovalDecision=false", "--event", "ApprovalDecision=true")
+
+    assert code == EXIT_COMPLETED
+    assert field(out, "output") == '"Content rejected"'
+    assert "instance finished before event 'ApprovalDecision' was raised" in err
+
+
+def test_the_seed_and_start_time_shape_the_run(capsys):
+    _, first, _ = run(capsys, APP, "content_approval", "--seed", "7",
+                      "--start-time", "2030-06-01T08:00:00Z")
+    _, again, _ = run(capsys, APP, "content_approval", "--seed", "7",
+                      "--start-time", "2030-06-01T08:00:00Z")
+    _, other, _ = run(capsys, APP, "content_approval", "--seed", "8")
+
+    assert field(first, "instance") == field(again, "instance") != field(other, "instance")
+    assert field(first, "clock") == "2030-06-01T08:00:00+00:00"
+    assert "-> timer #2 until 2030-06-02T08:00:00Z" in first
+
+
+def test_a_failing_orchestration_exits_1(capsys, tmp_path):
+    (tmp_path / "function_app.py").write_text(
+        "import azure.durable_functions as df\n"
+        "app = df.DFApp()\n"
+        "@app.orchestration_trigger(context_name='context')\n"
+        "def charge(context):\n"
+        "    return (yield context.call_activity('card', context.get_input()))\n"
+        "@app.activity_trigger(input_name='amount')\n"
+        "def card(amount):\n"
+        "    raise ValueError(f'card declined for {amount}')\n", encoding="utf-8")
+
+    try:
+        code, out, _ = run(capsys, str(tmp_path), "charge", "--input", "12")
+    finally:
+        for name, module in list(sys.modules.items()):
+            if str(getattr(module, "__file__", "")).startswith(str(tmp_path)):
+                del sys.modules[name]
+
+    assert code == EXIT_FAILED == 1
+    assert field(out, "status") == "Failed"
+    assert "card declined for 12" in field(out, "output")
+    assert "<- activity card #0 FAILED" in out
+
+
+# --- usage errors ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv, problem", [
+    (["--input", "{topic: tides}"], "--input is not valid JSON"),
+    (["--input", "tides"], "Strings need JSON quotes"),
+    (["--event", "ApprovalDecision"], "invalid --event 'ApprovalDecision'; use NAME=JSON"),
+    (["--event", "=true"], "invalid --event '=true'"),
+    (["--event", "ApprovalDecision=yes"], "the data of event 'ApprovalDecision' is not valid JSON"),
+    (["--advance", "tomorrow"], "invalid duration 'tomorrow'"),
+    (["--advance", "24"], "invalid duration '24'"),
+    (["--seed", "x"], "invalid int value: 'x'"),
+])
+def test_bad_arguments_exit_2_naming_the_problem(capsys, argv, problem):
+    with pytest.raises(SystemExit) as caught:
+        main(["run", APP, "content_approval", *argv])
+
+    assert caught.value.code == EXIT_USAGE == 2
+    err = capsys.readouterr().err
+    assert problem in err
+    assert err.startswith("usage: dafx run")
+    assert service.calls == []        # nothing ran
+
+
+def test_an_unknown_orchestrator_exits_2_listing_the_known_ones(capsys):
+    code, out, err = run(capsys, APP, "content_aproval")
+
+    assert code == EXIT_USAGE
+    assert out == ""
+    assert err.startswith("dafx: error: ")
+    assert "no orchestrator named 'content_aproval'" in err
+    assert "known orchestrators: 'content_approval'" in err
+
+
+def test_a_missing_app_file_exits_2_naming_it(capsys):
+    code, out, err = run(capsys, "scenarios/nowhere/function_app.py", "content_approval")
+
+    assert code == EXIT_USAGE
+    assert out == ""
+    assert "app file not found" in err
+    assert str(ROOT / "scenarios" / "nowhere" / "function_app.py") in err
+
+
+def test_no_command_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main([])
+
+    assert caught.value.code == EXIT_USAGE
+    assert "command" in capsys.readouterr().err
+
+
+def test_the_exit_codes_are_distinct():
+    assert len({EXIT_COMPLETED, EXIT_FAILED, EXIT_USAGE, EXIT_RUNNING}) == 4
+
+
+# --- durations -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("24h", timedelta(hours=24)),
+    ("1d12h", timedelta(days=1, hours=12)),
+    ("90s", timedelta(seconds=90)),
+    ("30m", timedelta(minutes=30)),
+    ("1.5h", timedelta(minutes=90)),
+    ("1d 2h 3m 4s", timedelta(days=1, hours=2, minutes=3, seconds=4)),
+    ("2H", timedelta(hours=2)),
+    ("0s", timedelta(0)),
+])
+def test_parse_duration_reads_unit_suffixed_numbers(text, expected):
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "24", "h", "24x", "1d-2h", "-1h", "24h later", "1..5h"])
+def test_parse_duration_rejects_anything_else(text):
+    with pytest.raises(argparse.ArgumentTypeError) as caught:
+        parse_duration(text)
+
+    assert f"invalid duration {text!r}" in str(caught.value)
+    assert "e.g. 24h, 1d12h, 90s" in str(caught.value)
+
+
+# --- the installed command -------------------------------------------------------------
+
+
+def test_the_dafx_console_script_runs_the_scenario():
+    script = Path(sys.executable).with_name("dafx")
+    assert script.exists(), f"console script not installed beside {sys.executable}"
+
+    done = subprocess.run(
+        [str(script), "run", APP, "content_approval", *TIDES, "--event", "ApprovalDecision=true"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 0, done.stderr
+    assert field(done.stdout, "status") == "Completed"
+    assert "<- activity publish_content #3" in done.stdout
