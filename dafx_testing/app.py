@@ -203,6 +203,9 @@ def load_app(app_ref: Any) -> Any:
                 f"cannot import {module_name!r} for app {app_ref!r}: {exc}. Use "
                 "'package.module:app' with the package importable, or a path to function_app.py."
             ) from exc
+        except Exception as exc:  # the module's own code raised (or has a syntax error)
+            raise AppLoadError(
+                f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
         if not attr:
             return _find_app(module, app_ref)
         try:

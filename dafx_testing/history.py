@@ -66,6 +66,8 @@ class OrchestrationStatus(IntEnum):
 
 def format_timestamp(moment: datetime) -> str:
     """Format like .NET's ``yyyy-MM-ddTHH:mm:ss.FFFFFFFZ``: trailing zeros dropped."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
     moment = moment.astimezone(timezone.utc)
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
     if moment.microsecond:
@@ -80,7 +82,7 @@ def parse_timestamp(text: str) -> datetime:
         value = value[:-1] + "+00:00"
     main, sep, rest = value.partition(".")
     if sep:
-        digits = "".join(ch for ch in rest if ch.isdigit())
+        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
         offset = rest[len(digits):]
         value = f"{main}.{digits[:6].ljust(6, '0')}{offset}"
     try:
