@@ -12,6 +12,7 @@ The public face is :class:`Simulator`; everything else is internal detail::
 
 from .activities import ActivityCall
 from .app import DafxWarning
+from .crash import POINT_KINDS, CommitPoint, CrashPlan
 from .errors import (
     AppLoadError,
     DafxError,
@@ -26,11 +27,15 @@ from .errors import (
     WaitTimeoutError,
 )
 from .orchestrations import AZURE_STORAGE_TIMER_LIMITS, NO_TIMER_LIMITS, TimerLimits
-from .simulator import HttpCall, InstanceStatus, Simulator
+from .simulator import EntityStatus, HttpCall, InstanceStatus, Simulator
 
 __all__ = [
     "Simulator",
     "InstanceStatus",
+    "EntityStatus",
+    "CrashPlan",
+    "CommitPoint",
+    "POINT_KINDS",
     "ActivityCall",
     "HttpCall",
     "TimerLimits",

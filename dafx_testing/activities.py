@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Dict, List, Optional
@@ -114,11 +115,12 @@ def _call(work: ActivityWork, value: Any, now: datetime, mock: Any, **outcome: A
 
 
 class ActivityLedger:
-    """Overrides and the list of executions, per activity name (case-insensitive)."""
+    """Overrides and the record of executions: activity calls and entity operations."""
 
     def __init__(self) -> None:
         self.mocks: Dict[str, Callable[..., Any]] = {}
         self.calls: List[ActivityCall] = []
+        self.entity_operations: Counter = Counter()   # "entity.operation" -> executions
 
     def mock(self, name: str, fn: Callable[..., Any]) -> None:
         self.mocks[name.lower()] = fn

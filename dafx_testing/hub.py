@@ -8,11 +8,13 @@ other state (a crash) loses nothing the host would keep.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
+import json
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Deque, Dict, List, Optional, Tuple
+from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from .activities import ActivityWork
 from .entities import EntityRequest
@@ -53,6 +55,7 @@ class Instance:
     output: Optional[str] = None
     custom_status: Optional[str] = None
     waiting_for: List[str] = field(default_factory=list)
+    history_digest: str = ""         # running hash of ``history``, kept by the hub
 
     @property
     def is_terminal(self) -> bool:
@@ -68,6 +71,7 @@ class EntityRecord:
     exists: bool = False
     state: Optional[str] = None      # the entityState JSON text, verbatim
     last_modified_time: Optional[datetime] = None
+    batches: int = 0                 # batches committed so far
     queue: Deque[EntityRequest] = field(default_factory=deque)
 
 
@@ -82,6 +86,7 @@ class TaskHub:
         self.activities: Deque[ActivityWork] = deque()
         self._timers: List[Tuple[datetime, int, str, str, Event]] = []
         self._timer_seq = 0
+        self._executions: Dict[str, int] = {}
 
     def get(self, instance_id: str) -> Instance:
         try:
@@ -94,6 +99,45 @@ class TaskHub:
 
     def add(self, instance: Instance) -> None:
         self.instances[instance.instance_id] = instance
+        self.replace_history(instance, instance.history)
+
+    def append_history(self, instance: Instance, events: List[Event]) -> None:
+        """Commit events to an instance's history (and its running digest)."""
+        instance.history.extend(events)
+        instance.history_digest = _digest(instance.history_digest, events)
+
+    def replace_history(self, instance: Instance, events: List[Event]) -> None:
+        """Set a whole new history (continue-as-new, rewind, loading a file)."""
+        instance.history = events
+        instance.history_digest = _digest("", events)
+
+    def next_execution_number(self, instance_id: str) -> int:
+        """How many executions this instance id has had; counts the new one."""
+        number = self._executions.get(instance_id, 0)
+        self._executions[instance_id] = number + 1
+        return number
+
+    def fingerprint(self) -> str:
+        """A hash of everything durable: two hubs with equal fingerprints behave alike.
+
+        Instances (status, output, history digest, inbox), entities (state and
+        queue), the activity queue, pending timers and the ready orders; used by
+        crash sweeps to notice that a recovered run has converged.
+        """
+        parts: List[Any] = []
+        for instance in sorted(self.instances.values(), key=lambda i: i.instance_id):
+            parts.append((instance.instance_id, instance.execution_id, instance.runtime_status,
+                          instance.output, instance.custom_status, instance.history_digest,
+                          instance.inbox))
+        for entity_id in sorted(self.entities):
+            record = self.entities[entity_id]
+            parts.append((entity_id, record.exists, record.state,
+                          [(r.request_id, r.operation) for r in record.queue]))
+        parts.append([(w.instance_id, w.execution_id, w.task_id, w.attempt) for w in self.activities])
+        parts.append(sorted((t[0].isoformat(), t[2], t[3], json.dumps(t[4], sort_keys=True))
+                            for t in self._timers))
+        parts.append((list(self.ready), list(self.entities_ready)))
+        return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
     def deliver(self, instance_id: str, event: Event, execution_id: Optional[str] = None) -> bool:
         """Queue a message for an instance; dropped (False) if it cannot take it.
@@ -150,3 +194,10 @@ class TaskHub:
         del self.instances[instance_id]
         if instance_id in self.ready:
             self.ready.remove(instance_id)
+
+
+def _digest(previous: str, events: List[Event]) -> str:
+    hasher = hashlib.sha1(previous.encode())
+    for event in events:
+        hasher.update(json.dumps(event, sort_keys=True).encode())
+    return hasher.hexdigest()

@@ -1,11 +1,11 @@
 """The Simulator: one object that runs a Durable Functions app in memory.
 
-It composes the pieces (app index, task hub, virtual clock, episode runner,
-activity runner) and owns the scheduler loop. Work happens only inside
-:meth:`Simulator.run_until_idle`, :meth:`Simulator.advance` and
-:meth:`Simulator.wait_for_completion`; the other calls enqueue messages exactly
-as the durable client would, so what an instance sees depends only on the
-order of your calls, the seed and the virtual clock.
+It composes the pieces (app index, task hub, virtual clock, worker) and offers
+the public API. Work happens only inside :meth:`Simulator.run_until_idle`,
+:meth:`Simulator.advance` and :meth:`Simulator.wait_for_completion`; the other
+calls enqueue messages exactly as the durable client would, so what an
+instance sees depends only on the order of your calls, the seed and the
+virtual clock.
 """
 
 from __future__ import annotations
@@ -16,31 +16,16 @@ import json
 import os
 import random
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Union
 
-from .activities import (
-    ActivityCall,
-    ActivityLedger,
-    ActivityOutcome,
-    ActivityWork,
-    failure,
-    run_activity,
-)
+from .activities import ActivityCall, ActivityLedger
 from .app import ACTIVITY, ENTITY, ORCHESTRATOR, AppIndex, index_app
 from .clock import VirtualClock
-from .entities import DEFAULT_BATCH_SIZE, EntityRef, EntityRequest, entity_key, run_batch, scheduler_id
-from .errors import (
-    DafxError,
-    InstanceStateError,
-    NonDeterminismError,
-    RunawayOrchestrationError,
-    UnhandledHttpCallError,
-    UnknownFunctionError,
-    WaitTimeoutError,
-)
+from .crash import CommitPoint, CrashLog, CrashPlan
+from .entities import DEFAULT_BATCH_SIZE, EntityRef, EntityRequest, entity_key, scheduler_id
+from .errors import DafxError, InstanceStateError, NonDeterminismError, WaitTimeoutError
 from .history import (
     Event,
     EventType,
@@ -48,45 +33,28 @@ from .history import (
     find_started,
     load_history,
     new_event,
-    parse_timestamp,
     save_history,
 )
-from .host import (
-    COMPLETE,
-    CREATE_SUB_ORCHESTRATION,
-    CREATE_TIMER,
-    HTTP_ACTIVITY,
-    SCHEDULE_TASK,
-    SEND_EVENT,
-    Decision,
-    FunctionCatalog,
-    HostReplay,
-)
-from .hub import EntityRecord, Instance, ParentLink, TaskHub
-from .orchestrations import (
-    AZURE_STORAGE_TIMER_LIMITS,
-    Episode,
-    Execution,
-    TimerLimits,
-    call_handle,
-    context_json,
-    run_episode,
-)
+from .host import HostReplay
+from .hub import Instance, TaskHub
+from .orchestrations import AZURE_STORAGE_TIMER_LIMITS, TimerLimits, call_handle, context_json
 from .payloads import decode_input, decode_json, decode_state, encode
+from .worker import EpisodeCheck, HttpCall, HttpHandler, Settings, Worker, execution_of
 
-HttpHandler = Callable[["HttpCall"], Any]
-EpisodeCheck = Callable[[Callable[..., Any], Episode], Optional[NonDeterminismError]]
+__all__ = ["Simulator", "InstanceStatus", "EntityStatus", "HttpCall"]
 
 
-@dataclass(frozen=True)
-class HttpCall:
-    """An orchestrator's ``call_http`` request, as your ``http_handler`` receives it."""
+class _Setting:
+    """A Simulator attribute stored in the shared :class:`Settings` the worker reads."""
 
-    method: str
-    uri: str
-    content: Optional[str]
-    headers: Dict[str, Any]
-    instance_id: str
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, sim: Any, owner: type) -> Any:
+        return self if sim is None else getattr(sim.settings, self.name)
+
+    def __set__(self, sim: Any, value: Any) -> None:
+        setattr(sim.settings, self.name, value)
 
 
 @dataclass
@@ -171,6 +139,15 @@ class Simulator:
         assert sim.wait_for_completion(iid).runtime_status == "Completed"
     """
 
+    timer_limits = _Setting()
+    max_episodes = _Setting()
+    max_history_events = _Setting()
+    raise_on_nondeterminism = _Setting()
+    entity_batch_size = _Setting()
+    guard = _Setting()
+    episode_checks = _Setting()
+    http_handler = _Setting()
+
     def __init__(
         self,
         app: Any,
@@ -185,29 +162,40 @@ class Simulator:
         entity_batch_size: int = DEFAULT_BATCH_SIZE,
         guard: Callable[[], ContextManager[Any]] = contextlib.nullcontext,
         episode_checks: Sequence[EpisodeCheck] = (),
+        crash_plan: Optional[CrashPlan] = None,
+        shuffle_seed: Optional[int] = None,
     ) -> None:
+        self._options = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         self.index: AppIndex = index_app(app)
         self.clock = VirtualClock(start_time)
         self.seed = seed
         self.hub = TaskHub()
-        self.http_handler = http_handler
-        self.timer_limits = timer_limits
-        self.max_episodes = max_episodes
-        self.max_history_events = max_history_events
-        self.raise_on_nondeterminism = raise_on_nondeterminism
-        self.entity_batch_size = entity_batch_size
-        self.guard = guard
-        self.episode_checks = list(episode_checks)
-        self.nondeterminism: List[NonDeterminismError] = []
+        self.settings = Settings(
+            timer_limits=timer_limits, max_episodes=max_episodes,
+            max_history_events=max_history_events, raise_on_nondeterminism=raise_on_nondeterminism,
+            entity_batch_size=entity_batch_size, guard=guard,
+            episode_checks=list(episode_checks), http_handler=http_handler,
+            shuffle_seed=shuffle_seed)
+        self.crash_log = CrashLog(plan=crash_plan)
         self._ledger = ActivityLedger()
         self._rng = random.Random(seed)
-        self._episodes: Counter = Counter()
-        self._last_state: Dict[str, Dict[str, Any]] = {}   # worker memory, not durable
-        self._catalog = FunctionCatalog(
-            activities=self.index.names(ACTIVITY),
-            orchestrators=self.index.names(ORCHESTRATOR),
-            entities=self.index.names(ENTITY),
-        )
+        self._worker = Worker(self.index, self.hub, self.clock, self._ledger, self.settings,
+                              seed, self.crash_log)
+
+    @property
+    def nondeterminism(self) -> List[NonDeterminismError]:
+        """Every non-determinism found so far (raised or not)."""
+        return self._worker.nondeterminism
+
+    @property
+    def crashes(self) -> List[CommitPoint]:
+        """The crashes injected so far by the ``crash_plan``."""
+        return list(self.crash_log.crashed)
+
+    @property
+    def commit_points(self) -> List[CommitPoint]:
+        """Every commit point the run has passed, in order."""
+        return list(self.crash_log.points)
 
     # -- the clock --
 
@@ -238,7 +226,7 @@ class Simulator:
                 f"instance {instance_id!r} already exists and is {existing.runtime_status}; "
                 "use another instance_id or terminate it first"
             )
-        self._create_instance(instance_id, info.name, raw_input, parent=None)
+        self._worker.create_instance(instance_id, info.name, raw_input, parent=None)
         return instance_id
 
     def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
@@ -304,6 +292,7 @@ class Simulator:
                 instance.history[index] = new_event(
                     EventType.GenericEvent, self.now, Data=f"Rewound: {json.dumps(event)}")
                 instance.history[index]["IsPlayed"] = True
+        self.hub.replace_history(instance, instance.history)
         instance.runtime_status = "Running"
         instance.output = None
         self.hub.deliver(instance_id, new_event(EventType.GenericEvent, self.now, Data=reason))
@@ -316,7 +305,7 @@ class Simulator:
                 f"cannot restart instance {instance_id!r} under its own id: it is "
                 f"{instance.runtime_status}; terminate it first or restart with a new id")
         target = self._new_id() if new_instance_id else instance_id
-        self._create_instance(target, instance.name, instance.input, parent=None)
+        self._worker.create_instance(target, instance.name, instance.input, parent=None)
         return target
 
     def signal_entity(self, entity: EntityRef, operation: str, input: Any = None) -> None:
@@ -396,9 +385,9 @@ class Simulator:
 
     def run_until_idle(self) -> None:
         """Do all work that is due now: activities, episodes, due timers. Never moves the clock."""
-        self._episodes.clear()
+        self._worker.episodes.clear()
         with self.clock.bound():
-            while self._step():
+            while self._worker.step():
                 pass
 
     def advance(self, delta: timedelta) -> None:
@@ -451,15 +440,15 @@ class Simulator:
         """
         instance = self.hub.get(instance_id)
         info = self.index.get(ORCHESTRATOR, instance.name)
-        execution = self._execution(instance)
+        execution = execution_of(instance)
         body = json.dumps(context_json(execution, instance.history, True, self.timer_limits))
         state = call_handle(info.handler, body)
         outcome = HostReplay(instance_id=instance.instance_id, execution_id=instance.execution_id,
                              name=instance.name, parent_instance_id=execution.parent_instance_id,
-                             catalog=self._catalog).replay(instance.history, state)
+                             catalog=self._worker.catalog).replay(instance.history, state)
         if outcome.divergence is not None:
             raise outcome.divergence
-        previous = self._last_state.get(instance_id)
+        previous = self._worker.last_state.get(instance_id)
         if previous is None:
             return
         for key in ("actions", "output", "isDone", "error"):
@@ -494,7 +483,7 @@ class Simulator:
         instance_id = instance_id or document.get("instanceId") or orchestration.get("InstanceId")
         instance = Instance(
             instance_id=instance_id, name=started.get("Name") or document.get("name"),
-            execution_id=orchestration.get("ExecutionId") or self._new_id(),
+            execution_id=orchestration.get("ExecutionId") or self._worker.new_execution_id(instance_id),
             input=started.get("Input"), created_time=self.now, last_updated_time=self.now,
             history=events)
         completion = _last_completion(events)
@@ -507,243 +496,10 @@ class Simulator:
             event["IsPlayed"] = True
         self.hub.add(instance)
         if not instance.is_terminal:
-            self._requeue_outstanding(instance)
+            self._worker.requeue_outstanding(instance)
         return instance_id
 
-    # -- the scheduler --
-
-    def _step(self) -> bool:
-        """Do one unit of work; False when there is nothing due."""
-        self.hub.fire_due_timers(self.now)
-        if self.hub.activities:
-            self._run_activity(self.hub.activities.popleft())
-            return True
-        if self.hub.ready:
-            self._run_episode(self.hub.get(self.hub.ready.popleft()))
-            return True
-        if self.hub.entities_ready:
-            self._run_entity_batch(self.hub.entities[self.hub.entities_ready.popleft()])
-            return True
-        return False
-
-    def _run_entity_batch(self, record: EntityRecord) -> None:
-        requests = [record.queue.popleft()
-                    for _ in range(min(self.entity_batch_size, len(record.queue)))]
-        if record.queue:
-            self.hub.entities_ready.append(scheduler_id(record.name, record.key))
-        info = self.index.get(ENTITY, record.name)
-        outcome = run_batch(info.handler, record.name, record.key, record.exists, record.state,
-                            requests)
-        record.exists, record.state = outcome.exists, outcome.state
-        record.last_modified_time = self.now
-        for operation in outcome.operations:
-            request = operation.request
-            if not request.is_signal and request.parent_instance_id:
-                self.hub.deliver(request.parent_instance_id, new_event(
-                    EventType.EventRaised, self.now, Name=request.request_id,
-                    Input=operation.response_message()), request.parent_execution_id)
-
-    def _run_activity(self, work: ActivityWork) -> None:
-        if work.name == HTTP_ACTIVITY:
-            outcome = self._run_http(work)
-        else:
-            info = self.index.find(ACTIVITY, work.name)
-            if info is None:  # the app no longer has it (code changed under a loaded history)
-                outcome = failure(work.name, UnknownFunctionError(
-                    f"The function '{work.name}' doesn't exist, is disabled, or is not an "
-                    "activity function."))
-            else:
-                outcome, call = run_activity(info.handler, info.trigger_param, work,
-                                             self._ledger.mock_for(info.name), self.now)
-                self._ledger.calls.append(call)
-        self.hub.deliver(work.instance_id, _task_event(work.task_id, outcome, self.now),
-                         work.execution_id)
-
-    def _run_http(self, work: ActivityWork) -> ActivityOutcome:
-        request = work.input if isinstance(work.input, dict) else json.loads(work.input)
-        call = HttpCall(method=request.get("method", "GET"), uri=request.get("uri", ""),
-                        content=request.get("content"), headers=request.get("headers") or {},
-                        instance_id=work.instance_id)
-        if self.http_handler is None:
-            self.hub.activities.appendleft(work)   # keep the work item: nothing is lost
-            raise UnhandledHttpCallError(
-                f"instance {work.instance_id!r} called {call.method} {call.uri} with call_http and "
-                "no http_handler is set; tests never reach the network. Pass "
-                "Simulator(app, http_handler=lambda call: {'statusCode': 200, 'content': '...'})."
-            )
-        try:
-            response = _http_response(self.http_handler(call))
-        except Exception as exc:
-            return failure(HTTP_ACTIVITY, exc)
-        return ActivityOutcome(True, result=json.dumps(response))
-
-    def _run_episode(self, instance: Instance) -> None:
-        new_events, instance.inbox = instance.inbox, []
-        self._episodes[instance.instance_id] += 1
-        if self._episodes[instance.instance_id] > self.max_episodes:
-            instance.inbox = new_events + instance.inbox
-            raise RunawayOrchestrationError(
-                f"instance {instance.instance_id!r} (orchestrator {instance.name!r}) ran more than "
-                f"max_episodes={self.max_episodes} episodes without going idle: it loops (zero-delay "
-                "timers, continue_as_new without waiting?). Raise Simulator(max_episodes=...) if "
-                "that is intended."
-            )
-        info = self.index.find(ORCHESTRATOR, instance.name)
-        if info is None:
-            raise UnknownFunctionError(
-                f"instance {instance.instance_id!r} runs orchestrator {instance.name!r}, which the "
-                f"app no longer defines; known: {', '.join(self.index.names(ORCHESTRATOR))}"
-            )
-        execution = self._execution(instance)
-        episode = run_episode(info.handler, execution, instance.history, new_events, self.now,
-                              self._catalog, self.timer_limits, self.guard)
-        outcome = episode.outcome
-        self._last_state[instance.instance_id] = episode.state
-        recorded = [episode.started, *new_events,
-                    *(d.to_event(self.now) for d in outcome.decisions),
-                    new_event(EventType.OrchestratorCompleted, self.now)]
-        for event in recorded:
-            event["IsPlayed"] = True
-        instance.history.extend(recorded)
-        instance.last_updated_time = self.now
-        instance.waiting_for = episode.waiting_for
-        if outcome.custom_status is not None:
-            instance.custom_status = outcome.custom_status
-        instance.runtime_status = "Suspended" if episode.suspended else "Running"
-        for decision in outcome.decisions:
-            self._dispatch(instance, decision, outcome.carried_events)
-        if len(instance.history) > self.max_history_events:
-            raise RunawayOrchestrationError(
-                f"instance {instance.instance_id!r} (orchestrator {instance.name!r}) has "
-                f"{len(instance.history)} history events, over max_history_events="
-                f"{self.max_history_events}; use continue_as_new for long loops, or raise the cap."
-            )
-        divergences = [outcome.divergence] if outcome.divergence is not None else []
-        divergences += [found for check in self.episode_checks
-                        if (found := check(info.handler, episode)) is not None]
-        if divergences:
-            self.nondeterminism.extend(divergences)
-            if self.raise_on_nondeterminism:
-                raise divergences[0]
-
-    def _dispatch(self, instance: Instance, decision: Decision, carried: List[Event]) -> None:
-        """Turn one decision into messages, as the DTFx dispatcher does."""
-        if decision.kind == SCHEDULE_TASK:
-            self.hub.activities.append(ActivityWork(
-                instance.instance_id, instance.execution_id, decision.id, decision.name,
-                json.loads(decision.input)[0], decision.attempt))
-        elif decision.kind == CREATE_TIMER:
-            self.hub.schedule_timer(decision.fire_at, instance.instance_id, instance.execution_id,
-                                    new_event(EventType.TimerFired, decision.fire_at,
-                                              TimerId=decision.id,
-                                              FireAt=decision.to_event(self.now)["FireAt"]))
-        elif decision.kind == CREATE_SUB_ORCHESTRATION:
-            self._start_child(instance, decision)
-        elif decision.kind == SEND_EVENT:
-            name, key = entity_key(decision.instance_id)
-            self.hub.send_to_entity(decision.instance_id, name, key,
-                                    EntityRequest.from_message(decision.input))
-        elif decision.kind == COMPLETE:
-            self._finish(instance, decision, carried)
-
-    def _finish(self, instance: Instance, decision: Decision, carried: List[Event]) -> None:
-        if decision.status == OrchestrationStatus.ContinuedAsNew:
-            instance.history = []
-            instance.execution_id = self._new_id()
-            instance.input = decision.result
-            pending, instance.inbox = instance.inbox, []
-            self.hub.deliver(instance.instance_id, self._started_event(instance))
-            for event in [*carried, *pending]:
-                self.hub.deliver(instance.instance_id, event)
-            return
-        instance.runtime_status = decision.status.name
-        instance.output = decision.result
-        instance.waiting_for = []
-        parent = instance.parent
-        if parent is None:
-            return
-        if decision.status == OrchestrationStatus.Completed:
-            event = new_event(EventType.SubOrchestrationInstanceCompleted, self.now,
-                              TaskScheduledId=parent.task_id, Result=decision.result)
-        else:
-            event = new_event(EventType.SubOrchestrationInstanceFailed, self.now,
-                              TaskScheduledId=parent.task_id, Reason=decision.result, Details=None)
-        self.hub.deliver(parent.instance_id, event, parent.execution_id)
-
-    def _start_child(self, parent: Instance, decision: Decision) -> None:
-        existing = self.hub.instances.get(decision.instance_id)
-        if existing is not None and not existing.is_terminal:
-            self.hub.deliver(parent.instance_id, new_event(
-                EventType.SubOrchestrationInstanceFailed, self.now, TaskScheduledId=decision.id,
-                Reason=f"An orchestration with instance ID '{decision.instance_id}' already "
-                       f"exists and is {existing.runtime_status}.", Details=None),
-                parent.execution_id)
-            return
-        link = ParentLink(parent.instance_id, parent.execution_id, decision.id, parent.name)
-        self._create_instance(decision.instance_id, decision.name, decision.input, link)
-
-    def _create_instance(self, instance_id: str, name: str, raw_input: Optional[str],
-                         parent: Optional[ParentLink]) -> Instance:
-        instance = Instance(instance_id=instance_id, name=name, execution_id=self._new_id(),
-                            input=raw_input, created_time=self.now, last_updated_time=self.now,
-                            parent=parent)
-        self.hub.add(instance)
-        self.hub.deliver(instance_id, self._started_event(instance))
-        return instance
-
-    def _started_event(self, instance: Instance) -> Event:
-        parent = instance.parent
-        return new_event(
-            EventType.ExecutionStarted, self.now,
-            OrchestrationInstance={"InstanceId": instance.instance_id,
-                                   "ExecutionId": instance.execution_id},
-            ParentInstance=None if parent is None else {
-                "Name": parent.name, "Version": "", "TaskScheduleId": parent.task_id,
-                "OrchestrationInstance": {"InstanceId": parent.instance_id,
-                                          "ExecutionId": parent.execution_id}},
-            Name=instance.name, Version="", Input=instance.input, Tags=None,
-            Correlation=None, ScheduledStartTime=None, Generation=0)
-
-    def _requeue_outstanding(self, instance: Instance) -> None:
-        """Re-create the queue messages a loaded in-flight history implies."""
-        scheduled: Dict[int, Event] = {}
-        for event in instance.history:
-            kind = event["EventType"]
-            if kind in (EventType.TaskScheduled, EventType.TimerCreated,
-                        EventType.SubOrchestrationInstanceCreated):
-                scheduled[event["EventId"]] = event
-            elif kind in (EventType.TaskCompleted, EventType.TaskFailed,
-                          EventType.SubOrchestrationInstanceCompleted,
-                          EventType.SubOrchestrationInstanceFailed):
-                scheduled.pop(event["TaskScheduledId"], None)
-            elif kind == EventType.TimerFired:
-                scheduled.pop(event["TimerId"], None)
-        for task_id, event in scheduled.items():
-            kind = event["EventType"]
-            if kind == EventType.TaskScheduled:
-                raw = event.get("Input")
-                try:
-                    parsed = json.loads(raw) if raw is not None else [None]
-                    value = parsed[0] if isinstance(parsed, list) else raw
-                except ValueError:
-                    value = raw
-                self._dispatch(instance, Decision(task_id, SCHEDULE_TASK, name=event["Name"],
-                                                  input=json.dumps([value])), [])
-            elif kind == EventType.TimerCreated:
-                self._dispatch(instance, Decision(task_id, CREATE_TIMER,
-                                                  fire_at=parse_timestamp(event["FireAt"])), [])
-            elif event.get("InstanceId") not in self.hub.instances:
-                self._start_child(instance, Decision(task_id, CREATE_SUB_ORCHESTRATION,
-                                                     name=event["Name"], input=event.get("Input"),
-                                                     instance_id=event.get("InstanceId")))
-
     # -- helpers --
-
-    @staticmethod
-    def _execution(instance: Instance) -> Execution:
-        parent = instance.parent.instance_id if instance.parent else None
-        return Execution(instance.instance_id, instance.execution_id, instance.name, parent,
-                         instance.input)
 
     def _require_running(self, instance_id: str, action: str) -> Instance:
         instance = self.hub.get(instance_id)
@@ -777,30 +533,6 @@ class Simulator:
             f"{instance.runtime_status} at the deadline {deadline.isoformat()}{reason}. Raise the "
             "event with sim.raise_event(...), advance the clock, or allow a longer timeout."
         )
-
-
-def _task_event(task_id: int, outcome: ActivityOutcome, now: datetime) -> Event:
-    if outcome.ok:
-        return new_event(EventType.TaskCompleted, now, TaskScheduledId=task_id,
-                         Result=outcome.result)
-    return new_event(EventType.TaskFailed, now, TaskScheduledId=task_id, Reason=outcome.reason,
-                     Details=outcome.details)
-
-
-def _http_response(value: Any) -> Dict[str, Any]:
-    """Normalize an ``http_handler`` reply to the extension's DurableHttpResponse JSON."""
-    if isinstance(value, int):
-        return {"statusCode": value, "headers": {}, "content": None}
-    if isinstance(value, tuple):
-        status, content, *rest = value
-        return {"statusCode": status, "headers": rest[0] if rest else {}, "content": content}
-    if isinstance(value, dict) and "statusCode" in value:
-        return {"statusCode": value["statusCode"], "headers": value.get("headers") or {},
-                "content": value.get("content")}
-    raise TypeError(
-        f"http_handler returned {type(value).__name__}; return a dict with 'statusCode' "
-        "(and optional 'headers', 'content'), a status int, or (status, content[, headers])"
-    )
 
 
 def _last_completion(events: List[Event]) -> Optional[Event]:
