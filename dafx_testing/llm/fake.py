@@ -207,7 +207,7 @@ class FakeLLM(Scripting):
         if route is None:
             if self.admits(raw.url):
                 return None
-            raise blocked(raw.method, raw.url, "httpx")
+            raise blocked(raw.method, raw.url, raw.via)
         with self._lock:
             request = self._capture(raw, route)
             try:
@@ -224,15 +224,15 @@ class FakeLLM(Scripting):
         else:
             messages = from_responses(body, self._conversations.get(body.get("previous_response_id"), []))
         request = LLMRequest(
-            len(self.requests) + 1,
-            route.api,
-            raw.method,
-            mask_url(raw.url),
-            mask_headers(raw.headers),
-            body,
-            messages,
-            route.deployment,
-            route.api_version,
+            index=len(self.requests) + 1,
+            api=route.api,
+            method=raw.method,
+            url=mask_url(raw.url),
+            headers=mask_headers(raw.headers),
+            body=body,
+            messages=messages,
+            deployment=route.deployment,
+            api_version=route.api_version,
         )
         request = dataclasses.replace(request, agent=self._router.agent_of(request))
         self.requests.append(request)

@@ -44,8 +44,8 @@ def _respx_active() -> bool:
     return mocks is not None and any(mocker.routers for mocker in mocks.Mocker.registry.values())
 
 
-def _raw(request: Any) -> RawRequest:
-    return RawRequest(request.method, str(request.url), dict(request.headers), request.content)
+def _raw(request: Any, via: str) -> RawRequest:
+    return RawRequest(request.method, str(request.url), dict(request.headers), request.content, via)
 
 
 def _body_class(lib: ModuleType) -> type:
@@ -80,7 +80,7 @@ class _Library:
 
     def _answer(self, request: Any) -> WireResponse | Drop | None:
         try:
-            return self.interceptor.handle(_raw(request))
+            return self.interceptor.handle(_raw(request, self.lib.__name__))
         except NetworkBlocked:
             if self.lib.__name__ == "httpx" and _respx_active():
                 return None  # respx patches httpcore below this transport and decides

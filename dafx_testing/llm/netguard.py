@@ -20,6 +20,7 @@ from .errors import NetworkBlocked
 __all__ = ["blocked", "guarding"]
 
 Admits = Callable[[str], bool]
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def blocked(method: str, url: str, via: str) -> NetworkBlocked:
@@ -47,9 +48,10 @@ def _urllib3_patch(admits: Admits) -> Any:
     original = pool.urlopen
 
     def urlopen(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        full = url if "://" in url else f"{self.scheme}://{self.host}:{self.port}{url}"
+        port = "" if self.port in (None, _DEFAULT_PORTS.get(self.scheme)) else f":{self.port}"
+        full = url if "://" in url else f"{self.scheme}://{self.host}{port}{url}"
         if not admits(full):
-            raise blocked(method, full, "urllib3/requests")
+            raise blocked(method, full, "requests/urllib3")
         return original(self, method, url, *args, **kwargs)
 
     return mock.patch.object(pool, "urlopen", urlopen)

@@ -12,12 +12,15 @@ import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ScriptExhausted, UnmatchedRequest
 from .faults import FaultKind, FaultRule
 from .replies import Reply, ToolCall, as_reply
 from .request import LLMRequest
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["Lane", "Responder", "Router", "Scripting"]
 
@@ -30,7 +33,7 @@ class Scripting:
     def _lane(self) -> Lane:
         raise NotImplementedError
 
-    def reply(self, text: str) -> Scripting:
+    def reply(self, text: str) -> Self:
         """Queue a plain text answer.
 
         Example::
@@ -40,7 +43,7 @@ class Scripting:
         self._lane().steps.append(Reply.text(text))
         return self
 
-    def reply_json(self, value: Any) -> Scripting:
+    def reply_json(self, value: Any) -> Self:
         """Queue a structured-output answer: ``value`` as JSON text (for ``response_format`` requests).
 
         Example::
@@ -50,7 +53,7 @@ class Scripting:
         self._lane().steps.append(Reply.json(value))
         return self
 
-    def tool_call(self, name: str, arguments: dict[str, Any] | str | None = None, /, **kwargs: Any) -> Scripting:
+    def tool_call(self, name: str, arguments: dict[str, Any] | str | None = None, /, **kwargs: Any) -> Self:
         """Queue an answer that calls tool ``name``; the client runs it and asks again.
 
         Example::
@@ -59,12 +62,12 @@ class Scripting:
         """
         return self.tool_calls(ToolCall(name, arguments if arguments is not None else kwargs))
 
-    def tool_calls(self, *calls: ToolCall) -> Scripting:
+    def tool_calls(self, *calls: ToolCall) -> Self:
         """Queue one answer calling several tools in parallel."""
         self._lane().steps.append(Reply.calls(*calls))
         return self
 
-    def respond_with(self, responder: Responder) -> Scripting:
+    def respond_with(self, responder: Responder) -> Self:
         """Answer every request the queue does not cover with ``responder(request)``.
 
         The function gets the :class:`~dafx_testing.llm.request.LLMRequest` and returns a ``str``
@@ -86,7 +89,7 @@ class Scripting:
         seed: int = 0,
         retry_after: float = 1.0,
         partial: str = "The answer was cut",
-    ) -> Scripting:
+    ) -> Self:
         """Fail requests the way the service does (see :mod:`dafx_testing.llm.faults` for the kinds).
 
         Args:

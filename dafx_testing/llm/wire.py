@@ -21,12 +21,13 @@ DropKind = Literal["timeout", "reset", "cut"]
 
 @dataclass(frozen=True)
 class RawRequest:
-    """One outbound HTTP request as bytes on the wire."""
+    """One outbound HTTP request as bytes on the wire, and the client library that sent it."""
 
     method: str
     url: str
     headers: Mapping[str, str]
     body: bytes
+    via: str = "http"
 
     @property
     def path(self) -> str:

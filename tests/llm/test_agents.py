@@ -146,3 +146,30 @@ def test_the_installed_openai_wire_library_is_intercepted(fake):
     assert wire == ("httpx2" if openai.__version__.startswith("3.") else "httpx")
     completion = asyncio.run(sdk.chat.completions.create(model="m", messages=[{"role": "user", "content": "q"}]))
     assert completion.choices[0].message.content == "intercepted"
+
+
+@pytest.mark.parametrize(
+    ("kind", "cause"),
+    [("rate_limit", openai.RateLimitError), ("timeout", openai.APITimeoutError), ("content_filter", openai.BadRequestError)],
+)
+def test_faults_reach_the_agent_through_the_async_client(fake, client_kind, kind, cause):
+    fake.fault(kind)
+
+    async def scenario():
+        client = CHAT_CLIENTS[client_kind]()
+        client.client = client.client.with_options(max_retries=0)  # see each fault once, with no back-off sleeps
+        return await Agent(client=client, instructions="x").run("hello")
+
+    with pytest.raises(Exception) as raised:
+        asyncio.run(scenario())
+    assert isinstance(raised.value.__cause__, cause)
+
+
+def test_a_stream_cut_mid_answer_fails_the_streaming_run(fake):
+    fake.fault("stream_cut", partial="Why did the pirate go to school")
+
+    async def scenario():
+        return await _run(Agent(client=CHAT_CLIENTS["chat_completions"](), instructions="x"), "joke", stream=True)
+
+    with pytest.raises(Exception, match="incomplete chunked read|Connection error"):
+        asyncio.run(scenario())

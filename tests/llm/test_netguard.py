@@ -39,7 +39,7 @@ CLIENTS = {
 def test_other_outbound_http_is_blocked_naming_the_url(fake, client):
     with pytest.raises(NetworkBlocked) as raised:
         CLIENTS[client](URL)
-    assert "example.com" in str(raised.value) and "/status" in str(raised.value)
+    assert "GET https://example.com/status" in str(raised.value) and f"via {client}" in str(raised.value)
     assert "allow_hosts" in str(raised.value)
 
 

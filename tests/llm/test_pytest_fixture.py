@@ -1,12 +1,12 @@
-"""The fake_llm fixture body, wired the way the plugin wires it, run in a child pytest."""
+"""The fake_llm fixture body, wired the way the plugin wires it, run through pytester."""
 
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
+
+pytest_plugins = ["pytester"]
 
 GOLDEN = Path(__file__).resolve().parents[2] / "fakes" / "cassettes" / "forecast_and_joke.jsonl"
 
@@ -47,15 +47,9 @@ def test_marker_replays_the_cassette(fake_llm):
 '''
 
 
-def test_fixture_scripts_follows_clocks_and_replays_cassettes(tmp_path):
-    (tmp_path / "conftest.py").write_text(textwrap.dedent(CONFTEST))
-    (tmp_path / "test_child.py").write_text(TESTS)
-    shutil.copy(GOLDEN, tmp_path / "golden.jsonl")
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert "3 passed" in result.stdout, result.stdout + result.stderr
+def test_fixture_scripts_follows_clocks_and_replays_cassettes(pytester):
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makeconftest(textwrap.dedent(CONFTEST))
+    pytester.makepyfile(test_child=TESTS)
+    shutil.copy(GOLDEN, pytester.path / "golden.jsonl")
+    pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=3)
