@@ -110,7 +110,7 @@ class Cassette:
     path: Path
     exchanges: list[Exchange] = field(default_factory=list)
     secrets: set[str] = field(default_factory=set)
-    _used: set[int] = field(default_factory=set, repr=False)
+    _used: set[int] = field(default_factory=set, init=False, repr=False)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Cassette:

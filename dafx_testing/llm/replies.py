@@ -18,7 +18,12 @@ __all__ = ["Reply", "Stamp", "ToolCall", "Usage", "as_reply", "stream_pieces"]
 
 @dataclass(frozen=True)
 class ToolCall:
-    """A function call the model asks for. ``arguments`` is a dict or already-encoded JSON text."""
+    """A function call the model asks for. ``arguments`` is a dict or already-encoded JSON text.
+
+    Example::
+
+        fake.tool_calls(ToolCall("get_weather", {"city": "Rome"}), ToolCall("get_time", '{"tz": "CET"}'))
+    """
 
     name: str
     arguments: dict[str, Any] | str = field(default_factory=dict)
