@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
+import functools
 import json
 import os
 import random
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Union
@@ -39,9 +42,21 @@ from .host import HostReplay
 from .hub import Instance, TaskHub
 from .orchestrations import AZURE_STORAGE_TIMER_LIMITS, TimerLimits, call_handle, context_json
 from .payloads import decode_input, decode_json, decode_state, encode
+from .sweep import SweepReport, crash_sweep
 from .worker import EpisodeCheck, HttpCall, HttpHandler, Settings, Worker, execution_of
 
 __all__ = ["Simulator", "InstanceStatus", "EntityStatus", "HttpCall"]
+
+
+def _driving(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Count calls that change the hub or do work (crash sweeps key convergence on it)."""
+
+    @functools.wraps(method)
+    def counted(self: "Simulator", *args: Any, **kwargs: Any) -> Any:
+        self.driving_calls += 1
+        return method(self, *args, **kwargs)
+
+    return counted
 
 
 class _Setting:
@@ -181,6 +196,8 @@ class Simulator:
         self._rng = random.Random(seed)
         self._worker = Worker(self.index, self.hub, self.clock, self._ledger, self.settings,
                               seed, self.crash_log)
+        self.driving_calls = 0
+        self.after_step: Optional[Callable[[], None]] = None   # observer hook for sweeps
 
     @property
     def nondeterminism(self) -> List[NonDeterminismError]:
@@ -211,6 +228,7 @@ class Simulator:
 
     # -- starting and steering instances (enqueue only) --
 
+    @_driving
     def start_new(self, name: str, input: Any = None, instance_id: Optional[str] = None) -> str:
         """Schedule a new orchestration instance; returns its id.
 
@@ -229,6 +247,7 @@ class Simulator:
         self._worker.create_instance(instance_id, info.name, raw_input, parent=None)
         return instance_id
 
+    @_driving
     def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
         """Send an external event (as the host's ``raiseEvent`` API with a JSON body)."""
         instance = self._require_running(instance_id, "raise an event to")
@@ -236,6 +255,7 @@ class Simulator:
         self.hub.deliver(instance.instance_id,
                          new_event(EventType.EventRaised, self.now, Name=name, Input=payload))
 
+    @_driving
     def terminate(self, instance_id: str, reason: Optional[str] = None) -> None:
         """Terminate an instance; a no-op for finished ones (the host answers 410)."""
         instance = self.hub.get(instance_id)
@@ -243,6 +263,7 @@ class Simulator:
             self.hub.deliver(instance_id,
                              new_event(EventType.ExecutionTerminated, self.now, Input=reason))
 
+    @_driving
     def suspend(self, instance_id: str, reason: Optional[str] = None) -> None:
         """Suspend an instance: events keep arriving, but nothing is processed until resumed."""
         instance = self.hub.get(instance_id)
@@ -250,6 +271,7 @@ class Simulator:
             self.hub.deliver(instance_id,
                              new_event(EventType.ExecutionSuspended, self.now, Reason=reason))
 
+    @_driving
     def resume(self, instance_id: str, reason: Optional[str] = None) -> None:
         """Resume a suspended instance; what arrived meanwhile is then processed in order."""
         instance = self.hub.get(instance_id)
@@ -257,6 +279,7 @@ class Simulator:
             self.hub.deliver(instance_id,
                              new_event(EventType.ExecutionResumed, self.now, Reason=reason))
 
+    @_driving
     def purge(self, instance_id: str) -> None:
         """Delete a finished instance and its history from the task hub."""
         instance = self.hub.get(instance_id)
@@ -267,6 +290,7 @@ class Simulator:
             )
         self.hub.purge(instance_id)
 
+    @_driving
     def rewind(self, instance_id: str, reason: Optional[str] = None) -> None:
         """Rewind a Failed instance: its failed tasks run again on the next episode.
 
@@ -297,6 +321,7 @@ class Simulator:
         instance.output = None
         self.hub.deliver(instance_id, new_event(EventType.GenericEvent, self.now, Data=reason))
 
+    @_driving
     def restart(self, instance_id: str, new_instance_id: bool = True) -> str:
         """Start the instance's orchestrator again with the same input; returns the new id."""
         instance = self.hub.get(instance_id)
@@ -308,6 +333,7 @@ class Simulator:
         self._worker.create_instance(target, instance.name, instance.input, parent=None)
         return target
 
+    @_driving
     def signal_entity(self, entity: EntityRef, operation: str, input: Any = None) -> None:
         """Queue a one-way operation for an entity (as the client's ``signal_entity``)."""
         name, key = entity_key(entity)
@@ -375,6 +401,43 @@ class Simulator:
         info = self.index.get(ACTIVITY, name)
         self._ledger.mock(info.name, fn)
 
+    @property
+    def entity_operations(self) -> Counter:
+        """How many times each entity operation ran (``"counter.add"`` -> n), retries included."""
+        return Counter(self._ledger.entity_operations)
+
+    def crash_sweep(self, scenario: Callable[["Simulator"], Any], *, pairs: bool = False,
+                    idempotent: Sequence[str] = (), effects: Optional[Callable[[], Any]] = None,
+                    kinds: Optional[Sequence[str]] = None,
+                    progress: Optional[Callable[[int, int], None]] = None) -> SweepReport:
+        """Run ``scenario`` with a crash at every commit point; see :func:`crash_sweep`.
+
+        Each run gets a fresh simulator built with this one's options; this
+        simulator itself is left untouched.
+
+        Example::
+
+            def scenario(sim):
+                service.reset()
+                iid = sim.start_new("content_approval", {"topic": "tides"})
+                sim.run_until_idle()
+                sim.raise_event(iid, "ApprovalDecision", True)
+                sim.wait_for_completion(iid)
+
+            report = sim.crash_sweep(scenario, idempotent=["draft_content"])
+            assert report.ok, report.explain()
+        """
+        def make(plan: Optional[CrashPlan]) -> "Simulator":
+            options = dict(self._options, crash_plan=plan)
+            sim = Simulator(options.pop("app"), **options)
+            for setting in dataclasses.fields(Settings):     # settings changed after creation
+                setattr(sim.settings, setting.name, getattr(self.settings, setting.name))
+            sim._ledger.mocks.update(self._ledger.mocks)
+            return sim
+
+        return crash_sweep(make, scenario, pairs=pairs, idempotent=idempotent, effects=effects,
+                           kinds=kinds, seed=self.seed, progress=progress)
+
     def activity_calls(self, name: Optional[str] = None) -> List[ActivityCall]:
         """Every activity execution so far (of ``name``, or all), in order."""
         if name is not None:
@@ -383,13 +446,16 @@ class Simulator:
 
     # -- doing work --
 
+    @_driving
     def run_until_idle(self) -> None:
         """Do all work that is due now: activities, episodes, due timers. Never moves the clock."""
         self._worker.episodes.clear()
         with self.clock.bound():
             while self._worker.step():
-                pass
+                if self.after_step is not None:
+                    self.after_step()
 
+    @_driving
     def advance(self, delta: timedelta) -> None:
         """Move the clock forward by ``delta``, firing timers in order, and run until idle."""
         target = self.now + delta
@@ -404,6 +470,7 @@ class Simulator:
             self.clock.move_to(target)
             self.run_until_idle()
 
+    @_driving
     def wait_for_completion(self, instance_id: str,
                             timeout: timedelta = timedelta(days=30)) -> InstanceStatus:
         """Run, skipping virtual time to each next timer, until the instance finishes.
@@ -466,6 +533,7 @@ class Simulator:
         save_history(path, {"instanceId": instance.instance_id, "name": instance.name,
                             "runtimeStatus": instance.runtime_status, "history": instance.history})
 
+    @_driving
     def load_history(self, source: Union[str, os.PathLike, Dict[str, Any]],
                      instance_id: Optional[str] = None) -> str:
         """Import an instance from a saved history; it continues under the current code.

@@ -1,0 +1,315 @@
+"""Crash sweeps: try a crash at every commit point of a scenario and check nothing is lost.
+
+:func:`crash_sweep` runs the scenario once without crashes (the baseline) and
+records every commit point it passes. Then, for each point (or each pair of
+points), it runs the scenario again with a crash injected there and compares
+the recovered run with the baseline:
+
+* every instance ends with the same runtime status and output;
+* every entity ends with the same state;
+* no external event and no scheduled task of the baseline is missing from history;
+* the scenario itself did not raise;
+* activities ran no more often than in the baseline, unless declared
+  idempotent, and the outside world (``effects=``) looks the same.
+
+Cost model: a crash run costs the scenario's prefix up to the crash plus the
+recovery. Most runs then converge: after the retried work commits, the task
+hub's durable state (and the ``effects`` snapshot, if given) equals the
+baseline's at the same point of the scenario, so the rest is known to replay
+identically and the run stops there. A sweep of P points therefore costs about
+P prefixes plus a few steps each, not P full runs; runs that never converge
+(the ones that find bugs) run to the end.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Collection, Dict, List, Optional, Tuple
+
+from .crash import CommitPoint, CrashPlan
+from .history import Event, EventType
+from .report import timeline
+
+__all__ = ["crash_sweep", "SweepReport", "SweepFailure", "DuplicatedEffect"]
+
+Scenario = Callable[[Any], Any]
+SimulatorFactory = Callable[[Optional[CrashPlan]], Any]
+
+
+@dataclass
+class Observation:
+    """What a finished run looks like, for comparing with the baseline."""
+
+    statuses: Dict[str, Tuple[str, Any]]
+    entities: Dict[str, Tuple[bool, Any]]
+    histories: Dict[str, List[Event]]
+    executions: Counter
+    effects: Any
+    error: Optional[BaseException]
+    points: List[CommitPoint]
+    crashed: List[CommitPoint]
+
+
+@dataclass(frozen=True)
+class DuplicatedEffect:
+    """Work that ran more often than in the baseline after a crash."""
+
+    name: str
+    expected: int
+    actual: int
+    crashes: Tuple[CommitPoint, ...]
+    idempotent: bool
+
+    def __str__(self) -> str:
+        where = " and ".join(str(p) for p in self.crashes)
+        advice = "declared idempotent" if self.idempotent else "make it idempotent"
+        return (f"{self.name} ran {self.actual} times (baseline {self.expected}) after a crash "
+                f"at {where}; {advice}")
+
+
+@dataclass
+class SweepFailure:
+    """One crash schedule after which an invariant broke."""
+
+    crashes: Tuple[CommitPoint, ...]
+    problems: List[str]
+    timelines: Dict[str, str] = field(repr=False, default_factory=dict)
+
+    def explain(self) -> str:
+        lines = [f"crash at {' and '.join(str(p) for p in self.crashes)}:"]
+        lines += [f"  - {problem}" for problem in self.problems]
+        for instance_id, text in self.timelines.items():
+            lines.append(f"  recovered history of {instance_id}:")
+            lines += ["    " + line for line in text.splitlines()]
+        lines.append(f"  reproduce: CrashPlan(at={[p.index for p in self.crashes]})")
+        return "\n".join(lines)
+
+
+@dataclass
+class SweepReport:
+    """The result of :func:`crash_sweep`.
+
+    Attributes:
+        points: every commit point of the baseline run.
+        runs: crash runs made; ``pruned`` of them stopped early on convergence.
+        failures: schedules after which an invariant broke.
+        duplicated_effects: work that ran more often than in the baseline.
+    """
+
+    points: List[CommitPoint]
+    runs: int = 0
+    pruned: int = 0
+    failures: List[SweepFailure] = field(default_factory=list)
+    duplicated_effects: List[DuplicatedEffect] = field(default_factory=list)
+    seed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when no crash schedule broke an invariant."""
+        return not self.failures
+
+    def explain(self) -> str:
+        """A readable account: what was tried, what broke, how to reproduce it."""
+        head = (f"crash sweep: {len(self.points)} commit points, {self.runs} crash runs "
+                f"({self.pruned} converged early), seed {self.seed}: "
+                + ("all invariants held" if self.ok else f"{len(self.failures)} failing schedule(s)"))
+        lines = [head]
+        for failure in self.failures:
+            lines.append(failure.explain())
+        tolerated = [d for d in self.duplicated_effects if d.idempotent]
+        if tolerated:
+            lines.append(f"{len(tolerated)} duplicated execution(s) of work declared idempotent, "
+                         f"e.g. {tolerated[0]}")
+        return "\n".join(lines)
+
+
+class _Converged(BaseException):
+    """Raised inside a crash run once its durable state matches the baseline's."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+
+@dataclass
+class _Trace:
+    """The baseline's state after each step, keyed for convergence checks."""
+
+    keys: Dict[Tuple[Any, ...], int] = field(default_factory=dict)
+    executions: List[Counter] = field(default_factory=list)
+
+
+def crash_sweep(
+    make_simulator: SimulatorFactory,
+    scenario: Scenario,
+    *,
+    pairs: bool = False,
+    idempotent: Collection[str] = (),
+    effects: Optional[Callable[[], Any]] = None,
+    kinds: Optional[Collection[str]] = None,
+    seed: int = 0,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> SweepReport:
+    """Crash ``scenario`` at every commit point and compare each recovery with the baseline.
+
+    Args:
+        make_simulator: builds a fresh simulator for a crash plan (None: no crashes).
+        scenario: ``scenario(sim)`` drives one run; it must start from a clean
+            world (reset your fakes in it) because it runs many times.
+        pairs: also crash at every pair of points (the second after the first's recovery).
+        idempotent: activity names whose repeated execution is not a failure.
+        effects: returns a JSON-able snapshot of the outside world (a fake's
+            ledger); it must match the baseline's after every crash.
+        kinds: only crash points of these kinds (default: all).
+        seed: recorded in the report and its reproduction hints.
+        progress: called with (runs done, runs planned) after each run.
+    """
+    trace = _Trace()
+    baseline, _ = _run(make_simulator(None), scenario, effects, record=trace)
+    if baseline.error is not None:
+        raise baseline.error
+    report = SweepReport(points=baseline.points, seed=seed)
+    idempotent_names = {name.lower() for name in idempotent}
+    candidates = [p for p in baseline.points if kinds is None or p.kind in kinds]
+    schedules: List[List[int]] = [[p.index] for p in candidates]
+    planned = len(schedules)
+    done = 0
+    while schedules:
+        indices = schedules.pop(0)
+        sim = make_simulator(CrashPlan(at=indices))
+        observation, converged_at = _run(sim, scenario, effects, converge_on=trace,
+                                         crashes_expected=len(indices))
+        report.runs += 1
+        if observation is None:             # converged and identical from there on
+            report.pruned += 1
+            observation = _converged_observation(sim, baseline, trace, converged_at)
+        _compare(baseline, observation, idempotent_names, report)
+        if pairs and len(indices) == 1:
+            later = [p.index for p in observation.points[indices[0] + 1:]
+                     if kinds is None or p.kind in kinds]
+            schedules.extend([indices[0], j] for j in later)
+            planned += len(later)
+        done += 1
+        if progress is not None:
+            progress(done, planned)
+    return report
+
+
+def _run(sim: Any, scenario: Scenario, effects: Optional[Callable[[], Any]],
+         record: Optional[_Trace] = None, converge_on: Optional[_Trace] = None,
+         crashes_expected: int = 0) -> Tuple[Optional[Observation], int]:
+    """One run of the scenario: (observation, -1), or (None, step) if it converged."""
+    steps = [0]
+
+    def after_step() -> None:
+        key = (sim.driving_calls, sim.now, sim.hub.fingerprint(),
+               json.dumps(effects(), sort_keys=True, default=str) if effects else None)
+        if record is not None:
+            record.keys.setdefault(key, steps[0])
+            record.executions.append(_executions(sim))
+        elif converge_on is not None and len(sim.crash_log.crashed) >= crashes_expected:
+            step = converge_on.keys.get(key)
+            if step is not None:
+                raise _Converged(step)
+        steps[0] += 1
+
+    sim.after_step = after_step
+    error = None
+    try:
+        scenario(sim)
+    except _Converged as converged:
+        return None, converged.step
+    except Exception as exc:
+        error = exc
+    finally:
+        sim.after_step = None
+    return _observe(sim, effects, error), -1
+
+
+def _observe(sim: Any, effects: Optional[Callable[[], Any]],
+             error: Optional[BaseException]) -> Observation:
+    hub = sim.hub
+    return Observation(
+        statuses={i.instance_id: (i.runtime_status, i.output) for i in hub.instances.values()},
+        entities={e: (r.exists, r.state) for e, r in hub.entities.items()},
+        histories={i.instance_id: list(i.history) for i in hub.instances.values()},
+        executions=_executions(sim),
+        effects=effects() if effects else None,
+        error=error,
+        points=sim.commit_points,
+        crashed=sim.crashes,
+    )
+
+
+def _executions(sim: Any) -> Counter:
+    counts = Counter(call.name for call in sim.activity_calls())
+    counts.update(sim.entity_operations)
+    return counts
+
+
+def _converged_observation(sim: Any, baseline: Observation, trace: _Trace,
+                           step: int) -> Observation:
+    """A converged run ends as the baseline does, plus the extra work done before converging."""
+    so_far = _executions(sim)
+    at_step = trace.executions[step]
+    executions = baseline.executions + so_far
+    executions.subtract(at_step)
+    return Observation(baseline.statuses, baseline.entities, baseline.histories,
+                       +executions, baseline.effects, None, sim.commit_points, sim.crashes)
+
+
+def _compare(baseline: Observation, run: Observation, idempotent: Collection[str],
+             report: SweepReport) -> None:
+    crashes = tuple(run.crashed)
+    problems: List[str] = []
+    if run.error is not None:
+        problems.append(f"the scenario raised {type(run.error).__name__}: {run.error}")
+    for instance_id, expected in baseline.statuses.items():
+        actual = run.statuses.get(instance_id)
+        if actual != expected:
+            problems.append(f"instance {instance_id!r}: expected {expected[0]} with output "
+                            f"{expected[1]}, got " + (f"{actual[0]} with output {actual[1]}"
+                                                      if actual else "no such instance"))
+    for entity_id, expected in baseline.entities.items():
+        actual = run.entities.get(entity_id)
+        if actual != expected:
+            problems.append(f"entity {entity_id}: expected state {expected[1]}, got "
+                            f"{actual[1] if actual else 'nothing'}")
+    for instance_id, events in baseline.histories.items():
+        missing = _essential(events) - _essential(run.histories.get(instance_id, []))
+        if missing:
+            problems.append(f"instance {instance_id!r} lost history: "
+                            + ", ".join(sorted(missing)))
+    if baseline.effects != run.effects:
+        problems.append(f"the outside world differs: expected {baseline.effects}, got {run.effects}")
+    for name, count in sorted(run.executions.items()):
+        expected = baseline.executions.get(name, 0)
+        if count > expected:
+            tolerated = name.lower() in idempotent
+            duplicate = DuplicatedEffect(name, expected, count, crashes, tolerated)
+            report.duplicated_effects.append(duplicate)
+            if not tolerated:
+                problems.append(str(duplicate))
+    if problems:
+        report.failures.append(SweepFailure(
+            crashes, problems,
+            {i: timeline(h, max_lines=40) for i, h in run.histories.items()
+             if run.statuses.get(i) != baseline.statuses.get(i)}))
+
+
+def _essential(events: List[Event]) -> set:
+    """What must never disappear from history: scheduled work and external events."""
+    found = set()
+    for event in events:
+        kind = event["EventType"]
+        if kind in (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated):
+            found.add(f"{EventType(kind).name} #{event['EventId']} {event.get('Name')}")
+        elif kind == EventType.EventRaised and not _is_entity_response(event):
+            found.add(f"EventRaised {event.get('Name')} {event.get('Input')}")
+    return found
+
+
+def _is_entity_response(event: Event) -> bool:
+    name = str(event.get("Name", ""))
+    return len(name) == 36 and name.count("-") == 4
