@@ -3,22 +3,28 @@
 Activities call the module-level :data:`service`; tests read its ledger to see
 which side effects happened, how often and when (in virtual time, since the
 simulator points ``datetime.now`` at its clock while activities run).
+
+Like a well-behaved real service, notifying, publishing and escalating are
+idempotent by natural key: repeating a call for the same reviewer and draft (or
+the same draft) returns the first result and takes no second effect. Every
+call is still recorded, marked ``repeated``, so tests can see retries.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, List
+from typing import Any, Dict, List, Tuple
 
 
 @dataclass(frozen=True)
 class ServiceCall:
-    """One side effect: which operation, with what, and when."""
+    """One call: which operation, with what, when, and whether it repeated an earlier one."""
 
     operation: str
     payload: Any
     at: datetime
+    repeated: bool = False
 
 
 class ContentService:
@@ -26,31 +32,42 @@ class ContentService:
 
     def __init__(self) -> None:
         self.calls: List[ServiceCall] = []
+        self._done: Dict[Tuple[str, str], str] = {}
 
-    def _record(self, operation: str, payload: Any) -> None:
-        self.calls.append(ServiceCall(operation, payload, datetime.now(timezone.utc)))
+    def _once(self, operation: str, key: str, payload: Any, make_result) -> str:
+        repeated = (operation, key) in self._done
+        if not repeated:
+            self._done[(operation, key)] = make_result()
+        self.calls.append(ServiceCall(operation, payload, datetime.now(timezone.utc), repeated))
+        return self._done[(operation, key)]
 
     def draft(self, topic: str) -> str:
-        self._record("draft", topic)
+        self.calls.append(ServiceCall("draft", topic, datetime.now(timezone.utc)))
         return f"A short piece about {topic}."
 
     def notify_reviewer(self, reviewer: str, draft: str) -> str:
-        self._record("notify_reviewer", {"reviewer": reviewer, "draft": draft})
-        return f"notified {reviewer}"
+        return self._once("notify_reviewer", f"{reviewer}\n{draft}",
+                          {"reviewer": reviewer, "draft": draft}, lambda: f"notified {reviewer}")
 
     def publish(self, draft: str) -> str:
-        self._record("publish", draft)
-        return f"https://content.example.test/posts/{len(self.calls_to('publish'))}"
+        return self._once("publish", draft, draft, lambda: (
+            f"https://content.example.test/posts/{len(self.effects('publish')) + 1}"))
 
     def escalate(self, draft: str) -> str:
-        self._record("escalate", draft)
-        return "escalated to the editor-in-chief"
+        return self._once("escalate", draft, draft, lambda: "escalated to the editor-in-chief")
 
     def calls_to(self, operation: str) -> List[ServiceCall]:
         return [call for call in self.calls if call.operation == operation]
 
+    def effects(self, operation: str = "") -> List[Tuple[str, Any]]:
+        """The side effects that took place (first calls of notify/publish/escalate)."""
+        return [(c.operation, c.payload) for c in self.calls
+                if not c.repeated and c.operation != "draft"
+                and (not operation or c.operation == operation)]
+
     def reset(self) -> None:
         self.calls.clear()
+        self._done.clear()
 
 
 service = ContentService()
