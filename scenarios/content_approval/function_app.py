@@ -67,3 +67,27 @@ def publish_content(draft: str) -> str:
 @app.activity_trigger(input_name="draft")
 def escalate_for_review(draft: str) -> str:
     return service.escalate(draft)
+
+
+# --- HTTP: how a user starts a review and how the reviewer answers ---------------------
+
+
+@app.route(route="orchestrators/{functionName}", methods=["POST"])
+@app.durable_client_input(client_name="client")
+async def http_start(req: func.HttpRequest, client: df.DurableOrchestrationClient):
+    """``POST /api/orchestrators/content_approval`` with the request JSON: 202 and the status URLs."""
+    payload = req.get_json() if req.get_body() else None
+    instance_id = await client.start_new(req.route_params["functionName"], None, payload)
+    return client.create_check_status_response(req, instance_id)
+
+
+@app.route(route="approvals/{instanceId}", methods=["POST"])
+@app.durable_client_input(client_name="client")
+async def submit_decision(req: func.HttpRequest, client: df.DurableOrchestrationClient):
+    """``POST /api/approvals/{instanceId}`` with ``{"approved": true}``: raises ApprovalDecision."""
+    instance_id = req.route_params["instanceId"]
+    status = await client.get_status(instance_id)
+    if not status:
+        return func.HttpResponse(f"no review {instance_id}", status_code=404)
+    await client.raise_event(instance_id, "ApprovalDecision", req.get_json())
+    return func.HttpResponse(status_code=202)
