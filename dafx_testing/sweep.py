@@ -23,8 +23,11 @@ P prefixes plus a few steps each, not P full runs; runs that never converge
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
-from collections import Counter
+import sysconfig
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Dict, List, Optional, Tuple
 
@@ -46,6 +49,7 @@ class Observation:
     entities: Dict[str, Tuple[bool, Any]]
     histories: Dict[str, List[Event]]
     executions: Counter
+    entity_operations: Collection[str]
     effects: Any
     error: Optional[BaseException]
     points: List[CommitPoint]
@@ -202,8 +206,10 @@ def _run(sim: Any, scenario: Scenario, effects: Optional[Callable[[], Any]],
     """One run of the scenario: (observation, -1), or (None, step) if it converged."""
     steps = [0]
 
+    memory = _module_state(sim)
+
     def after_step() -> None:
-        key = (sim.driving_calls, sim.now, sim.hub.fingerprint(),
+        key = (sim.driving_calls, sim.now, sim.hub.fingerprint(), memory(),
                json.dumps(effects(), sort_keys=True, default=str) if effects else None)
         if record is not None:
             record.keys.setdefault(key, steps[0])
@@ -227,6 +233,43 @@ def _run(sim: Any, scenario: Scenario, effects: Optional[Callable[[], Any]],
     return _observe(sim, effects, error), -1
 
 
+def _module_state(sim: Any) -> Callable[[], str]:
+    """Fingerprint the plain containers (dicts, lists, sets) the app's modules hold globally.
+
+    That memory is not in the task hub, so a run whose hub matches the
+    baseline's may still behave differently if a module global differs (state
+    wrongly kept across episodes, or an in-process ledger); such runs must not
+    count as converged. Modules installed in site-packages are left out.
+    """
+    modules = {inspect.getmodule(info.user_function) for info in sim.index.functions}
+    containers = [(module.__name__, name, value)
+                  for module in modules if module is not None and _is_user_module(module)
+                  for name, value in sorted(vars(module).items())
+                  if isinstance(value, (dict, list, set, frozenset, deque, tuple))
+                  and not name.startswith("__")]
+
+    def fingerprint() -> str:
+        return hashlib.sha1(repr([(m, n, _stable(v)) for m, n, v in containers]).encode()).hexdigest()
+
+    return fingerprint
+
+
+def _is_user_module(module: Any) -> bool:
+    path = getattr(module, "__file__", None) or ""
+    return bool(path) and "site-packages" not in path and not path.startswith(sysconfig.get_paths()["stdlib"])
+
+
+def _stable(value: Any) -> Any:
+    """A repr-friendly form whose order does not depend on hashing (sets are sorted)."""
+    if isinstance(value, (set, frozenset)):
+        return sorted(repr(v) for v in value)
+    if isinstance(value, dict):
+        return [(repr(k), _stable(v)) for k, v in value.items()]
+    if isinstance(value, (list, tuple, deque)):
+        return [_stable(v) for v in value]
+    return repr(value)
+
+
 def _observe(sim: Any, effects: Optional[Callable[[], Any]],
              error: Optional[BaseException]) -> Observation:
     hub = sim.hub
@@ -235,6 +278,7 @@ def _observe(sim: Any, effects: Optional[Callable[[], Any]],
         entities={e: (r.exists, r.state) for e, r in hub.entities.items()},
         histories={i.instance_id: list(i.history) for i in hub.instances.values()},
         executions=_executions(sim),
+        entity_operations=set(sim.entity_operations),
         effects=effects() if effects else None,
         error=error,
         points=sim.commit_points,
@@ -256,7 +300,8 @@ def _converged_observation(sim: Any, baseline: Observation, trace: _Trace,
     executions = baseline.executions + so_far
     executions.subtract(at_step)
     return Observation(baseline.statuses, baseline.entities, baseline.histories,
-                       +executions, baseline.effects, None, sim.commit_points, sim.crashes)
+                       +executions, baseline.entity_operations, baseline.effects, None,
+                       sim.commit_points, sim.crashes)
 
 
 def _compare(baseline: Observation, run: Observation, idempotent: Collection[str],
@@ -286,7 +331,8 @@ def _compare(baseline: Observation, run: Observation, idempotent: Collection[str
     for name, count in sorted(run.executions.items()):
         expected = baseline.executions.get(name, 0)
         if count > expected:
-            tolerated = name.lower() in idempotent
+            # An entity batch lost in a crash leaves no state behind: its rerun is safe.
+            tolerated = name.lower() in idempotent or name in run.entity_operations
             duplicate = DuplicatedEffect(name, expected, count, crashes, tolerated)
             report.duplicated_effects.append(duplicate)
             if not tolerated:
