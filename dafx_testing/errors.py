@@ -6,7 +6,7 @@ index, file) and what to do about it, so a failing test explains itself.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 __all__ = [
     "DafxError",
@@ -20,6 +20,9 @@ __all__ = [
     "WaitTimeoutError",
     "HistoryFormatError",
     "UnhandledHttpCallError",
+    "NonDeterministicCallError",
+    "PerturbedReplayError",
+    "ReplayError",
 ]
 
 
@@ -82,6 +85,77 @@ class NonDeterminismError(DafxError):
             "depends on something that differs between replays (time, random, I/O). "
             "Version the orchestrator instead of editing it in place."
         )
+
+
+class PerturbedReplayError(NonDeterminismError):
+    """A replay of the same history under a perturbed world took another path.
+
+    Nothing has failed yet: the host would fail the instance the next time it
+    replays it on a machine where the clock, the random numbers or the
+    environment differ.
+
+    Attributes (besides :class:`NonDeterminismError`'s):
+        exposed_by: what differed in the perturbed replay, with the call sites
+            that read it (e.g. ``"another wall-clock time: datetime.now() at
+            app.py:12"``), one entry each.
+    """
+
+    def __init__(self, instance_id: str, sequence_number: int, expected: str,
+                 actual: Optional[str], host_message: str, exposed_by: Sequence[str]) -> None:
+        super().__init__(instance_id, sequence_number, expected, actual, host_message)
+        self.exposed_by = list(exposed_by)
+        causes = "".join(f"\n    - {cause}" for cause in self.exposed_by)
+        where = (f"at sequence number {sequence_number}" if sequence_number >= 0
+                 else "in an action that takes no sequence number")
+        self.args = (
+            f"instance {instance_id!r}: replaying the same history under a perturbed world took "
+            f"another path {where}\n"
+            f"  recorded (this episode): {expected}\n"
+            f"  perturbed replay:        {actual or 'nothing scheduled'}\n"
+            f"  exposed by:{causes}\n"
+            f"  host: {host_message}\n"
+            "  hint: orchestrator code must make the same decisions on every replay; read time, "
+            "randomness and configuration through the context or an activity.",
+        )
+
+
+class NonDeterministicCallError(DafxError):
+    """Orchestrator code called an API whose result differs from one replay to the next.
+
+    Raised by the determinism guard (``dafx_testing.guard.Guard``) for calls
+    like ``datetime.now()``, ``uuid.uuid4()``, ``random.random()``, environment
+    reads, file and socket I/O made while orchestrator code runs.
+
+    Attributes:
+        call: the call as written, e.g. ``"datetime.now()"``.
+        location: ``"path/to/file.py:LINE"`` in your code.
+        function: the function that made the call.
+        alternative: the replay-safe way to do the same thing.
+    """
+
+    def __init__(self, call: str, location: str, function: str, alternative: str) -> None:
+        self.call = call
+        self.location = location
+        self.function = function
+        self.alternative = alternative
+        super().__init__(
+            f"orchestrator code called {call} at {location} (in {function}): its result differs "
+            "when the host replays the orchestration, so a replay can take another path and "
+            f"fail. Fix: {alternative}. If the call cannot affect what the orchestrator "
+            f"schedules, allow it: Guard(allow=[{location!r}])."
+        )
+
+
+class ReplayError(DafxError):
+    """A saved history no longer replays under the current code.
+
+    Attributes:
+        result: the :class:`~dafx_testing.replayer.ReplayResult` that failed.
+    """
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+        super().__init__(result.explain())
 
 
 class SerializationError(DafxError, TypeError):
