@@ -2,10 +2,14 @@
 
 ``dafx run APP ORCHESTRATOR`` starts an instance in the simulator, raises the
 given events, optionally moves the virtual clock, and prints the instance's
-status and a timeline of its history.
+status and a timeline of its history. ``dafx run APP --http POST /api/...``
+starts it the way a user would instead, through one of the app's HTTP
+functions: it prints the HTTP status and body, then follows the instance whose
+check-status payload the function returned.
 
 Exit codes: 0 the instance completed; 1 it failed or was terminated; 2 bad
-usage or input; 3 it is still running (waiting for events or timers).
+usage or input; 3 it is still running (waiting for events or timers). With
+``--http`` and no instance to follow: 0 for an HTTP status below 400, else 1.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import re
 import sys
 import warnings
 from datetime import timedelta
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 EXIT_COMPLETED, EXIT_FAILED, EXIT_USAGE, EXIT_RUNNING = 0, 1, 2, 3
 
@@ -51,6 +55,12 @@ def parse_event(text: str) -> Tuple[str, object]:
     return name, parse_json(payload, f"the data of event {name!r}")
 
 
+def parse_json_text(text: str) -> str:
+    """Validate a ``--json`` body and keep its text: it is sent as written."""
+    parse_json(text, "--json")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dafx", description="Run Azure Durable Functions apps in memory, on a virtual clock.")
@@ -61,10 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
                     "clock, then print the status and a timeline.",
         epilog="example: dafx run scenarios/content_approval/function_app.py content_approval "
                "--input '{\"topic\": \"tides\"}' --event ApprovalDecision=true\n"
-               "exit codes: 0 completed, 1 failed/terminated, 2 usage error, 3 still running",
+               "         dafx run scenarios/content_approval/function_app.py "
+               "--http POST /api/orchestrators/content_approval --json '{\"topic\": \"tides\"}'\n"
+               "exit codes: 0 completed, 1 failed/terminated, 2 usage error, 3 still running; "
+               "--http without an instance: 0 below HTTP 400, else 1",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("app", help="function_app.py path, its folder, or pkg.module:app")
-    run.add_argument("orchestrator", help="the orchestrator function's name")
+    run.add_argument("orchestrator", nargs="?",
+                     help="the orchestrator function's name (omit it with --http)")
+    run.add_argument("--http", nargs=2, metavar=("METHOD", "PATH"),
+                     help="start through an HTTP function instead, e.g. "
+                          "--http POST /api/orchestrators/content_approval")
+    run.add_argument("--json", type=parse_json_text, metavar="BODY",
+                     help="JSON body of the --http request")
     run.add_argument("--input", type=lambda t: parse_json(t, "--input"), default=None,
                      help="orchestration input as JSON")
     run.add_argument("--event", type=parse_event, action="append", default=[],
@@ -77,7 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.http is None and args.orchestrator is None:
+        parser.error("give the ORCHESTRATOR to start, or --http METHOD PATH")
+    if args.http is not None and (args.orchestrator is not None or args.input is not None):
+        parser.error("--http starts the instance through an HTTP function: drop ORCHESTRATOR "
+                     "and --input, and send the input with --json")
+    if args.json is not None and args.http is None:
+        parser.error("--json is the body of an --http request; use --input with ORCHESTRATOR")
     return _run(args)
 
 
@@ -91,7 +118,13 @@ def _run(args: argparse.Namespace) -> int:
         sys.path.insert(0, os.getcwd())
     try:
         sim = Simulator(args.app, seed=args.seed, start_time=args.start_time)
-        instance_id = sim.start_new(args.orchestrator, args.input)
+        if args.http is not None:
+            answer = _start_over_http(sim, *args.http, args.json)
+            if isinstance(answer, int):
+                return answer
+            instance_id = answer
+        else:
+            instance_id = sim.start_new(args.orchestrator, args.input)
         sim.run_until_idle()
         for name, data in args.event:
             if sim.get_status(instance_id).runtime_status in ("Completed", "Failed", "Terminated"):
@@ -111,6 +144,36 @@ def _run(args: argparse.Namespace) -> int:
     if status.runtime_status in ("Failed", "Terminated"):
         return EXIT_FAILED
     return EXIT_RUNNING
+
+
+def _start_over_http(sim, method: str, path: str, body: Optional[str]) -> Union[str, int]:
+    """Send the request, print status and body; the instance id to follow, or an exit code."""
+    from .errors import DafxError
+    from .http import HttpTestClient
+
+    headers = {"Content-Type": "application/json"} if body is not None else None
+    try:
+        response = HttpTestClient(sim).request(method, path, data=body, headers=headers)
+    except DafxError:
+        raise
+    except Exception as exc:   # the app's code failed: the host would answer 500
+        print(f"dafx: {method.upper()} {path} raised {type(exc).__name__}: {exc} "
+              "(the host answers 500)", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"HTTP {response.status_code} {method.upper()} {path}")
+    if response.note:
+        print(f"note       {response.note}")
+    if response.get_body():
+        print(response.text)
+    print()
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict) and "id" in payload and "statusQueryGetUri" in payload:
+        return payload["id"]
+    sim.run_until_idle()
+    return EXIT_COMPLETED if response.status_code < 400 else EXIT_FAILED
 
 
 def _print_status(status, now) -> None:
