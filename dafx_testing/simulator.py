@@ -427,16 +427,33 @@ class Simulator:
             report = sim.crash_sweep(scenario, idempotent=["draft_content"])
             assert report.ok, report.explain()
         """
-        def make(plan: Optional[CrashPlan]) -> "Simulator":
-            options = dict(self._options, crash_plan=plan)
-            sim = Simulator(options.pop("app"), **options)
-            for setting in dataclasses.fields(Settings):     # settings changed after creation
-                setattr(sim.settings, setting.name, getattr(self.settings, setting.name))
-            sim._ledger.mocks.update(self._ledger.mocks)
-            return sim
+        return crash_sweep(self._fresh, scenario, pairs=pairs, idempotent=idempotent,
+                           effects=effects, kinds=kinds, seed=self.seed, progress=progress)
 
-        return crash_sweep(make, scenario, pairs=pairs, idempotent=idempotent, effects=effects,
-                           kinds=kinds, seed=self.seed, progress=progress)
+    def explore(self, scenario: Callable[["Simulator"], Any], *, max_examples: int = 50,
+                max_crashes: int = 3, reorder: bool = True, idempotent: Sequence[str] = (),
+                effects: Optional[Callable[[], Any]] = None) -> int:
+        """Let Hypothesis search crash schedules and completion orders that break ``scenario``.
+
+        Returns how many schedules ran; raises
+        :class:`~dafx_testing.explore.ScheduleFailure` with the minimal failing
+        schedule and the line that reproduces it. See :func:`~dafx_testing.explore.explore`.
+        """
+        from .explore import explore
+
+        return explore(self._fresh, scenario, max_examples=max_examples, max_crashes=max_crashes,
+                       reorder=reorder, idempotent=idempotent, effects=effects, seed=self.seed)
+
+    def _fresh(self, crash_plan: Optional[CrashPlan],
+               shuffle_seed: Optional[int] = None) -> "Simulator":
+        """A new simulator like this one (options, later settings, mocks), with a crash plan."""
+        options = dict(self._options, crash_plan=crash_plan, shuffle_seed=shuffle_seed)
+        sim = Simulator(options.pop("app"), **options)
+        for setting in dataclasses.fields(Settings):      # settings changed after creation
+            if setting.name != "shuffle_seed":
+                setattr(sim.settings, setting.name, getattr(self.settings, setting.name))
+        sim._ledger.mocks.update(self._ledger.mocks)
+        return sim
 
     def activity_calls(self, name: Optional[str] = None) -> List[ActivityCall]:
         """Every activity execution so far (of ``name``, or all), in order."""

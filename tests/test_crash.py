@@ -224,3 +224,36 @@ def test_a_scenario_that_raises_after_a_crash_is_a_failure():
     assert not report.ok and len(report.failures) == 2
     assert all(f.problems[0].startswith("the scenario raised AssertionError: each record ran once")
                for f in report.failures)
+
+
+def test_exploration_passes_a_sound_app_and_shrinks_a_failure_to_one_crash():
+    def sound(sim):
+        fresh_world()
+        sim.wait_for_completion(sim.start_new("fan_in", instance_id="f"))
+
+    assert Simulator(app).explore(sound, max_examples=25, idempotent=["record"]) == 25
+
+    def buggy(sim):
+        fresh_world()
+        sim.wait_for_completion(sim.start_new("invoices", instance_id="i"))
+
+    from dafx_testing.explore import ScheduleFailure
+
+    with pytest.raises(ScheduleFailure) as caught:
+        Simulator(app, seed=3).explore(buggy, max_examples=40)
+    message = str(caught.value)
+    assert "exploration seed 3" in message
+    assert "reproduce: Simulator(app, crash_plan=CrashPlan(at=[" in message
+    schedule = message.split("schedule Schedule(crash_at=(", 1)[1].split(")", 1)[0]
+    assert len([i for i in schedule.split(",") if i.strip()]) == 1      # shrunk to one crash
+
+
+def test_a_reproduction_line_replays_the_failure():
+    from dafx_testing.explore import Schedule
+
+    schedule = Schedule(crash_at=(4,), shuffle_seed=None)
+    assert schedule.reproduce() == "Simulator(app, crash_plan=CrashPlan(at=[4]))"
+    fresh_world()
+    sim = Simulator(app, crash_plan=CrashPlan(at=[4]))
+    sim.wait_for_completion(sim.start_new("invoices", instance_id="i"))
+    assert sim.crashes[0].index == 4 and sim.get_status("i").output == "INV-2"
