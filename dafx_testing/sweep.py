@@ -114,14 +114,22 @@ class SweepReport:
         """True when no crash schedule broke an invariant."""
         return not self.failures
 
-    def explain(self) -> str:
-        """A readable account: what was tried, what broke, how to reproduce it."""
+    def explain(self, max_failures: int = 5) -> str:
+        """A readable account: what was tried, what broke, how to reproduce it.
+
+        The first ``max_failures`` failing schedules are shown in full, the rest
+        by their crash points.
+        """
         head = (f"crash sweep: {len(self.points)} commit points, {self.runs} crash runs "
                 f"({self.pruned} converged early), seed {self.seed}: "
                 + ("all invariants held" if self.ok else f"{len(self.failures)} failing schedule(s)"))
         lines = [head]
-        for failure in self.failures:
+        for failure in self.failures[:max_failures]:
             lines.append(failure.explain())
+        rest = self.failures[max_failures:]
+        if rest:
+            lines.append(f"... and {len(rest)} more failing schedule(s), crashing at: "
+                         + ", ".join(" and ".join(f"#{p.index}" for p in f.crashes) for f in rest))
         tolerated = [d for d in self.duplicated_effects if d.idempotent]
         if tolerated:
             lines.append(f"{len(tolerated)} duplicated execution(s) of work declared idempotent, "
