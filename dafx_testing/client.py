@@ -45,11 +45,11 @@ from urllib.parse import parse_qsl, quote_plus, unquote_plus
 
 import yarl
 from azure.durable_functions import DurableOrchestrationClient
-from azure.functions._durable_functions import df_loads
 
 from .app import ENTITY, ORCHESTRATOR
 from .errors import DafxError, InstanceNotFoundError
 from .history import EventType, OrchestrationStatus
+from .payloads import decode_input, decode_json
 
 __all__ = ["InMemoryClient", "ManagementApi", "ApiResponse", "DEFAULT_ORIGIN", "WEBHOOK_PATH"]
 
@@ -272,7 +272,7 @@ class ManagementApi:
         value = None
         if req.body:
             try:
-                value = _unwrap_sdk_json(json.loads(req.body))
+                value = _sdk_value(req.body)
             except ValueError as exc:
                 return _error(400, "Invalid JSON content", exc, "Newtonsoft.Json.JsonReaderException")
         info = self.simulator.index.find(ORCHESTRATOR, function_name)
@@ -451,7 +451,7 @@ class ManagementApi:
         if req.body:
             if req.media_type == "application/json":
                 try:
-                    value = _unwrap_sdk_json(json.loads(req.body))
+                    value = _sdk_value(req.body)
                 except ValueError as exc:
                     return _message(400, f"Could not parse JSON content: {exc}")
             else:
@@ -469,15 +469,19 @@ class ManagementApi:
 
     def _payload(self, status: Any, show_input: bool, history: Optional[List[Dict[str, Any]]]
                  ) -> Dict[str, Any]:
-        """``StatusResponsePayload``: values as the host parses the stored JSON text, once."""
+        """``StatusResponsePayload``: the stored JSON texts parsed once.
+
+        As ``DurableClient.ParseToJToken`` does, text that is not JSON (a
+        termination reason) stays a string.
+        """
         stored = self.simulator.hub.get(status.instance_id)
         payload = {
             "name": status.name,
             "instanceId": status.instance_id,
             "runtimeStatus": status.runtime_status,
-            "input": _to_jtoken(stored.input) if show_input else None,
-            "customStatus": _to_jtoken(stored.custom_status),
-            "output": _to_jtoken(stored.output),
+            "input": decode_json(stored.input) if show_input else None,
+            "customStatus": decode_json(stored.custom_status),
+            "output": decode_json(stored.output),
             "createdTime": _seconds(status.created_time),
             "lastUpdatedTime": _seconds(status.last_updated_time),
         }
@@ -652,35 +656,19 @@ def _unknown_function(name: str, kind: str, known: List[str]) -> str:
     return message + f"No {kind} functions are currently registered!"
 
 
-def _unwrap_sdk_json(token: Any) -> Any:
-    """The Python value behind a start or signal body.
+def _sdk_value(body: bytes) -> Any:
+    """The Python value behind a start or signal body (ValueError if it is not JSON).
 
     The SDK serializes start inputs (``df_dumps``) and entity inputs
     (``json.dumps``) itself and aiohttp serializes that text again, so the
     JSON value is a string holding JSON. The engine serializes values itself,
-    so that one layer is undone here, which makes the stored text exactly what
-    the host stores. A body that is not such a string (curl's ``{"a": 1}``)
-    is taken as the value itself.
+    so that layer is undone (as for a stored input), which makes the stored
+    text exactly what the host stores. Other JSON (curl's ``{"a": 1}``) is
+    taken as the value itself.
     """
-    if isinstance(token, str):
-        try:
-            return df_loads(token)
-        except (TypeError, ValueError):
-            return token
-    return token
-
-
-def _to_jtoken(raw: Optional[str]) -> Any:
-    """``DurableClient.ParseToJToken``: JSON text parsed once; non-JSON text stays a string."""
-    if raw is None:
-        return None
-    text = raw.strip()
-    if not text:
-        return ""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+    text = body.decode("utf-8")
+    json.loads(text)
+    return decode_input(text)
 
 
 def _history_events(history: List[Dict[str, Any]], show_output: bool) -> List[Dict[str, Any]]:
@@ -734,7 +722,7 @@ def _history_events(history: List[Dict[str, Any]], show_output: bool) -> List[Di
 
 def _shape_result(item: Dict[str, Any], show_output: bool) -> None:
     if show_output:
-        item["Result"] = _to_jtoken(item.get("Result"))
+        item["Result"] = decode_json(item.get("Result"))
     else:
         item.pop("Result", None)
 

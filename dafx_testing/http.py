@@ -153,7 +153,8 @@ class HttpTestClient:
             data: a raw body (``str``/``bytes``) or a form (a mapping, sent
                 ``application/x-www-form-urlencoded``).
             headers: request headers.
-            params: query parameters, added to any already in ``path``.
+            params: query parameters, merged into the query of ``path`` (a name in
+                both takes the value from ``params``).
         """
         url = self._url(path, params)
         body, headers = _encode_body(json, data, dict(headers or {}))
@@ -275,7 +276,7 @@ class _Route:
         return cls(info, template, re.compile(f"^{regex}/?$", re.IGNORECASE), tuple(params))
 
     def match(self, path: str) -> Optional[Dict[str, str]]:
-        """Route values (decoded) if ``path`` (no leading slash) matches, else None."""
+        """Route values if the decoded ``path`` (no leading slash) matches, else None."""
         found = self.pattern.match(path)
         if found is None:
             return None
@@ -286,7 +287,6 @@ class _Route:
                 if param.default is not None:
                     values[param.name] = param.default
                 continue
-            value = unquote(value)
             if not all(_CONSTRAINTS[name](value, argument) for name, argument in param.constraints):
                 return None
             values[param.name] = value
@@ -474,7 +474,7 @@ def _encode_body(json: Any, data: Body, headers: Dict[str, str]) -> Tuple[bytes,
 
 
 def _decoded_path(raw_path: str) -> str:
-    """The path as the host routes on it: decoded, except that ``%2F`` stays a character."""
+    """The path as the host routes on it: decoded, except ``%2F``, which Kestrel keeps as is."""
     return "/".join(unquote(segment).replace("/", "%2F") for segment in raw_path.split("/"))
 
 

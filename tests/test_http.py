@@ -134,6 +134,8 @@ def test_route_params_are_decoded_and_typed_by_constraints(http):
     assert slug.json()["served"] == "item_by_slug"
     assert slug.json()["route"] == {"slug": "blue shoes"}
     assert http.get("/api/ITEMS/7").json()["served"] == "item_by_number"   # literals ignore case
+    # Kestrel decodes the path except %2F, which stays in the route value as is.
+    assert http.get("/api/items/a%2Fb").json()["route"] == {"slug": "a%2Fb"}
 
 
 def test_optional_default_and_catch_all_parameters(http):
