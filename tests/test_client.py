@@ -167,6 +167,14 @@ def test_get_status_with_history_puts_it_in_history_events_not_history(client, s
     assert with_output.historyEvents[2]["Result"] == "Hello Ada"
 
 
+def test_get_status_cannot_hide_the_input(client, api, sim):
+    instance_id = started(sim, "greet", "Ada")
+    # The SDK only sends showInput when it is true, and the host defaults it to true.
+    assert run(client.get_status(instance_id, show_input=False)).input_ == '"Ada"'
+    hidden = api.handle("GET", f"{api.rpc_base_url}instances/{instance_id}?showInput=false")
+    assert hidden.parsed()["input"] is None
+
+
 def test_get_status_all_and_get_status_by_filter_as_the_host_does(client, sim):
     done = started(sim, "greet", "Ada", "batch-1")
     waiting = started(sim, "approval", None, "batch-2")
