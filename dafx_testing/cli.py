@@ -14,6 +14,10 @@ usage or input; 3 it is still running (waiting for events or timers). With
 ``dafx sweep APP ORCHESTRATOR`` crashes the run at every commit point and
 checks each recovery against the crash-free baseline: exit 0 when every crash
 recovered, 1 when an invariant broke, 2 for bad usage.
+
+``dafx replay --app APP FILES...`` replays saved histories (files, or folders
+of ``*.json``) against the app's current code with the host's checks: exit 0
+when all replay, 1 when any diverges or fails, 2 for unreadable histories.
 """
 
 from __future__ import annotations
@@ -131,6 +135,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="returns a JSON-able snapshot of the outside world, which must match "
                             "the baseline's after every crash, e.g. fakes.shop:snapshot")
     sweep.add_argument("--seed", type=int, default=0, help="seed for generated ids (default 0)")
+
+    replay = commands.add_parser(
+        "replay", help="replay saved histories against the current code",
+        description="Replay each history (our history files, DTFx event lists, or status-API "
+                    "answers with historyEvents) through APP's current orchestrator code, with "
+                    "the host's non-determinism checks.",
+        epilog="example: dafx replay --app scenarios/versioning/function_app_v2.py "
+               "scenarios/versioning/histories\n"
+               "exit codes: 0 every history replays, 1 one diverged or failed, 2 a history or "
+               "the app could not be read",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    replay.add_argument("--app", required=True,
+                        help="function_app.py path, its folder, or pkg.module:app")
+    replay.add_argument("files", nargs="+", metavar="FILES",
+                        help="history files, or folders replayed file by file (*.json)")
     return parser
 
 
@@ -155,6 +174,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "sweep":
         return _sweep(args)
+    if args.command == "replay":
+        return _replay(args)
     if args.http is None and args.orchestrator is None:
         parser.error("give the ORCHESTRATOR to start, or --http METHOD PATH")
     if args.http is not None and (args.orchestrator is not None or args.input is not None):
@@ -243,6 +264,44 @@ def _sweep(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     print(report.explain())
     return EXIT_COMPLETED if report.ok else EXIT_FAILED
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .errors import DafxError, HistoryFormatError
+    from .replayer import Replayer
+
+    if os.getcwd() not in sys.path:   # let the app import project-local modules
+        sys.path.insert(0, os.getcwd())
+    try:
+        replayer = Replayer(args.app)
+    except DafxError as exc:
+        print(f"dafx: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    counts = {"ok": 0, "diverged": 0, "failed": 0, "unreadable": 0}
+    for source in args.files:
+        try:
+            results = (replayer.replay_dir(source) if Path(source).is_dir()
+                       else [replayer.replay(source)])
+        except HistoryFormatError as exc:
+            counts["unreadable"] += 1
+            print(f"ERROR     {exc}")
+            continue
+        for result in results:
+            verdict = ("ok" if result.ok else "diverged" if result.divergence else "failed")
+            counts[verdict] += 1
+            print(f"{verdict.upper():<9} {result.source}  {result.orchestrator}  "
+                  f"{result.events} events")
+            details = result.explain().splitlines()[1:]
+            if details:
+                print("\n".join(details))
+    total = counts["ok"] + counts["diverged"] + counts["failed"]
+    print(f"{total} {'history' if total == 1 else 'histories'} replayed: "
+          + ", ".join(f"{n} {what}" for what, n in counts.items() if n or what in ("ok", "diverged")))
+    if counts["unreadable"]:
+        return EXIT_USAGE
+    return EXIT_FAILED if counts["diverged"] or counts["failed"] else EXIT_COMPLETED
 
 
 def _start_over_http(sim, method: str, path: str, body: Optional[str]) -> Union[str, int]:
