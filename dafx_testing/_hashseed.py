@@ -128,10 +128,11 @@ class _Children:
                 stderr=subprocess.DEVNULL, env=dict(environment), text=True, bufsize=1)
         atexit.register(self.close)
 
-    def replay(self, reference: Dict[str, str], body: str) -> List[Tuple[int, Dict[str, Any]]]:
+    def replay(self, reference: Dict[str, str], body: str,
+               now: str) -> List[Tuple[int, Dict[str, Any]]]:
         """Every child's OrchestratorState for ``body``, as ``(seed, state)`` pairs."""
         self.start()
-        request = json.dumps({**reference, "body": body}) + "\n"
+        request = json.dumps({**reference, "body": body, "now": now}) + "\n"
         for process in self.processes.values():
             process.stdin.write(request)
             process.stdin.flush()
@@ -162,12 +163,18 @@ class _Children:
 _children: Optional[_Children] = None
 
 
-def replay_in_children(handle: Callable[..., Any], body: str) -> List[Tuple[int, Dict[str, Any]]]:
-    """Replay ``body`` through the same orchestrator in each child interpreter."""
+def replay_in_children(handle: Callable[..., Any], body: str,
+                       now: str) -> List[Tuple[int, Dict[str, Any]]]:
+    """Replay ``body`` through the same orchestrator in each child interpreter.
+
+    ``now`` is the virtual time the episode ran at: the children's wall clock
+    is frozen there, as the simulator's is, so framework code that stamps
+    payloads with ``datetime.now()`` (the Agent Framework does) agrees.
+    """
     global _children
     if _children is None:
         _children = _Children(CHILD_SEEDS)
-    return _children.replay(handle_reference(handle), body)
+    return _children.replay(handle_reference(handle), body, now)
 
 
 # -- the child's side ----------------------------------------------------------------
@@ -200,19 +207,32 @@ def _load_handle(reference: Dict[str, str], cache: Dict[Tuple[str, str], Any]) -
 def _serve() -> None:
     import warnings
 
+    import freezegun
+
+    from .history import parse_timestamp
     from .orchestrations import call_handle
 
     warnings.simplefilter("ignore")
     cache: Dict[Tuple[str, str], Any] = {}
+    # Frozen for the child's whole life (starting freezegun scans every module),
+    # and moved to each episode's time, backwards too: episodes come from many
+    # simulators, each on its own virtual clock.
+    frozen = freezegun.freeze_time("2025-01-01", real_asyncio=True).start()
     for line in sys.stdin:
         request = json.loads(line)
-        try:
-            answer: Dict[str, Any] = {"state": call_handle(_load_handle(request, cache),
-                                                           request["body"])}
-        except Exception as exc:   # reported to the parent, which skips the check
-            answer = {"error": f"{type(exc).__name__}: {exc}"}
-        sys.stdout.write(json.dumps(answer) + "\n")
-        sys.stdout.flush()
+        frozen.move_to(parse_timestamp(request["now"]))
+        _answer(request, cache, call_handle)
+
+
+def _answer(request: Dict[str, Any], cache: Dict[Tuple[str, str], Any],
+            call_handle: Callable[[Any, str], Dict[str, Any]]) -> None:
+    try:
+        answer: Dict[str, Any] = {"state": call_handle(_load_handle(request, cache),
+                                                       request["body"])}
+    except Exception as exc:   # reported to the parent, which skips the check
+        answer = {"error": f"{type(exc).__name__}: {exc}"}
+    sys.stdout.write(json.dumps(answer) + "\n")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -144,7 +144,7 @@ def _normalized(events: List[Event]) -> List[str]:
             fields["Name"] = request_ids[fields["Name"]]
         number = event.get("EventId", -1)
         label = f"{name} #{number}" if isinstance(number, int) and number >= 0 else name
-        details = " ".join(f"{k}={_preview(v)}" for k, v in fields.items())
+        details = " ".join(f"{k}={_preview(fields[k])}" for k in sorted(fields))
         lines.append(f"{label} {details}".rstrip())
     return lines
 

@@ -133,11 +133,12 @@ class ReplayResult:
         if self.ok:
             return f"ok: {self.source} ({what}, {self.events} events) replays{notes}"
         if self.divergence is not None:
+            also = f"\n  the code also failed: {self.failure}" if self.failure else ""
             return (f"{self.source}: the current code diverges from the recorded history ({what})\n"
                     f"  sequence number: {self.sequence_number}\n"
                     f"  recorded:        {self.expected}\n"
                     f"  current code:    {self.actual or 'nothing scheduled'}\n"
-                    f"  host:            {self.host_message}\n"
+                    f"  host:            {self.host_message}{also}\n"
                     f"  hint: {self.hint}{notes}")
         return (f"{self.source}: the current code fails replaying the recorded history ({what})\n"
                 f"  failure: {self.failure}\n  hint: {self.hint}{notes}")
@@ -217,16 +218,18 @@ class Replayer:
         outcome = HostReplay(instance_id=instance_id, execution_id=execution.execution_id,
                              name=name, parent_instance_id=execution.parent_instance_id,
                              catalog=self._catalog).replay(played, state)
-        if outcome.divergence is not None:
-            return ReplayResult(**base, divergence=outcome.divergence)
-        failed = next((d for d in outcome.decisions if d.kind == COMPLETE
-                       and d.status == OrchestrationStatus.Failed), None)
         recorded_failure = any(e["EventType"] == EventType.ExecutionCompleted
                                and e["OrchestrationStatus"] == OrchestrationStatus.Failed
                                for e in events)
-        if failed is not None and not recorded_failure:
-            return ReplayResult(**base, failure=failed.result)
-        return ReplayResult(**base)
+        failure = None
+        if state.get("error") and not recorded_failure:
+            failure = f"Orchestrator function '{name}' failed: {state['error']}"
+        elif not recorded_failure:
+            failure = next((d.result for d in outcome.decisions if d.kind == COMPLETE
+                            and d.status == OrchestrationStatus.Failed), None)
+        if outcome.divergence is not None and failure == outcome.divergence.host_message:
+            failure = None   # the divergence is the failure
+        return ReplayResult(**base, divergence=outcome.divergence, failure=failure)
 
 
 # -- reading histories ---------------------------------------------------------------
