@@ -21,7 +21,17 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    ContextManager,
+    Dict,
+    List,
+    Optional,
+    Sequence,
+    Union,
+)
 
 from .activities import ActivityCall, ActivityLedger
 from .app import ACTIVITY, ENTITY, ORCHESTRATOR, AppIndex, index_app
@@ -43,7 +53,19 @@ from .hub import Instance, TaskHub
 from .orchestrations import AZURE_STORAGE_TIMER_LIMITS, TimerLimits, call_handle, context_json
 from .payloads import decode_input, decode_json, decode_state, encode
 from .sweep import SweepReport, crash_sweep
-from .worker import EpisodeCheck, HttpCall, HttpHandler, Settings, Worker, execution_of
+from .worker import (
+    EpisodeCheck,
+    HttpCall,
+    HttpHandler,
+    PrefixCache,
+    Settings,
+    Worker,
+    execution_of,
+)
+
+if TYPE_CHECKING:
+    from .client import InMemoryClient
+    from .http import HttpTestClient
 
 __all__ = ["Simulator", "InstanceStatus", "EntityStatus", "HttpCall"]
 
@@ -198,6 +220,23 @@ class Simulator:
                               seed, self.crash_log)
         self.driving_calls = 0
         self.after_step: Optional[Callable[[], None]] = None   # observer hook for sweeps
+
+    @functools.cached_property
+    def client(self) -> "InMemoryClient":
+        """The SDK's real ``DurableOrchestrationClient``, served in memory by this simulator.
+
+        Its methods are coroutines: ``await sim.client.start_new("orch", None, value)``.
+        """
+        from .client import InMemoryClient
+
+        return InMemoryClient(self)
+
+    @functools.cached_property
+    def http(self) -> "HttpTestClient":
+        """HTTP requests to the app's functions and management URLs: ``sim.http.post("/api/...")``."""
+        from .http import HttpTestClient
+
+        return HttpTestClient(self)
 
     @property
     def nondeterminism(self) -> List[NonDeterminismError]:
@@ -443,6 +482,10 @@ class Simulator:
 
         return explore(self._fresh, scenario, max_examples=max_examples, max_crashes=max_crashes,
                        reorder=reorder, idempotent=idempotent, effects=effects, seed=self.seed)
+
+    def attach_prefix_cache(self, cache: PrefixCache) -> None:
+        """Share episode outcomes with other runs of one scenario (used by crash sweeps)."""
+        self._worker.prefix_cache = cache
 
     def _fresh(self, crash_plan: Optional[CrashPlan],
                shuffle_seed: Optional[int] = None) -> "Simulator":

@@ -34,6 +34,7 @@ from typing import Any, Callable, Collection, Dict, List, Optional, Tuple
 from .crash import CommitPoint, CrashPlan
 from .history import Event, EventType
 from .report import timeline
+from .worker import PrefixCache
 
 __all__ = ["crash_sweep", "SweepReport", "SweepFailure", "DuplicatedEffect"]
 
@@ -178,9 +179,13 @@ def crash_sweep(
         progress: called with (runs done, runs planned) after each run.
     """
     trace = _Trace()
-    baseline, _ = _run(make_simulator(None), scenario, effects, record=trace)
+    cache = PrefixCache()
+    first = make_simulator(None)
+    first.attach_prefix_cache(cache)
+    baseline, _ = _run(first, scenario, effects, record=trace)
     if baseline.error is not None:
         raise baseline.error
+    cache.recording = False
     report = SweepReport(points=baseline.points, seed=seed)
     idempotent_names = {name.lower() for name in idempotent}
     candidates = [p for p in baseline.points if kinds is None or p.kind in kinds]
@@ -190,6 +195,7 @@ def crash_sweep(
     while schedules:
         indices = schedules.pop(0)
         sim = make_simulator(CrashPlan(at=indices))
+        sim.attach_prefix_cache(cache)
         observation, converged_at = _run(sim, scenario, effects, converge_on=trace,
                                          crashes_expected=len(indices))
         report.runs += 1
@@ -216,14 +222,16 @@ def _run(sim: Any, scenario: Scenario, effects: Optional[Callable[[], Any]],
 
     memory = _module_state(sim)
 
+    def key() -> Tuple[Any, ...]:
+        return (sim.driving_calls, sim.now, sim.hub.fingerprint(), memory(),
+                json.dumps(effects(), sort_keys=True, default=str) if effects else None)
+
     def after_step() -> None:
-        key = (sim.driving_calls, sim.now, sim.hub.fingerprint(), memory(),
-               json.dumps(effects(), sort_keys=True, default=str) if effects else None)
         if record is not None:
-            record.keys.setdefault(key, steps[0])
+            record.keys.setdefault(key(), steps[0])
             record.executions.append(_executions(sim))
         elif converge_on is not None and len(sim.crash_log.crashed) >= crashes_expected:
-            step = converge_on.keys.get(key)
+            step = converge_on.keys.get(key())
             if step is not None:
                 raise _Converged(step)
         steps[0] += 1

@@ -184,9 +184,11 @@ def test_sweep_catches_state_kept_in_a_module_global_with_a_one_crash_schedule()
 
     assert not report.ok
     failure = report.failures[0]
-    assert len(failure.crashes) == 1 and failure.crashes[0].kind in ("dequeue", "episode")
-    assert "instance 'g': expected Completed with output 3, got Completed with output 4" in (
-        failure.problems[0])
+    assert len(failure.crashes) == 1
+    # A crash run skips the baseline's episodes up to its crash (their outcomes are known),
+    # so, as in a restarted worker, the counter no longer matches what it counted before.
+    assert failure.problems[0].startswith(
+        "instance 'g': expected Completed with output 3, got Completed with output")
 
 
 def test_sweep_catches_a_non_idempotent_activity_and_the_same_seed_finds_the_same():

@@ -7,6 +7,7 @@ escalate. The losing timer is cancelled, otherwise the host would keep the
 instance Running until it fires.
 """
 
+import json
 from datetime import timedelta
 
 import azure.durable_functions as df
@@ -36,6 +37,8 @@ def content_approval(context: df.DurableOrchestrationContext):
     if winner == decision_task:
         deadline_task.cancel()
         decision = decision_task.result
+        if isinstance(decision, str):   # the Python durable client sends event data as JSON text
+            decision = json.loads(decision)
         approved = decision.get("approved") if isinstance(decision, dict) else bool(decision)
         if approved:
             url = yield context.call_activity("publish_content", draft)
