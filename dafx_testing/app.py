@@ -115,8 +115,11 @@ def index_app(app_ref: Any) -> AppIndex:
 
     Args:
         app_ref: a ``FunctionApp``/``DFApp`` object, a ``"pkg.module:attr"``
-            string, a module name, or a path to a ``function_app.py`` (or its folder).
+            string, a module name, a path to a ``function_app.py`` (or its folder),
+            or an :class:`AppIndex` already built (returned as is).
     """
+    if isinstance(app_ref, AppIndex):      # already indexed: share it
+        return app_ref
     app = load_app(app_ref)
     functions: List[FunctionInfo] = []
     found_warnings: List[str] = []

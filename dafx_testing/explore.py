@@ -81,7 +81,18 @@ def explore(
     Raises:
         ScheduleFailure: the minimal failing schedule, with its reproduction line.
     """
-    baseline, _ = _run(make_simulator(None, None), scenario, effects)
+    first = make_simulator(None, None)
+    with first.clock.bound():     # one freezegun patch for every run (see crash_sweep)
+        return _explore(first, make_simulator, scenario, max_examples=max_examples,
+                        max_crashes=max_crashes, reorder=reorder, idempotent=idempotent,
+                        effects=effects, seed=seed)
+
+
+def _explore(first: Any, make_simulator: Callable[[Optional[CrashPlan], Optional[int]], Any],
+             scenario: Callable[[Any], Any], *, max_examples: int, max_crashes: int,
+             reorder: bool, idempotent: Collection[str], effects: Optional[Callable[[], Any]],
+             seed: int) -> int:
+    baseline, _ = _run(first, scenario, effects)
     if baseline.error is not None:
         raise baseline.error
     names = {name.lower() for name in idempotent}

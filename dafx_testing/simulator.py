@@ -491,7 +491,8 @@ class Simulator:
                shuffle_seed: Optional[int] = None) -> "Simulator":
         """A new simulator like this one (options, later settings, mocks), with a crash plan."""
         options = dict(self._options, crash_plan=crash_plan, shuffle_seed=shuffle_seed)
-        sim = Simulator(options.pop("app"), **options)
+        del options["app"]
+        sim = Simulator(self.index, **options)
         for setting in dataclasses.fields(Settings):      # settings changed after creation
             if setting.name != "shuffle_seed":
                 setattr(sim.settings, setting.name, getattr(self.settings, setting.name))
