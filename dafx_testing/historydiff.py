@@ -30,6 +30,7 @@ _VOLATILE = ("EventType", "EventId", "Timestamp", "IsPlayed", "OrchestrationInst
              "ParentInstance", "Correlation", "ParentTraceContext", "Tags", "Generation",
              "ScheduledStartTime", "ScheduledTime", "Details", "FailureDetails", "Version")
 _PREVIEW = 70
+_LEADING = ("Name", "TaskScheduledId", "TimerId", "FireAt", "InstanceId", "OrchestrationStatus")
 
 
 @dataclass(frozen=True)
@@ -144,9 +145,14 @@ def _normalized(events: List[Event]) -> List[str]:
             fields["Name"] = request_ids[fields["Name"]]
         number = event.get("EventId", -1)
         label = f"{name} #{number}" if isinstance(number, int) and number >= 0 else name
-        details = " ".join(f"{k}={_preview(fields[k])}" for k in sorted(fields))
+        details = " ".join(f"{k}={_preview(fields[k])}" for k in sorted(fields, key=_field_order))
         lines.append(f"{label} {details}".rstrip())
     return lines
+
+
+def _field_order(name: str) -> Tuple[int, str]:
+    """Identifying fields first, in a fixed order; payloads after them, alphabetically."""
+    return (_LEADING.index(name), "") if name in _LEADING else (len(_LEADING), name)
 
 
 def _request(raw: Any, request_ids: Dict[str, str], event_id: Any) -> Any:
