@@ -37,3 +37,25 @@ def test_delete_destructs_the_counter(dafx):
     dafx.run_until_idle()
 
     assert dafx.get_entity(("Counter", "temp")).exists is False
+
+
+def test_the_counter_is_driven_and_read_over_http(dafx):
+    assert dafx.http.get("/api/counters/web").status_code == 404
+
+    assert dafx.http.post("/api/counters/web/add/5").status_code == 202
+    assert dafx.http.post("/api/counters/web/add/7").status_code == 202
+
+    response = dafx.http.get("/api/counters/web")
+    assert response.status_code == 200 and response.json() == {"value": 12}
+    assert dafx.http.post("/api/counters/web/add/five").status_code == 404   # {amount:int}
+
+
+def test_a_tally_started_over_http_reports_through_its_status_url(dafx):
+    response = dafx.http.post("/api/tally", json={"counter": "h", "numbers": [1, 2]})
+    assert response.status_code == 202
+    links = response.json()
+
+    status = dafx.http.get(links["statusQueryGetUri"]).json()
+
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == {"totals": [1, 3, "refused: refusing 1000"], "final": 1003}
