@@ -93,12 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "--http POST /api/orchestrators/content_approval")
     run.add_argument("--json", type=parse_json_text, metavar="BODY",
                      help="JSON body of the --http request")
-    run.add_argument("--input", type=lambda t: parse_json(t, "--input"), default=None,
-                     help="orchestration input as JSON")
-    run.add_argument("--event", type=parse_event, action="append", default=[],
-                     metavar="NAME=JSON", help="raise an external event (repeatable, in order)")
-    run.add_argument("--advance", type=parse_duration, metavar="DURATION",
-                     help="then move the virtual clock forward, e.g. 24h")
+    _add_drive_arguments(run)
     run.add_argument("--seed", type=int, default=0, help="seed for generated ids (default 0)")
     run.add_argument("--start-time", help="virtual start time, ISO-8601 (default 2025-01-01Z)")
 
@@ -116,12 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     sweep.add_argument("app", help="function_app.py path, its folder, or pkg.module:app")
     sweep.add_argument("orchestrator", help="the orchestrator function's name")
-    sweep.add_argument("--input", type=lambda t: parse_json(t, "--input"), default=None,
-                       help="orchestration input as JSON")
-    sweep.add_argument("--event", type=parse_event, action="append", default=[],
-                       metavar="NAME=JSON", help="raise an external event after the start")
-    sweep.add_argument("--advance", type=parse_duration, metavar="DURATION",
-                       help="then move the virtual clock forward, e.g. 24h")
+    _add_drive_arguments(sweep)
     sweep.add_argument("--idempotent", nargs="+", default=[], metavar="ACTIVITY",
                        help="activities whose repeated execution is not a failure")
     sweep.add_argument("--pairs", action="store_true", help="also crash at every pair of points")
@@ -151,6 +141,23 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("files", nargs="+", metavar="FILES",
                         help="history files, or folders replayed file by file (*.json)")
     return parser
+
+
+def _add_drive_arguments(parser: argparse.ArgumentParser) -> None:
+    """The input, events and clock moves that drive one run (``run`` and ``sweep``)."""
+    parser.add_argument("--input", type=lambda t: parse_json(t, "--input"), default=None,
+                        help="orchestration input as JSON")
+    parser.add_argument("--event", type=parse_event, action="append", default=[],
+                        metavar="NAME=JSON", help="raise an external event (repeatable, in order)")
+    parser.add_argument("--advance", type=parse_duration, metavar="DURATION",
+                        help="then move the virtual clock forward, e.g. 24h")
+
+
+def _prepare() -> None:
+    """Quiet the SDK's buffered-event warning and let the app import project-local modules."""
+    warnings.filterwarnings("ignore", message="Potential duplicate Task completion")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
 
 
 def parse_callable(text: str):
@@ -190,10 +197,7 @@ def _run(args: argparse.Namespace) -> int:
     from .errors import DafxError
     from .simulator import Simulator
 
-    # The SDK warns when an event arrives before its wait; the host buffers it. Noise here.
-    warnings.filterwarnings("ignore", message="Potential duplicate Task completion")
-    if os.getcwd() not in sys.path:   # let the app import project-local modules (fakes/...)
-        sys.path.insert(0, os.getcwd())
+    _prepare()
     try:
         sim = Simulator(args.app, seed=args.seed, start_time=args.start_time)
         if args.http is not None:
@@ -234,9 +238,7 @@ def _sweep(args: argparse.Namespace) -> int:
         print(f"dafx: error: unknown --kinds {', '.join(sorted(unknown))}; valid: "
               f"{', '.join(POINT_KINDS)}", file=sys.stderr)
         return EXIT_USAGE
-    warnings.filterwarnings("ignore", message="Potential duplicate Task completion")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    _prepare()
 
     def scenario(sim: Simulator) -> None:
         if args.reset is not None:
