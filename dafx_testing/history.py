@@ -158,16 +158,7 @@ def load_history(path: Union[str, os.PathLike]) -> Dict[str, Any]:
     ``instanceId``, ``name`` and ``input``.
     """
     source = Path(path)
-    try:
-        raw = json.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise HistoryFormatError(f"history file not found: {source}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HistoryFormatError(f"cannot read history file {source}: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise HistoryFormatError(
-            f"{source}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
-        ) from None
+    raw = read_history_json(source)
     if isinstance(raw, list):
         document: Dict[str, Any] = {"history": raw}
     elif isinstance(raw, dict) and isinstance(raw.get("history"), list):
@@ -179,6 +170,20 @@ def load_history(path: Union[str, os.PathLike]) -> Dict[str, Any]:
         )
     validate_events(document["history"], where=str(source))
     return document
+
+
+def read_history_json(source: Path) -> Any:
+    """The parsed JSON of a history file; a :class:`HistoryFormatError` naming it otherwise."""
+    try:
+        return json.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HistoryFormatError(f"history file not found: {source}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HistoryFormatError(f"cannot read history file {source}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise HistoryFormatError(
+            f"{source}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
 
 
 def validate_events(events: List[Any], where: str) -> None:

@@ -30,7 +30,14 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .app import ORCHESTRATOR, index_app
 from .errors import HistoryFormatError, NonDeterminismError, ReplayError
-from .history import Event, EventType, OrchestrationStatus, parse_timestamp, validate_events
+from .history import (
+    Event,
+    EventType,
+    OrchestrationStatus,
+    parse_timestamp,
+    read_history_json,
+    validate_events,
+)
 from .host import COMPLETE, FunctionCatalog, HostReplay
 from .orchestrations import (
     AZURE_STORAGE_TIMER_LIMITS,
@@ -241,7 +248,7 @@ def _load(history: HistorySource) -> Tuple[str, List[Event], Optional[str], List
     document: Any = history
     if isinstance(history, (str, os.PathLike)):
         source = os.fspath(history)
-        document = _read_json(Path(history))
+        document = read_history_json(Path(history))
     elif hasattr(history, "historyEvents"):          # the SDK's DurableOrchestrationStatus
         document = {"historyEvents": history.historyEvents, "instanceId": history.instance_id,
                     "input": history.input_}
@@ -269,18 +276,6 @@ def _load(history: HistorySource) -> Tuple[str, List[Event], Optional[str], List
         rebuilt = from_status_history(events, source, instance_id=recorded_id)
         return source, rebuilt.events, recorded_id, rebuilt.notes
     return source, events, recorded_id, []
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise HistoryFormatError(f"history file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HistoryFormatError(f"cannot read history file {path}: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise HistoryFormatError(
-            f"{path}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
 
 
 def _check_replayable(events: List[Any], where: str) -> None:

@@ -92,7 +92,7 @@ def from_status_history(events: List[Any], where: str, *, instance_id: Optional[
     """
     incoming: List[_Item] = []
     schedules: List[_Item] = []
-    missing = {"event inputs": 0, "activity results": 0}
+    missing = {"event inputs": 0, "activity and sub-orchestration results": 0}
     for index, raw in enumerate(events):
         item = _parse(raw, index, where)
         if item.kind in _EPISODE_MARKERS:
@@ -123,8 +123,8 @@ def from_status_history(events: List[Any], where: str, *, instance_id: Optional[
     notes = []
     if not has_input:
         notes.append("the orchestration input was not included; it replayed as null")
-    notes += [f"{count} {what} were not included by the status API; they replayed as null, so "
-              "code that branches on them can diverge here but not in the host"
+    notes += [f"the status API does not include {what} ({count} here); they replayed as null, "
+              "so code that branches on them can diverge here but not in the host"
               for what, count in missing.items() if count]
     return StatusHistory(ordered, notes)
 
@@ -179,7 +179,7 @@ def _fill_payloads(item: _Item, raw: Dict[str, Any], missing: Dict[str, int]) ->
             event["Result"] = json.dumps(raw["Result"], separators=(",", ":"))
         else:
             event["Result"] = "null"
-            missing["activity results"] += 1
+            missing["activity and sub-orchestration results"] += 1
     elif item.kind == EventType.EventRaised and "Input" not in raw:
         event["Input"] = None
         missing["event inputs"] += 1

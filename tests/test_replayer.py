@@ -9,86 +9,29 @@ from pathlib import Path
 
 import azure.durable_functions as df
 import pytest
-from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 from dafx_testing import HistoryFormatError, Simulator
+from dafx_testing._async import run_sync
 from dafx_testing.errors import ReplayError
-from dafx_testing.history import EventType, OrchestrationStatus, load_history
+from dafx_testing.history import load_history
 from dafx_testing.historydiff import diff_histories
 from dafx_testing.replayer import Replayer, ReplayResult
 from dafx_testing.status_history import from_status_history, is_status_history
-from scenarios.versioning.activities import register_activities
+from scenarios.versioning.activities import V3_DIVERGENCE, register_activities
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSIONING = ROOT / "scenarios" / "versioning"
 HISTORIES = VERSIONING / "histories"
 V1, V2, V3 = (VERSIONING / f"function_app_v{n}.py" for n in (1, 2, 3))
 CONTENT_APPROVAL = ROOT / "scenarios" / "content_approval" / "function_app.py"
-CHARGE_VS_FRAUD = (
-    "Non-Deterministic workflow detected: A previous execution of this orchestration scheduled "
-    "an activity task with sequence number 1 named 'charge_payment', but the current "
-    "orchestration replay instead scheduled an activity task named 'check_fraud' with this "
-    "sequence number.  Was a change made to the orchestrator code after this instance had "
-    "already started running?")
 
 
-def status_view(history, show_output=True):
-    """The status API's ``historyEvents`` for a DTFx history, as the extension builds it.
-
-    A line-by-line rendering of ``DurableClient.GetDurableOrchestrationStatusAsync``
-    (azure-functions-durable-extension): names for types, ids and inputs removed,
-    schedules folded into their completions, episode markers dropped.
-    """
-    events, scheduled, dropped = copy.deepcopy(history), {}, set()
-
-    def parse(text):
-        try:
-            return json.loads(text)
-        except (TypeError, ValueError):
-            return text
-
-    for index, event in enumerate(events):
-        kind = EventType(event["EventType"])
-        event["EventType"] = kind.name
-        if kind in (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated):
-            scheduled[f"{kind.name}_{event['EventId']}"] = (index, event["Name"],
-                                                            event["Timestamp"])
-            event.pop("Version", None)
-            event.pop("Input", None)
-        elif kind in (EventType.TaskCompleted, EventType.TaskFailed,
-                      EventType.SubOrchestrationInstanceCompleted,
-                      EventType.SubOrchestrationInstanceFailed):
-            prefix = ("TaskScheduled" if kind in (EventType.TaskCompleted, EventType.TaskFailed)
-                      else "SubOrchestrationInstanceCreated")
-            found = scheduled.get(f"{prefix}_{event['TaskScheduledId']}")
-            if found is not None:
-                event["ScheduledTime"], event["FunctionName"] = found[2], found[1]
-                dropped.add(found[0])
-            event.pop("TaskScheduledId")
-            if kind in (EventType.TaskCompleted, EventType.SubOrchestrationInstanceCompleted):
-                if show_output:
-                    event["Result"] = parse(event["Result"])
-                else:
-                    event.pop("Result")
-        elif kind == EventType.ExecutionStarted:
-            event["FunctionName"] = event.pop("Name")
-            for key in ("OrchestrationInstance", "ParentInstance", "Version", "Tags", "Input"):
-                event.pop(key, None)
-        elif kind == EventType.ExecutionCompleted:
-            event["OrchestrationStatus"] = OrchestrationStatus(event["OrchestrationStatus"]).name
-            if show_output:
-                event["Result"] = parse(event["Result"])
-            else:
-                event.pop("Result")
-        elif kind in (EventType.ExecutionTerminated, EventType.EventRaised):
-            event.pop("Input", None)
-        elif kind == EventType.TimerFired:
-            event.pop("TimerId")
-        elif kind in (EventType.OrchestratorStarted, EventType.OrchestratorCompleted):
-            dropped.add(index)
-        event.pop("EventId")
-        event.pop("IsPlayed")
-    return [event for index, event in enumerate(events) if index not in dropped]
+def client_status(name, show_output=True):
+    """What ``get_status(show_history=True)`` returns for a v1 history (the SDK's object)."""
+    sim = Simulator(V1)
+    instance_id = sim.load_history(HISTORIES / f"{name}.json")
+    return run_sync(sim.client.get_status(instance_id, show_history=True,
+                                          show_history_output=show_output))
 
 
 def v1_history(name="shipped"):
@@ -112,10 +55,10 @@ def test_an_incompatible_change_diverges_with_the_dtfx_message_and_a_versioning_
     assert not result.ok
     assert (result.sequence_number, result.expected, result.actual) == (
         1, "activity 'charge_payment' [#1]", "activity 'check_fraud' [#1]")
-    assert result.host_message == CHARGE_VS_FRAUD
+    assert result.host_message == V3_DIVERGENCE
     assert "context.version" in result.hint and "'order_fulfillment_v2'" in result.hint
     text = result.explain()
-    assert "sequence number: 1" in text and CHARGE_VS_FRAUD in text and "hint:" in text
+    assert "sequence number: 1" in text and V3_DIVERGENCE in text and "hint:" in text
 
 
 @pytest.mark.parametrize("shape", ["file", "list", "list file", "document", "instance status"])
@@ -150,7 +93,7 @@ def test_raise_on_failure_raises_for_the_first_history_that_diverges():
         Replayer(V3, raise_on_failure=True).replay_dir(HISTORIES)
 
     assert caught.value.result.source.endswith("awaiting-approval.json")
-    assert CHARGE_VS_FRAUD in str(caught.value)
+    assert V3_DIVERGENCE in str(caught.value)
 
 
 def test_a_missing_orchestrator_is_a_failure_that_lists_the_known_ones():
@@ -192,23 +135,31 @@ def test_code_that_fails_on_replay_is_reported_with_the_hosts_failure_message():
 
 @pytest.mark.parametrize("name", ["awaiting-approval", "cancelled", "shipped"])
 def test_status_api_histories_are_rebuilt_and_replay_like_the_stored_ones(name):
-    document = v1_history(name)
-    status = {"name": document["name"], "instanceId": document["instanceId"],
-              "input": json.loads(document["history"][1]["Input"]),
-              "historyEvents": status_view(document["history"])}
-    assert is_status_history(status["historyEvents"])
+    status = client_status(name)
+    assert is_status_history(status.historyEvents)
 
     assert Replayer(V1).replay(status).ok
     assert Replayer(V2).replay(status).ok
     diverged = Replayer(V3).replay(status)
-    assert diverged.host_message == CHARGE_VS_FRAUD
+    assert diverged.host_message == V3_DIVERGENCE
     assert diverged.instance_id == f"order-{name}"
+
+
+def test_the_status_api_json_is_accepted_as_a_file(tmp_path):
+    status = client_status("shipped")
+    path = tmp_path / "status.json"
+    path.write_text(json.dumps({"name": status.name, "instanceId": status.instance_id,
+                                "input": status.input_, "runtimeStatus": "Completed",
+                                "historyEvents": status.historyEvents}), encoding="utf-8")
+
+    assert Replayer(V3).replay(path).host_message == V3_DIVERGENCE
 
 
 def test_a_rebuilt_status_history_matches_the_stored_one_event_for_event():
     stored = v1_history("shipped")["history"]
-    rebuilt = from_status_history(status_view(stored), "status.json",
-                                  input=json.loads(stored[1]["Input"]), has_input=True)
+    status = client_status("shipped")
+    rebuilt = from_status_history(status.historyEvents, "status.json", input=status.input_,
+                                  has_input=True)
 
     def without_inputs(events):
         return [{k: v for k, v in e.items() if k != "Input"} for e in events]
@@ -219,33 +170,20 @@ def test_a_rebuilt_status_history_matches_the_stored_one_event_for_event():
                if line.startswith("  +")]
     assert [line.split()[3] for line in changed] == [
         "TaskScheduled", "TaskScheduled", "EventRaised", "TaskScheduled"]
-    assert rebuilt.notes == ["1 event inputs were not included by the status API; they replayed "
-                             "as null, so code that branches on them can diverge here but not in "
-                             "the host"]
+    assert rebuilt.notes == ["the status API does not include event inputs (1 here); they "
+                             "replayed as null, so code that branches on them can diverge here "
+                             "but not in the host"]
 
 
 def test_status_histories_without_outputs_or_input_say_what_was_missing():
-    document = v1_history("awaiting-approval")
-    result = Replayer(V1).replay(status_view(document["history"], show_output=False))
+    status = client_status("awaiting-approval", show_output=False)
+    result = Replayer(V1).replay(status.historyEvents)
 
     assert result.ok
     assert result.notes == (
         "the orchestration input was not included; it replayed as null",
-        "2 activity results were not included by the status API; they replayed as null, so code "
-        "that branches on them can diverge here but not in the host")
-
-
-def test_the_sdk_status_object_is_accepted():
-    document = v1_history("cancelled")
-    status = DurableOrchestrationStatus.from_json({
-        "name": "order_fulfillment", "instanceId": "order-cancelled",
-        "createdTime": "2025-03-01T09:00:00Z", "lastUpdatedTime": "2025-03-03T09:00:00Z",
-        "input": json.loads(document["history"][1]["Input"]), "runtimeStatus": "Completed",
-        "historyEvents": status_view(document["history"])})
-
-    result = Replayer(V3).replay(status)
-
-    assert result.instance_id == "order-cancelled" and result.host_message == CHARGE_VS_FRAUD
+        "the status API does not include activity and sub-orchestration results (2 here); they "
+        "replayed as null, so code that branches on them can diverge here but not in the host")
 
 
 def test_a_status_history_with_a_timer_and_an_event_race_replays():
@@ -253,11 +191,11 @@ def test_a_status_history_with_a_timer_and_an_event_race_replays():
     instance_id = sim.start_new("content_approval", {"topic": "tides"})
     sim.run_until_idle()
     sim.raise_event(instance_id, "ApprovalDecision", False)
-    status = sim.wait_for_completion(instance_id)
+    sim.wait_for_completion(instance_id)
+    status = run_sync(sim.client.get_status(instance_id, show_history=True,
+                                            show_history_output=True))
 
-    result = Replayer(CONTENT_APPROVAL).replay({"instanceId": instance_id,
-                                                "input": status.input,
-                                                "historyEvents": status_view(status.history)})
+    result = Replayer(CONTENT_APPROVAL).replay(status)
 
     assert result.ok, result.explain()
 

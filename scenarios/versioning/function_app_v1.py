@@ -6,17 +6,11 @@ Histories recorded from this version are committed under ``histories/``;
 never edit this file: it is what those instances ran.
 """
 
-from datetime import timedelta
-
 import azure.durable_functions as df
-import azure.functions as func
 
-from scenarios.versioning.activities import register_activities
+from scenarios.versioning.activities import APPROVAL_WINDOW, new_app
 
-APPROVAL_WINDOW = timedelta(days=2)
-
-app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-register_activities(app)
+app = new_app()
 
 
 @app.orchestration_trigger(context_name="context")
