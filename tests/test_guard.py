@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 import uuid
-import warnings
 from datetime import date, datetime
 from pathlib import Path
 from time import time as time_function
