@@ -10,7 +10,6 @@ virtual clock.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import functools
@@ -79,6 +78,18 @@ def _driving(method: Callable[..., Any]) -> Callable[..., Any]:
         return method(self, *args, **kwargs)
 
     return counted
+
+
+def _determinism(guard: Any, allow: Sequence[str],
+                 perturb: Any) -> "tuple[Callable[[], ContextManager[Any]], List[EpisodeCheck]]":
+    """The guard factory and the perturbed-replay checks for the constructor's options."""
+    from .determinism import configure
+    from .guard import Guard
+
+    if guard is None or isinstance(guard, (str, Guard)):
+        return configure(guard, perturb, allow)
+    factory, checks = configure("off", perturb)      # a custom context-manager factory
+    return guard, checks
 
 
 class _Setting:
@@ -160,9 +171,17 @@ class Simulator:
             diverges (the instance is failed either way, as the host does).
         entity_batch_size: the most queued operations one entity batch runs
             (the extension's ``maxEntityOperationBatchSize``; 50 as on Consumption).
-        guard: a context-manager factory entered around every call into
-            orchestrator code (the determinism API guard).
-        episode_checks: callables ``check(handle, episode)`` run after each
+        guard: the non-deterministic API guard around orchestrator code:
+            ``"error"`` (default: a call to the clock, random, uuid4, env, I/O...
+            raises at your file:line), ``"warn"``, ``"off"``, a
+            :class:`~dafx_testing.guard.Guard`, or any context-manager factory.
+        guard_allow: modules or call sites the guard lets through
+            (``"pkg.mod"``, ``"path/file.py:123"``).
+        perturb: replay every episode again under a perturbed world (other
+            time, random seed, environment, hash seed where sets are used) and
+            report any difference (default True); or a configured
+            :class:`~dafx_testing.determinism.PerturbedReplay`.
+        episode_checks: more callables ``check(handle, episode)`` run after each
             committed episode; one that returns a :class:`NonDeterminismError`
             reports it like a replay divergence (the instance is not failed:
             the host would not notice yet).
@@ -197,7 +216,9 @@ class Simulator:
         max_history_events: int = 50_000,
         raise_on_nondeterminism: bool = True,
         entity_batch_size: int = DEFAULT_BATCH_SIZE,
-        guard: Callable[[], ContextManager[Any]] = contextlib.nullcontext,
+        guard: Union[str, Callable[[], ContextManager[Any]], None] = "error",
+        guard_allow: Sequence[str] = (),
+        perturb: Any = True,
         episode_checks: Sequence[EpisodeCheck] = (),
         crash_plan: Optional[CrashPlan] = None,
         shuffle_seed: Optional[int] = None,
@@ -207,11 +228,12 @@ class Simulator:
         self.clock = VirtualClock(start_time)
         self.seed = seed
         self.hub = TaskHub()
+        guard_factory, checks = _determinism(guard, guard_allow, perturb)
         self.settings = Settings(
             timer_limits=timer_limits, max_episodes=max_episodes,
             max_history_events=max_history_events, raise_on_nondeterminism=raise_on_nondeterminism,
-            entity_batch_size=entity_batch_size, guard=guard,
-            episode_checks=list(episode_checks), http_handler=http_handler,
+            entity_batch_size=entity_batch_size, guard=guard_factory,
+            episode_checks=checks + list(episode_checks), http_handler=http_handler,
             shuffle_seed=shuffle_seed)
         self.crash_log = CrashLog(plan=crash_plan)
         self._ledger = ActivityLedger()

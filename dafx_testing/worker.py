@@ -241,9 +241,13 @@ class Worker:
         replayed = episode is not None
         if episode is None:
             settings = self.settings
-            episode = run_episode(info.handler, execution_of(instance), instance.history,
-                                  new_events, self.now, self.catalog, settings.timer_limits,
-                                  settings.guard)
+            try:
+                episode = run_episode(info.handler, execution_of(instance), instance.history,
+                                      new_events, self.now, self.catalog, settings.timer_limits,
+                                      settings.guard)
+            except BaseException:
+                self._put_back(instance, new_events)    # nothing was committed: lose nothing
+                raise
             if key is not None and cache.recording:
                 cache.remember(key, episode)
         if self._crash("episode", *point):

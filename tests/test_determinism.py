@@ -107,7 +107,10 @@ def other_step(value):
 
 
 def _run(name: str, check: PerturbedReplay = None, **options) -> Simulator:
-    sim = Simulator(app, episode_checks=[check or PerturbedReplay(hash_seed=False)], **options)
+    # Only the check under test: the default guard and perturbation are turned off.
+    options.setdefault("guard", "off")
+    sim = Simulator(app, perturb=False,
+                    episode_checks=[check or PerturbedReplay(hash_seed=False)], **options)
     sim.wait_for_completion(sim.start_new(name))
     return sim
 

@@ -131,7 +131,7 @@ def _source_line(text: str) -> int:
 @pytest.mark.parametrize("name", list(CALLS))
 def test_each_guarded_api_is_reported_at_the_calling_line(name):
     guard = Guard()
-    sim = Simulator(app, guard=guard)
+    sim = Simulator(app, perturb=False, guard=guard)
     sim.start_new("calls_api", name)
 
     with pytest.raises(NonDeterministicCallError) as caught:
@@ -156,7 +156,7 @@ def test_each_guarded_api_is_reported_at_the_calling_line(name):
     ("thread start", "task_all"),
 ])
 def test_the_error_names_the_deterministic_alternative(name, alternative):
-    sim = Simulator(app, guard=Guard())
+    sim = Simulator(app, perturb=False, guard=Guard())
     sim.start_new("calls_api", name)
 
     with pytest.raises(NonDeterministicCallError) as caught:
@@ -166,7 +166,7 @@ def test_the_error_names_the_deterministic_alternative(name, alternative):
 
 
 def test_the_traceback_shows_the_users_line():
-    sim = Simulator(app, guard=Guard())
+    sim = Simulator(app, perturb=False, guard=Guard())
     sim.start_new("swallows")
 
     with pytest.raises(NonDeterministicCallError) as caught:
@@ -177,7 +177,7 @@ def test_the_traceback_shows_the_users_line():
 
 
 def test_an_error_the_orchestrator_swallows_still_reaches_the_test():
-    sim = Simulator(app, guard=Guard("error"))
+    sim = Simulator(app, perturb=False, guard=Guard("error"))
     sim.start_new("swallows")
 
     with pytest.raises(NonDeterministicCallError, match=r"datetime\.now\(\) at .*test_guard\.py"):
@@ -186,7 +186,7 @@ def test_an_error_the_orchestrator_swallows_still_reaches_the_test():
 
 def test_warn_mode_points_the_warning_at_the_users_line_and_lets_the_call_through():
     guard = Guard("warn")
-    sim = Simulator(app, guard=guard)
+    sim = Simulator(app, perturb=False, guard=guard)
     instance_id = sim.start_new("stamps")
 
     with pytest.warns(NonDeterministicCallWarning) as caught:
@@ -204,7 +204,7 @@ def test_warn_mode_points_the_warning_at_the_users_line_and_lets_the_call_throug
 
 def test_off_mode_watches_nothing():
     guard = Guard("off")
-    sim = Simulator(app, guard=guard)
+    sim = Simulator(app, perturb=False, guard=guard)
     instance_id = sim.start_new("stamps")
 
     assert sim.wait_for_completion(instance_id).runtime_status == "Completed"
@@ -218,7 +218,7 @@ def test_off_mode_watches_nothing():
 ])
 def test_the_allow_list_lets_a_module_file_or_line_through(entry):
     guard = Guard(allow=[entry])
-    sim = Simulator(app, guard=guard)
+    sim = Simulator(app, perturb=False, guard=guard)
     instance_id = sim.start_new("calls_api", "uuid.uuid4()")
 
     assert sim.wait_for_completion(instance_id).runtime_status == "Completed"
@@ -226,7 +226,7 @@ def test_the_allow_list_lets_a_module_file_or_line_through(entry):
 
 
 def test_an_allowed_line_does_not_cover_other_lines():
-    sim = Simulator(app, guard=Guard(allow=[f"test_guard.py:{_line_of('uuid.uuid4()')}"]))
+    sim = Simulator(app, perturb=False, guard=Guard(allow=[f"test_guard.py:{_line_of('uuid.uuid4()')}"]))
     sim.start_new("calls_api", "uuid.uuid1()")
 
     with pytest.raises(NonDeterministicCallError, match=r"uuid\.uuid1\(\)"):
@@ -248,7 +248,7 @@ def test_replay_safe_code_logging_and_new_uuid_are_not_reported(monkeypatch, cap
     # (de)serializing) and logging's clock reads are framework calls.
     monkeypatch.setenv("AZURE_FUNCTIONS_DURABLE_STRICT_TYPING", "0")
     guard = Guard()
-    sim = Simulator(app, guard=guard)
+    sim = Simulator(app, perturb=False, guard=guard)
     instance_id = sim.start_new("replay_safe")
 
     with caplog.at_level(logging.WARNING, logger="orders"):
@@ -283,7 +283,7 @@ def test_calls_from_framework_packages_are_not_reported(tmp_path, monkeypatch):
         return value
 
     guard = Guard()
-    sim = Simulator(framework_app, guard=guard)
+    sim = Simulator(framework_app, perturb=False, guard=guard)
     assert sim.wait_for_completion(sim.start_new("asks_agent")).runtime_status == "Completed"
     assert guard.reports == []
     sys.modules.pop("agent_framework_standin", None)
@@ -292,7 +292,7 @@ def test_calls_from_framework_packages_are_not_reported(tmp_path, monkeypatch):
 def test_nothing_stays_patched_after_an_episode():
     real = (datetime, time.time, uuid.uuid4, os.urandom, socket.socket.connect,
             type(os.environ).__getitem__, threading.Thread.start, open)
-    sim = Simulator(app, guard=Guard())
+    sim = Simulator(app, perturb=False, guard=Guard())
     sim.start_new("calls_api", "uuid.uuid4()")
     with pytest.raises(NonDeterministicCallError):
         sim.run_until_idle()

@@ -714,3 +714,18 @@ def test_list_instances_filters(sim):
     assert ids(runtime_status=["Completed"], instance_id_prefix="job") == [done]
     assert ids(created_from=sim.now) == ["job-2", "other"]
     assert ids(created_to=sim.now - timedelta(minutes=1)) == ["job-1"]
+
+
+@app.orchestration_trigger(context_name="context")
+def reads_the_wall_clock(context):
+    yield context.call_activity("say_hello", datetime.now().isoformat())
+
+
+def test_the_determinism_guard_is_on_by_default(sim):
+    from dafx_testing.errors import NonDeterministicCallError
+
+    with pytest.raises(NonDeterministicCallError, match=r"datetime\.now\(\) at tests/test_simulator\.py"):
+        sim.wait_for_completion(sim.start_new("reads_the_wall_clock"))
+
+    relaxed = Simulator(app, guard="off", perturb=False)
+    assert relaxed.wait_for_completion(relaxed.start_new("reads_the_wall_clock")).runtime_status == "Completed"
