@@ -176,9 +176,3 @@ class HistoryFormatError(DafxError, ValueError):
 
 class UnhandledHttpCallError(DafxError):
     """An orchestrator's ``call_http`` had no handler; tests never reach the network."""
-
-
-def describe_value(value: Any, limit: int = 80) -> str:
-    """A short, single-line ``repr`` for error messages."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

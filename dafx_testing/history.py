@@ -114,18 +114,6 @@ def event_name(event: Event) -> str:
         return f"EventType({event.get('EventType')!r})"
 
 
-def describe_event(event: Event) -> str:
-    """One line naming an event the way a person reads a history."""
-    kind = event_name(event)
-    parts = [kind]
-    if event.get("EventId", -1) >= 0:
-        parts.append(f"#{event['EventId']}")
-    for key in ("Name", "TaskScheduledId", "TimerId", "FireAt", "InstanceId"):
-        if event.get(key) is not None:
-            parts.append(f"{key}={event[key]}")
-    return " ".join(parts)
-
-
 # --- history files -----------------------------------------------------------------
 
 

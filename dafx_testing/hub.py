@@ -104,12 +104,12 @@ class TaskHub:
     def append_history(self, instance: Instance, events: List[Event]) -> None:
         """Commit events to an instance's history (and its running digest)."""
         instance.history.extend(events)
-        instance.history_digest = _digest(instance.history_digest, events)
+        instance.history_digest = digest_events(events, instance.history_digest)
 
     def replace_history(self, instance: Instance, events: List[Event]) -> None:
         """Set a whole new history (continue-as-new, rewind, loading a file)."""
         instance.history = events
-        instance.history_digest = _digest("", events)
+        instance.history_digest = digest_events(events)
 
     def next_execution_number(self, instance_id: str) -> int:
         """How many executions this instance id has had; counts the new one."""
@@ -196,7 +196,8 @@ class TaskHub:
             self.ready.remove(instance_id)
 
 
-def _digest(previous: str, events: List[Event]) -> str:
+def digest_events(events: List[Event], previous: str = "") -> str:
+    """A hash of ``events``, continuing a previous digest (histories are append-only)."""
     hasher = hashlib.sha1(previous.encode())
     for event in events:
         hasher.update(json.dumps(event, sort_keys=True).encode())

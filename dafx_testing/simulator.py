@@ -88,7 +88,7 @@ def _determinism(guard: Any, allow: Sequence[str],
 
     if guard is None or isinstance(guard, (str, Guard)):
         return configure(guard, perturb, allow)
-    factory, checks = configure("off", perturb)      # a custom context-manager factory
+    _, checks = configure("off", perturb)      # a custom context-manager factory
     return guard, checks
 
 

@@ -11,7 +11,6 @@ the work runs again from the store exactly as after a real worker restart.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import random
 import uuid
@@ -48,7 +47,7 @@ from .host import (
     Decision,
     FunctionCatalog,
 )
-from .hub import EntityRecord, Instance, ParentLink, TaskHub
+from .hub import EntityRecord, Instance, ParentLink, TaskHub, digest_events
 from .orchestrations import (
     AZURE_STORAGE_TIMER_LIMITS,
     Episode,
@@ -236,7 +235,7 @@ class Worker:
         cache, key = self.prefix_cache, None
         if cache is not None and not self.crashes.crashed:
             key = (instance.instance_id, instance.execution_id, instance.history_digest,
-                   _digest(new_events), self.now)
+                   digest_events(new_events), self.now)
         episode = cache.episodes.get(key) if key is not None and not cache.recording else None
         replayed = episode is not None
         if episode is None:
@@ -468,10 +467,6 @@ class Worker:
                 self.start_child(instance, Decision(task_id, CREATE_SUB_ORCHESTRATION,
                                                     name=event["Name"], input=event.get("Input"),
                                                     instance_id=event.get("InstanceId")))
-
-
-def _digest(events: List[Event]) -> str:
-    return hashlib.sha1(json.dumps(events, sort_keys=True).encode()).hexdigest()
 
 
 def execution_of(instance: Instance) -> Execution:
