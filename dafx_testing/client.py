@@ -18,8 +18,9 @@ SDK does with the host's answers, quirks included::
 Timing, as the host would have it: a request only enqueues work, but every
 request first lets the simulator finish what it had already accepted
 (``run_until_idle``), so a status read observes the instance's progress.
-Polling sleeps (``wait_for_completion_or_create_check_status_response``) move
-the *virtual* clock instead of sleeping: a 10-second wait costs no real time,
+Polling sleeps (``wait_for_completion_or_create_check_status_response``) run
+on a :class:`~dafx_testing.virtual_loop.VirtualTimeLoop`, so they move the
+*virtual* clock instead of sleeping: a 10-second wait costs no real time,
 timers due within it fire, and the SDK's timeout is measured in virtual time.
 
 HTTP functions that take ``durable_client_input`` build their client inside
@@ -33,14 +34,13 @@ Code that is not talking to a simulator sees no difference.
 
 from __future__ import annotations
 
-import contextvars
 import importlib
 import itertools
 import json
 import weakref
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import parse_qsl, quote_plus, unquote_plus
 
 import yarl
@@ -179,22 +179,6 @@ class ManagementApi:
         """``delete_async_request``."""
         response = self.handle("DELETE", url)
         return [response.status, response.parsed()]
-
-    async def serve(self, awaitable: Awaitable[Any]) -> Any:
-        """Await SDK client code with this API as its host: polling sleeps become virtual.
-
-        While ``awaitable`` runs, the SDK module's ``asyncio.sleep`` advances the
-        simulator's clock by the requested time (firing due timers) instead of
-        sleeping, and ``time()`` reads the virtual clock (freezegun, through
-        :meth:`VirtualClock.bound`), so the SDK's own timeout loop ends after
-        the virtual timeout.
-        """
-        token = _SERVING.set(self)
-        try:
-            with self.simulator.clock.bound():
-                return await awaitable
-        finally:
-            _SERVING.reset(token)
 
     # -- routing (HttpApiHandler.HandleRequestAsync) --
 
@@ -500,7 +484,7 @@ class InMemoryClient(DurableOrchestrationClient):
     Every method is the SDK's own; only the request functions (set on the
     instance, reference §6.3 (b)) reach :class:`ManagementApi` instead of the
     network. ``wait_for_completion_or_create_check_status_response`` waits in
-    virtual time (see :meth:`ManagementApi.serve`).
+    virtual time (see :meth:`Simulator.run_async`).
 
     Args:
         simulator: the :class:`~dafx_testing.Simulator` to serve the calls.
@@ -523,17 +507,19 @@ class InMemoryClient(DurableOrchestrationClient):
     async def wait_for_completion_or_create_check_status_response(
             self, request: Any, instance_id: str, timeout_in_milliseconds: int = 10000,
             retry_interval_in_milliseconds: int = 1000) -> Any:
-        """The SDK's method, polling in virtual time: timers due within the wait fire."""
+        """The SDK's method, polling in virtual time: timers due within the wait fire.
+
+        It runs on the simulator's virtual-time loop (on a helper thread when
+        called from a running loop), since only there do its sleeps move the clock.
+        """
         parent = super().wait_for_completion_or_create_check_status_response
-        return await self.host.serve(parent(request, instance_id, timeout_in_milliseconds,
-                                            retry_interval_in_milliseconds))
+        return self.host.simulator.run_async(parent(request, instance_id, timeout_in_milliseconds,
+                                                    retry_interval_in_milliseconds))
 
 
 # --- the seam in the SDK module ------------------------------------------------------
 
 _HOSTS: "weakref.WeakValueDictionary[str, ManagementApi]" = weakref.WeakValueDictionary()
-_SERVING: contextvars.ContextVar[Optional[ManagementApi]] = contextvars.ContextVar(
-    "dafx_serving_host", default=None)
 _ORIGINAL: Dict[str, Any] = {}
 
 
@@ -565,17 +551,8 @@ async def _delete(url: str, function_invocation_id: Optional[str] = None) -> Lis
     return await host.delete(url)
 
 
-async def _poll_sleep(delay: float, result: Any = None) -> Any:
-    """The SDK module's ``sleep``: virtual inside :meth:`ManagementApi.serve`, real elsewhere."""
-    host = _SERVING.get()
-    if host is None:
-        return await _ORIGINAL["sleep"](delay, result)
-    host.simulator.advance(timedelta(seconds=max(delay, 0)))
-    return await _ORIGINAL["sleep"](0, result)
-
-
 def _install_seam() -> None:
-    """Swap the SDK module's request functions and ``sleep`` for dispatchers, once.
+    """Swap the SDK module's request functions for dispatchers, once.
 
     ``DurableOrchestrationClient.__init__`` copies the request functions from
     the module, so clients the SDK middleware builds pick the dispatchers up;
@@ -584,7 +561,7 @@ def _install_seam() -> None:
     if _ORIGINAL:
         return
     for name, replacement in (("post_async_request", _post), ("get_async_request", _get),
-                              ("delete_async_request", _delete), ("sleep", _poll_sleep)):
+                              ("delete_async_request", _delete)):
         _ORIGINAL[name] = getattr(_SDK_MODULE, name)
         setattr(_SDK_MODULE, name, replacement)
 

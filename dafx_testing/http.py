@@ -41,7 +41,6 @@ from urllib.parse import unquote, urlencode
 import azure.functions as func
 import yarl
 
-from ._async import run_sync
 from .app import HTTP, FunctionInfo
 from .client import DEFAULT_ORIGIN, WEBHOOK_PATH, ManagementApi
 from .errors import DafxError
@@ -223,10 +222,10 @@ class HttpTestClient:
                 "dafx-testing does not bind (it passes the HTTP request and the durable client); "
                 "give them defaults or read them from the request")
         try:
-            with self.simulator.clock.bound():
+            with self.simulator.host_code():
                 outcome = info.handler(**kwargs)
-            if inspect.isawaitable(outcome):
-                outcome = run_sync(self.management.serve(outcome))
+                if inspect.isawaitable(outcome):
+                    outcome = self.simulator.run_async(outcome)
         except Exception:
             if self.raise_server_exceptions:
                 raise

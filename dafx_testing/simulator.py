@@ -10,6 +10,7 @@ virtual clock.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import functools
@@ -23,16 +24,20 @@ from datetime import datetime, timedelta
 from typing import (
     TYPE_CHECKING,
     Any,
+    Awaitable,
     Callable,
     ContextManager,
     Dict,
+    Iterator,
     List,
     Optional,
     Sequence,
     Union,
 )
 
+from ._async import run_sync
 from .activities import ActivityCall, ActivityLedger
+from .agents import AGENT_ENTITY_PREFIX, AgentSession, agent_entity_name, read_session
 from .app import ACTIVITY, ENTITY, ORCHESTRATOR, AppIndex, index_app
 from .clock import VirtualClock
 from .crash import CommitPoint, CrashLog, CrashPlan
@@ -51,7 +56,9 @@ from .host import HostReplay
 from .hub import Instance, TaskHub
 from .orchestrations import AZURE_STORAGE_TIMER_LIMITS, TimerLimits, call_handle, context_json
 from .payloads import decode_input, decode_json, decode_state, encode
+from .seeded import seeded_uuid4
 from .sweep import SweepReport, crash_sweep
+from .virtual_loop import VirtualTimeLoop
 from .worker import (
     EpisodeCheck,
     HttpCall,
@@ -238,6 +245,7 @@ class Simulator:
         self.crash_log = CrashLog(plan=crash_plan)
         self._ledger = ActivityLedger()
         self._rng = random.Random(seed)
+        self._host_rng = random.Random(f"{seed}/host")
         self._worker = Worker(self.index, self.hub, self.clock, self._ledger, self.settings,
                               seed, self.crash_log)
         self.driving_calls = 0
@@ -419,6 +427,42 @@ class Simulator:
         status = self.get_entity(entity)
         return status.state if status is not None and status.exists else None
 
+    # -- agents (Agent Framework durable agents) --
+
+    @property
+    def agents(self) -> List[str]:
+        """The durable agents the app registers (one ``dafx-{name}`` entity each)."""
+        return [info.name[len(AGENT_ENTITY_PREFIX):] for info in self.index.functions
+                if info.kind == ENTITY and info.name.startswith(AGENT_ENTITY_PREFIX)]
+
+    def agent_session(self, agent: str, session_id: str) -> AgentSession:
+        """The conversation stored for one session of ``agent``, in a readable form.
+
+        ``session_id`` is the key the HTTP reply names (``session_id`` or the
+        ``x-ms-session-id`` header), or its ``@agent@key`` form. A session the
+        agent never saw is empty (no turns).
+        """
+        info = self._agent_entity(agent)
+        key = session_id.split("@", 2)[2] if session_id.startswith("@") and session_id.count("@") >= 2 \
+            else session_id
+        status = self.get_entity((info.name, key))
+        return read_session(info.name[len(AGENT_ENTITY_PREFIX):], key,
+                            status.raw_state if status is not None and status.exists else None)
+
+    def agent_sessions(self, agent: str) -> List[AgentSession]:
+        """Every session of ``agent`` that has stored state, in the order they were created."""
+        info = self._agent_entity(agent)
+        return [self.agent_session(agent, record.key) for record in self.hub.entities.values()
+                if record.name == info.name.lower() and record.exists]
+
+    def _agent_entity(self, agent: str) -> Any:
+        info = self.index.find(ENTITY, agent_entity_name(agent))
+        if info is None:
+            known = ", ".join(repr(name) for name in self.agents) or "none"
+            raise DafxError(f"the app has no durable agent {agent!r} (no entity "
+                            f"{agent_entity_name(agent)!r}); its agents: {known}")
+        return info
+
     # -- observing --
 
     def list_instances(self, created_from: Optional[datetime] = None,
@@ -528,6 +572,29 @@ class Simulator:
         return self._ledger.calls_to(name)
 
     # -- doing work --
+
+    @contextlib.contextmanager
+    def host_code(self) -> Iterator[None]:
+        """The world host-side code (HTTP handlers, client calls) runs in.
+
+        The wall clock reads virtual time, and ``uuid.uuid4()`` draws from a
+        stream seeded by ``seed`` (see :mod:`dafx_testing.seeded`), so ids an
+        HTTP handler makes up are the same on every run.
+        """
+        with self.clock.bound(), seeded_uuid4(self._host_rng):
+            yield
+
+    def run_async(self, awaitable: Awaitable[Any]) -> Any:
+        """Await host-side code (an HTTP handler, a client call) with its sleeps in virtual time.
+
+        The coroutine runs on a :class:`~dafx_testing.virtual_loop.VirtualTimeLoop`:
+        whenever it waits for a timer (``asyncio.sleep(1)`` in a polling loop),
+        the simulator advances its clock by that much instead, running the work
+        that comes due, so the wait costs no real time. Called from a running
+        loop (an ``async def`` test), it runs on a helper thread.
+        """
+        with self.host_code():
+            return run_sync(awaitable, lambda: VirtualTimeLoop(lambda: self.now, self.advance))
 
     @_driving
     def run_until_idle(self) -> None:
