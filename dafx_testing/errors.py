@@ -61,6 +61,8 @@ class NonDeterminismError(DafxError):
         expected: what the history recorded at that sequence number.
         actual: what the current code produced there (``None`` if nothing).
         host_message: the ``Non-Deterministic workflow detected: ...`` text.
+        orchestrator_error: the error the orchestrator function returned in the
+            same replay, if it failed (it then scheduled less than the history holds).
     """
 
     def __init__(
@@ -70,20 +72,27 @@ class NonDeterminismError(DafxError):
         expected: str,
         actual: Optional[str],
         host_message: str,
+        orchestrator_error: Optional[str] = None,
     ) -> None:
         self.instance_id = instance_id
         self.sequence_number = sequence_number
         self.expected = expected
         self.actual = actual
         self.host_message = host_message
+        self.orchestrator_error = orchestrator_error
+        if orchestrator_error:
+            hint = (f"  the orchestrator function failed in this replay: {orchestrator_error}\n"
+                    "  hint: that failure, not a code change, is why the task is missing; the "
+                    "host reports it as non-determinism because the history already holds the task.")
+        else:
+            hint = ("  hint: orchestrator code changed while the instance was in flight, or it "
+                    "depends on something that differs between replays (time, random, I/O). "
+                    "Version the orchestrator instead of editing it in place.")
         super().__init__(
             f"instance {instance_id!r}: replay diverged from history at sequence number "
             f"{sequence_number}\n  expected (history): {expected}\n"
             f"  actual (current code): {actual or 'nothing scheduled'}\n"
-            f"  host: {host_message}\n"
-            "  hint: orchestrator code changed while the instance was in flight, or it "
-            "depends on something that differs between replays (time, random, I/O). "
-            "Version the orchestrator instead of editing it in place."
+            f"  host: {host_message}\n" + hint
         )
 
 

@@ -415,6 +415,7 @@ class HostReplay:
             actual=action.describe() if action else None,
             host_message="Non-Deterministic workflow detected: "
                          + _nondeterminism_text(event, action, expected_kind),
+            orchestrator_error=(self._state or {}).get("error") if action is None else None,
         ))
 
     # -- the out-of-proc shim --

@@ -50,6 +50,7 @@ from .history import (
     find_started,
     load_history,
     new_event,
+    parse_timestamp,
     save_history,
 )
 from .host import HostReplay
@@ -659,7 +660,10 @@ class Simulator:
         info = self.index.get(ORCHESTRATOR, instance.name)
         execution = execution_of(instance)
         body = json.dumps(context_json(execution, instance.history, True, self.timer_limits))
-        state = call_handle(info.handler, body)
+        # The wall clock reads what it read in the last episode: framework code may stamp
+        # action inputs with it (the Agent Framework's RunRequest.created_at).
+        with VirtualClock(_last_episode_time(instance.history) or self.now).bound():
+            state = call_handle(info.handler, body)
         outcome = HostReplay(instance_id=instance.instance_id, execution_id=instance.execution_id,
                              name=instance.name, parent_instance_id=execution.parent_instance_id,
                              catalog=self._worker.catalog).replay(instance.history, state)
@@ -751,6 +755,13 @@ class Simulator:
             f"{instance.runtime_status} at the deadline {deadline.isoformat()}{reason}. Raise the "
             "event with sim.raise_event(...), advance the clock, or allow a longer timeout."
         )
+
+
+def _last_episode_time(events: List[Event]) -> Optional[datetime]:
+    for event in reversed(events):
+        if event["EventType"] == EventType.OrchestratorStarted:
+            return parse_timestamp(event["Timestamp"])
+    return None
 
 
 def _last_completion(events: List[Event]) -> Optional[Event]:

@@ -10,7 +10,13 @@ the recovered run with the baseline:
 * no external event and no scheduled task of the baseline is missing from history;
 * the scenario itself did not raise;
 * activities ran no more often than in the baseline, unless declared
-  idempotent, and the outside world (``effects=``) looks the same.
+  idempotent, and the outside world (``effects=``) looks the same;
+* every agent conversation (an Agent Framework ``dafx-`` entity) holds each
+  request and each reply exactly once.
+
+Model calls that a crash made the app repeat (an agent entity's batch ran, its
+state was lost, the batch ran again) are counted against the baseline and
+reported in :attr:`SweepReport.repeated_model_calls`: a cost, not a failure.
 
 Cost model: a crash run costs the scenario's prefix up to the crash plus the
 recovery. Most runs then converge: after the retried work commits, the task
@@ -31,15 +37,19 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Dict, List, Optional, Tuple
 
+from .agents import AGENT_ENTITY_PREFIX, conversation_problems
 from .crash import CommitPoint, CrashPlan
 from .history import Event, EventType
 from .report import timeline
 from .worker import PrefixCache
 
-__all__ = ["crash_sweep", "SweepReport", "SweepFailure", "DuplicatedEffect"]
+__all__ = ["crash_sweep", "SweepReport", "SweepFailure", "DuplicatedEffect", "RepeatedModelCalls"]
 
 Scenario = Callable[[Any], Any]
 SimulatorFactory = Callable[[Optional[CrashPlan]], Any]
+
+MODEL_CALLS = "model calls"
+"""The executions counter's entry for requests the active fake LLMs answered."""
 
 
 @dataclass
@@ -74,6 +84,20 @@ class DuplicatedEffect:
                 f"at {where}; {advice}")
 
 
+@dataclass(frozen=True)
+class RepeatedModelCalls:
+    """A crash run that sent more model requests than the baseline (work lost and redone)."""
+
+    expected: int
+    actual: int
+    crashes: Tuple[CommitPoint, ...]
+
+    def __str__(self) -> str:
+        where = " and ".join(str(p) for p in self.crashes)
+        return (f"{self.actual - self.expected} model call(s) repeated ({self.actual}, baseline "
+                f"{self.expected}) after a crash at {where}: a cost, not a correctness problem")
+
+
 @dataclass
 class SweepFailure:
     """One crash schedule after which an invariant broke."""
@@ -101,6 +125,7 @@ class SweepReport:
         runs: crash runs made; ``pruned`` of them stopped early on convergence.
         failures: schedules after which an invariant broke.
         duplicated_effects: work that ran more often than in the baseline.
+        repeated_model_calls: crash runs that repeated model requests (cost only).
     """
 
     points: List[CommitPoint]
@@ -108,6 +133,7 @@ class SweepReport:
     pruned: int = 0
     failures: List[SweepFailure] = field(default_factory=list)
     duplicated_effects: List[DuplicatedEffect] = field(default_factory=list)
+    repeated_model_calls: List[RepeatedModelCalls] = field(default_factory=list)
     seed: int = 0
 
     @property
@@ -135,6 +161,10 @@ class SweepReport:
         if tolerated:
             lines.append(f"{len(tolerated)} duplicated execution(s) of work declared idempotent, "
                          f"e.g. {tolerated[0]}")
+        if self.repeated_model_calls:
+            extra = sum(r.actual - r.expected for r in self.repeated_model_calls)
+            lines.append(f"{len(self.repeated_model_calls)} crash run(s) repeated {extra} model "
+                         f"call(s) in all, e.g. {self.repeated_model_calls[0]}")
         return "\n".join(lines)
 
 
@@ -193,7 +223,7 @@ def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, 
     trace = _Trace()
     cache = PrefixCache()
     first.attach_prefix_cache(cache)
-    baseline, _ = _run(first, scenario, effects, record=trace)
+    baseline, _, _ = _run(first, scenario, effects, record=trace)
     if baseline.error is not None:
         raise baseline.error
     cache.recording = False
@@ -207,12 +237,12 @@ def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, 
         indices = schedules.pop(0)
         sim = make_simulator(CrashPlan(at=indices))
         sim.attach_prefix_cache(cache)
-        observation, converged_at = _run(sim, scenario, effects, converge_on=trace,
-                                         crashes_expected=len(indices))
+        observation, converged_at, so_far = _run(sim, scenario, effects, converge_on=trace,
+                                                 crashes_expected=len(indices))
         report.runs += 1
         if observation is None:             # converged and identical from there on
             report.pruned += 1
-            observation = _converged_observation(sim, baseline, trace, converged_at)
+            observation = _converged_observation(sim, baseline, trace, converged_at, so_far)
         _compare(baseline, observation, idempotent_names, report)
         if pairs and len(indices) == 1:
             later = [p.index for p in observation.points[indices[0] + 1:]
@@ -227,11 +257,16 @@ def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, 
 
 def _run(sim: Any, scenario: Scenario, effects: Optional[Callable[[], Any]],
          record: Optional[_Trace] = None, converge_on: Optional[_Trace] = None,
-         crashes_expected: int = 0) -> Tuple[Optional[Observation], int]:
-    """One run of the scenario: (observation, -1), or (None, step) if it converged."""
+         crashes_expected: int = 0) -> Tuple[Optional[Observation], int, Optional[Counter]]:
+    """One run of the scenario: (observation, -1, None), or (None, step, work done) if it converged."""
     steps = [0]
-
     memory = _module_state(sim)
+    calls_before = _model_calls()
+
+    def executions() -> Counter:
+        counts = _executions(sim)
+        counts[MODEL_CALLS] = _model_calls() - calls_before
+        return counts
 
     def key() -> Tuple[Any, ...]:
         return (sim.driving_calls, sim.now, sim.hub.fingerprint(), memory(),
@@ -240,7 +275,7 @@ def _run(sim: Any, scenario: Scenario, effects: Optional[Callable[[], Any]],
     def after_step() -> None:
         if record is not None:
             record.keys.setdefault(key(), steps[0])
-            record.executions.append(_executions(sim))
+            record.executions.append(executions())
         elif converge_on is not None and len(sim.crash_log.crashed) >= crashes_expected:
             step = converge_on.keys.get(key())
             if step is not None:
@@ -252,12 +287,12 @@ def _run(sim: Any, scenario: Scenario, effects: Optional[Callable[[], Any]],
     try:
         scenario(sim)
     except _Converged as converged:
-        return None, converged.step
+        return None, converged.step, executions()
     except Exception as exc:
         error = exc
     finally:
         sim.after_step = None
-    return _observe(sim, effects, error), -1
+    return _observe(sim, effects, error, executions()), -1, None
 
 
 def _module_state(sim: Any) -> Callable[[], str]:
@@ -298,19 +333,26 @@ def _stable(value: Any) -> Any:
 
 
 def _observe(sim: Any, effects: Optional[Callable[[], Any]],
-             error: Optional[BaseException]) -> Observation:
+             error: Optional[BaseException], executions: Counter) -> Observation:
     hub = sim.hub
     return Observation(
         statuses={i.instance_id: (i.runtime_status, i.output) for i in hub.instances.values()},
         entities={e: (r.exists, r.state) for e, r in hub.entities.items()},
         histories={i.instance_id: list(i.history) for i in hub.instances.values()},
-        executions=_executions(sim),
+        executions=executions,
         entity_operations=set(sim.entity_operations),
         effects=effects() if effects else None,
         error=error,
         points=sim.commit_points,
         crashed=sim.crashes,
     )
+
+
+def _model_calls() -> int:
+    """Requests answered so far by the fake LLMs in use (none: 0)."""
+    from .llm.fake import active_fakes
+
+    return sum(len(fake.requests) for fake in active_fakes())
 
 
 def _executions(sim: Any) -> Counter:
@@ -320,9 +362,8 @@ def _executions(sim: Any) -> Counter:
 
 
 def _converged_observation(sim: Any, baseline: Observation, trace: _Trace,
-                           step: int) -> Observation:
+                           step: int, so_far: Counter) -> Observation:
     """A converged run ends as the baseline does, plus the extra work done before converging."""
-    so_far = _executions(sim)
     at_step = trace.executions[step]
     executions = baseline.executions + so_far
     executions.subtract(at_step)
@@ -355,8 +396,15 @@ def _compare(baseline: Observation, run: Observation, idempotent: Collection[str
                             + ", ".join(sorted(missing)))
     if baseline.effects != run.effects:
         problems.append(f"the outside world differs: expected {baseline.effects}, got {run.effects}")
+    for entity_id, (exists, state) in run.entities.items():
+        if entity_id.startswith("@" + AGENT_ENTITY_PREFIX) and exists:
+            problems += [f"agent session {entity_id}: {p}" for p in conversation_problems(state)]
     for name, count in sorted(run.executions.items()):
         expected = baseline.executions.get(name, 0)
+        if name == MODEL_CALLS:
+            if count > expected:
+                report.repeated_model_calls.append(RepeatedModelCalls(expected, count, crashes))
+            continue
         if count > expected:
             # An entity batch lost in a crash leaves no state behind: its rerun is safe.
             tolerated = name.lower() in idempotent or name in run.entity_operations

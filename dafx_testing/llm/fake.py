@@ -31,7 +31,14 @@ from .routes import Route, classify
 from .script import Lane, Router, Scripting
 from .wire import Drop, RawRequest, WireResponse
 
-__all__ = ["FakeLLM"]
+__all__ = ["FakeLLM", "active_fakes"]
+
+_ACTIVE: list[FakeLLM] = []
+
+
+def active_fakes() -> list[FakeLLM]:
+    """The fakes currently entered, outermost first (crash sweeps count their model calls)."""
+    return list(_ACTIVE)
 
 
 class FakeLLM(Scripting):
@@ -272,6 +279,8 @@ class FakeLLM(Scripting):
             stack.enter_context(faking_azure_credentials(lambda: self.clock()))
         stack.enter_context(guarding(self.admits))
         stack.enter_context(intercepting(self))
+        _ACTIVE.append(self)
+        stack.callback(_ACTIVE.remove, self)
         self._stack = stack
         return self
 
