@@ -1,35 +1,43 @@
-"""Run a coroutine to completion from synchronous code, even inside a running loop.
+"""Run app code the way the Functions worker does, whatever thread the simulator is called on.
 
-The Functions worker awaits async activities and HTTP handlers; the simulator's
-API is synchronous, so it drives them here. Inside an already running event
-loop (an ``async def`` test) the coroutine runs on a helper thread with its own
-loop, because a loop cannot be re-entered.
+The worker awaits async functions on its event loop and runs sync ones on a
+thread pool, where no loop is running (so a sync function may call
+``asyncio.run``). The simulator's API is synchronous and may be called from a
+running loop (an ``async def`` test, or the virtual-time loop of an HTTP
+handler that polls), so work that must not see that loop moves to a helper
+thread: a loop cannot be re-entered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
+T = TypeVar("T")
 
 
 def run_sync(awaitable: Awaitable[Any], loop_factory: LoopFactory = asyncio.new_event_loop) -> Any:
     """Await ``awaitable`` on a new loop from ``loop_factory``; return its result or raise."""
+    return call_off_loop(lambda: _run(awaitable, loop_factory))
+
+
+def call_off_loop(fn: Callable[[], T]) -> T:
+    """``fn()`` on this thread, or on a helper thread if this one is running an event loop."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return _run(awaitable, loop_factory)
+        return fn()
     outcome: dict = {}
 
     def target() -> None:
         try:
-            outcome["value"] = _run(awaitable, loop_factory)
+            outcome["value"] = fn()
         except BaseException as exc:  # re-raised on the caller's thread
             outcome["error"] = exc
 
-    thread = threading.Thread(target=target, name="dafx-run-sync")
+    thread = threading.Thread(target=target, name="dafx-off-loop")
     thread.start()
     thread.join()
     if "error" in outcome:

@@ -92,7 +92,7 @@ def _explore(first: Any, make_simulator: Callable[[Optional[CrashPlan], Optional
              scenario: Callable[[Any], Any], *, max_examples: int, max_crashes: int,
              reorder: bool, idempotent: Collection[str], effects: Optional[Callable[[], Any]],
              seed: int) -> int:
-    baseline, _ = _run(first, scenario, effects)
+    baseline, _, _ = _run(first, scenario, effects)
     if baseline.error is not None:
         raise baseline.error
     names = {name.lower() for name in idempotent}
@@ -105,7 +105,7 @@ def _explore(first: Any, make_simulator: Callable[[Optional[CrashPlan], Optional
     def check(schedule: Schedule) -> None:
         tried[0] += 1
         plan = CrashPlan(at=schedule.crash_at) if schedule.crash_at else None
-        run, _ = _run(make_simulator(plan, schedule.shuffle_seed), scenario, effects)
+        run, _, _ = _run(make_simulator(plan, schedule.shuffle_seed), scenario, effects)
         report = SweepReport(points=baseline.points, seed=seed)
         _compare(baseline, run, names, report)
         if report.failures:

@@ -1,12 +1,15 @@
 """Seeded ``uuid.uuid4`` for host-side code: same seed, same ids.
 
-HTTP handlers name things with ``uuid4()``: the Agent Framework's
-``/agents/{name}/run`` picks a session id and a correlation id that way, and
-both end up in the task hub (the entity key, the stored conversation). With
-real randomness, two runs of one scenario would store different state, so a
-crash sweep could not compare a recovered run with its baseline and a golden
-file could not hold a conversation. While the simulator runs host-side code,
-``uuid.uuid4`` draws from a stream seeded by the simulator's seed instead.
+App code names things with ``uuid4()``: the Agent Framework's
+``/agents/{name}/run`` picks a session id and a correlation id that way, a
+workflow executor its request ids, and they end up in the task hub (the
+entity key, the stored conversation, the history). With real randomness, two
+runs of one scenario would store different state, so a crash sweep could not
+compare a recovered run with its baseline and a golden file could not hold a
+conversation. While the simulator runs the app, ``uuid.uuid4`` draws from a
+stream seeded by the simulator's seed instead. A stream, not a value per unit
+of work: work retried after a crash still gets new ids, as it would for real,
+so an "idempotency key" made up inside an activity is still caught.
 Orchestrator code is not affected: the determinism guard still reports a
 ``uuid4()`` there, since on a real host it differs on every replay.
 """
@@ -14,6 +17,7 @@ Orchestrator code is not affected: the determinism guard still reports a
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import uuid
 from typing import Iterator
@@ -25,7 +29,12 @@ __all__ = ["seeded_uuid4"]
 def seeded_uuid4(rng: random.Random) -> Iterator[None]:
     """Make ``uuid.uuid4()`` return version-4 UUIDs drawn from ``rng`` inside the block."""
     original = uuid.uuid4
-    uuid.uuid4 = lambda: uuid.UUID(int=rng.getrandbits(128), version=4)
+
+    @functools.wraps(original)
+    def seeded() -> uuid.UUID:
+        return uuid.UUID(int=rng.getrandbits(128), version=4)
+
+    uuid.uuid4 = seeded
     try:
         yield
     finally:

@@ -35,7 +35,7 @@ from typing import (
     Union,
 )
 
-from ._async import run_sync
+from ._async import call_off_loop, run_sync
 from .activities import ActivityCall, ActivityLedger
 from .agents import AGENT_ENTITY_PREFIX, AgentSession, agent_entity_name, read_session
 from .app import ACTIVITY, ENTITY, ORCHESTRATOR, AppIndex, index_app
@@ -576,11 +576,12 @@ class Simulator:
 
     @contextlib.contextmanager
     def host_code(self) -> Iterator[None]:
-        """The world host-side code (HTTP handlers, client calls) runs in.
+        """The world the app's code runs in while the simulator works.
 
         The wall clock reads virtual time, and ``uuid.uuid4()`` draws from a
-        stream seeded by ``seed`` (see :mod:`dafx_testing.seeded`), so ids an
-        HTTP handler makes up are the same on every run.
+        stream seeded by ``seed`` (see :mod:`dafx_testing.seeded`), so ids that
+        HTTP handlers, activities and entities make up are the same on every
+        run of a scenario (a retry still draws new ones, as on a real host).
         """
         with self.clock.bound(), seeded_uuid4(self._host_rng):
             yield
@@ -601,7 +602,11 @@ class Simulator:
     def run_until_idle(self) -> None:
         """Do all work that is due now: activities, episodes, due timers. Never moves the clock."""
         self._worker.episodes.clear()
-        with self.clock.bound():
+        call_off_loop(self._work)
+
+    def _work(self) -> None:
+        """Step the worker until nothing is due (where no event loop runs, as the worker's pool)."""
+        with self.host_code():
             while self._worker.step():
                 if self.after_step is not None:
                     self.after_step()
@@ -610,7 +615,7 @@ class Simulator:
     def advance(self, delta: timedelta) -> None:
         """Move the clock forward by ``delta``, firing timers in order, and run until idle."""
         target = self.now + delta
-        with self.clock.bound():
+        with self.host_code():
             self.run_until_idle()
             while True:
                 next_timer = self.hub.next_timer()
@@ -632,7 +637,7 @@ class Simulator:
                 says what it waits for).
         """
         deadline = self.now + timeout
-        with self.clock.bound():
+        with self.host_code():
             while True:
                 self.run_until_idle()
                 instance = self.hub.get(instance_id)
