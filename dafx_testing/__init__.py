@@ -11,6 +11,7 @@ The public face is :class:`Simulator`; everything else is internal detail::
 """
 
 from .activities import ActivityCall
+from .agents import AgentSession, AgentTurn
 from .app import DafxWarning
 from .crash import POINT_KINDS, CommitPoint, CrashPlan
 from .errors import (
@@ -30,6 +31,8 @@ from .orchestrations import AZURE_STORAGE_TIMER_LIMITS, NO_TIMER_LIMITS, TimerLi
 from .simulator import EntityStatus, HttpCall, InstanceStatus, Simulator
 
 __all__ = [
+    "AgentSession",
+    "AgentTurn",
     "Simulator",
     "InstanceStatus",
     "EntityStatus",
