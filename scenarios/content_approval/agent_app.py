@@ -15,7 +15,7 @@ from agent_framework import Agent
 from agent_framework.azure import AgentFunctionApp
 from agent_framework.openai import OpenAIChatCompletionClient
 
-from fakes.content_service import service
+from review_activities import bp
 
 REVIEW_WINDOW = timedelta(hours=24)
 MAX_ROUNDS = 3
@@ -58,16 +58,4 @@ def agent_content_approval(context: df.DurableOrchestrationContext):
     return {"status": "rejected", "rounds": MAX_ROUNDS}
 
 
-@app.activity_trigger(input_name="request")
-def notify_reviewer(request: dict) -> str:
-    return service.notify_reviewer(request["reviewer"], request["draft"])
-
-
-@app.activity_trigger(input_name="draft")
-def publish_content(draft: str) -> str:
-    return service.publish(draft)
-
-
-@app.activity_trigger(input_name="draft")
-def escalate_for_review(draft: str) -> str:
-    return service.escalate(draft)
+app.register_functions(bp)

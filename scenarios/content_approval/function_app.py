@@ -14,6 +14,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from fakes.content_service import service
+from review_activities import bp
 
 REVIEW_WINDOW = timedelta(hours=24)
 
@@ -57,19 +58,7 @@ def draft_content(topic: str) -> str:
     return service.draft(topic)
 
 
-@app.activity_trigger(input_name="request")
-def notify_reviewer(request: dict) -> str:
-    return service.notify_reviewer(request["reviewer"], request["draft"])
-
-
-@app.activity_trigger(input_name="draft")
-def publish_content(draft: str) -> str:
-    return service.publish(draft)
-
-
-@app.activity_trigger(input_name="draft")
-def escalate_for_review(draft: str) -> str:
-    return service.escalate(draft)
+app.register_functions(bp)
 
 
 # --- HTTP: how a user starts a review and how the reviewer answers ---------------------
