@@ -189,10 +189,17 @@ def _load_handle(reference: Dict[str, str], cache: Dict[Tuple[str, str], Any]) -
 
     module = sys.modules.get(reference["module"])
     if getattr(module, "__file__", None) != reference["file"]:
+        folder = os.path.dirname(reference["file"])     # the worker's rule: the app folder
+        if folder not in sys.path:                       # is importable (its helper modules)
+            sys.path.insert(0, folder)
         spec = importlib.util.spec_from_file_location(reference["module"], reference["file"])
         module = importlib.util.module_from_spec(spec)
         sys.modules[reference["module"]] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[reference["module"]]         # a later request may import it again
+            raise
     for value in list(vars(module).values()):
         if hasattr(value, "_function_builders") and not inspect.isclass(value):
             for info in index_app(value).functions:

@@ -244,6 +244,7 @@ def test_the_check_leaves_the_runs_random_stream_alone():
     ("content_approval", lambda sim, iid: sim.raise_event(iid, "ApprovalDecision", False)),
     ("content_approval", lambda sim, iid: sim.advance(timedelta(hours=25))),
 ])
+@pytest.mark.filterwarnings("error::dafx_testing.app.DafxWarning")   # a skipped check is a failure
 def test_no_false_positive_on_the_content_approval_scenario(scenario, drive):
     guard, checks = configure("error", perturb=PerturbedReplay(hash_seed=True))
     sim = Simulator(ROOT / "scenarios" / scenario / "function_app.py", guard=guard,
@@ -256,6 +257,7 @@ def test_no_false_positive_on_the_content_approval_scenario(scenario, drive):
     assert sim.nondeterminism == [] and guard.reports == []
 
 
+@pytest.mark.filterwarnings("error::dafx_testing.app.DafxWarning")
 def test_no_false_positive_on_the_counter_entity_scenario():
     guard, checks = configure("error", perturb=PerturbedReplay(hash_seed=True))
     sim = Simulator(ROOT / "scenarios" / "counter_entity" / "function_app.py", guard=guard,
