@@ -29,6 +29,7 @@ import asyncio
 import builtins
 import contextlib
 import datetime as _datetime
+import inspect
 import io
 import os
 import random
@@ -400,11 +401,12 @@ def intercepted(hook: Hook) -> Iterator[None]:
         patch(_datetime, "datetime", _class_wrapper(_datetime.datetime, {
             "now": DATETIME_NOW, "utcnow": DATETIME_UTCNOW, "today": DATETIME_TODAY}))
         patch(_datetime, "date", _class_wrapper(_datetime.date, {"today": DATE_TODAY}))
-        # A user module may hold the function from before another seam wrapped it
-        # (``from uuid import uuid4`` under the simulator's seeded uuid4): match both.
+        # A user module may hold the function from before other seams wrapped it
+        # (``from uuid import uuid4`` under the simulator's seeded uuid4, which nests
+        # when a handler's poll drives the worker): match it and all it wraps.
         module_owned = {id(target): replacements[id(current)]
                         for owner, _, current, _ in undo if isinstance(owner, ModuleType)
-                        for target in (current, getattr(current, "__wrapped__", current))}
+                        for target in (current, inspect.unwrap(current))}
         for module in _modules_of_user():
             for name in _alias_names(module, module_owned):
                 value = vars(module).get(name)

@@ -10,8 +10,9 @@ conversation. While the simulator runs the app, ``uuid.uuid4`` draws from a
 stream seeded by the simulator's seed instead. A stream, not a value per unit
 of work: work retried after a crash still gets new ids, as it would for real,
 so an "idempotency key" made up inside an activity is still caught.
-Orchestrator code is not affected: the determinism guard still reports a
-``uuid4()`` there, since on a real host it differs on every replay.
+In orchestrator code the determinism guard still reports a ``uuid4()``
+(and without the guard a stream value still differs on every replay, as on a
+real host, so perturbed replay sees it).
 """
 
 from __future__ import annotations

@@ -145,6 +145,19 @@ def test_each_guarded_api_is_reported_at_the_calling_line(name):
     assert [str(r.site) for r in guard.reports] == [error.location]
 
 
+def test_an_imported_uuid4_is_caught_when_work_runs_inside_an_http_handlers_poll():
+    """A handler's poll runs the worker inside nested host code (each level seeds uuid4)."""
+    sim = Simulator(app, perturb=False, guard=Guard())
+    sim.start_new("calls_api", "imported uuid4()")
+
+    with pytest.raises(NonDeterministicCallError) as caught:
+        with sim.host_code(), sim.host_code():
+            sim.run_until_idle()
+
+    assert caught.value.call == "uuid.uuid4()"
+    assert caught.value.location.endswith(f"tests/test_guard.py:{_line_of('imported uuid4()')}")
+
+
 @pytest.mark.parametrize("name, alternative", [
     ("datetime.now()", "context.current_utc_datetime"),
     ("uuid.uuid4()", "context.new_uuid()"),
