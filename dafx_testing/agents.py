@@ -33,8 +33,10 @@ __all__ = [
     "AgentToolCall",
     "AgentTurn",
     "agent_entity_name",
+    "agent_of",
     "conversation_problems",
     "read_session",
+    "session_key",
 ]
 
 AGENT_ENTITY_PREFIX = "dafx-"
@@ -44,6 +46,20 @@ AGENT_ENTITY_PREFIX = "dafx-"
 def agent_entity_name(agent: str) -> str:
     """The entity that holds the sessions of ``agent``."""
     return AGENT_ENTITY_PREFIX + agent
+
+
+def agent_of(entity_name: str) -> Optional[str]:
+    """The agent whose sessions ``entity_name`` holds (None for another entity)."""
+    if entity_name.startswith(AGENT_ENTITY_PREFIX):
+        return entity_name[len(AGENT_ENTITY_PREFIX):]
+    return None
+
+
+def session_key(session_id: str) -> str:
+    """The entity key of a session id: ``key`` itself, or the key of ``@agent@key``."""
+    if session_id.startswith("@") and session_id.count("@") >= 2:
+        return session_id.split("@", 2)[2]
+    return session_id
 
 
 @dataclass(frozen=True)
@@ -182,7 +198,7 @@ def read_session(agent: str, key: str, raw_state: Optional[str]) -> AgentSession
     if raw_state is None:
         return AgentSession(agent=agent, key=key)
     state = json.loads(raw_state)
-    history = ((state or {}).get("data") or {}).get("conversationHistory") or []
+    history = _history(state)
     responses = {entry.get("correlationId"): entry for entry in history
                  if entry.get("$type") == "response"}
     turns = []
@@ -211,13 +227,18 @@ def conversation_problems(raw_state: Optional[str]) -> List[str]:
     """
     if raw_state is None:
         return []
-    history = ((json.loads(raw_state) or {}).get("data") or {}).get("conversationHistory") or []
-    counts = Counter((entry.get("$type"), entry.get("correlationId")) for entry in history)
+    counts = Counter((entry.get("$type"), entry.get("correlationId"))
+                     for entry in _history(json.loads(raw_state)))
     problems = [f"the {kind} {cid!r} is stored {n} times" for (kind, cid), n in counts.items() if n > 1]
     requested = {cid for kind, cid in counts if kind == "request"}
     problems += [f"the response {cid!r} has no request" for kind, cid in counts
                  if kind == "response" and cid not in requested]
     return problems
+
+
+def _history(state: Any) -> List[Dict[str, Any]]:
+    """The ``conversationHistory`` entries of a decoded state (none if it has no history)."""
+    return ((state or {}).get("data") or {}).get("conversationHistory") or []
 
 
 def _messages(entry: Dict[str, Any]) -> Tuple[AgentMessage, ...]:

@@ -23,7 +23,12 @@ import random
 import uuid
 from typing import Iterator
 
-__all__ = ["seeded_uuid4"]
+__all__ = ["random_uuid4", "seeded_uuid4"]
+
+
+def random_uuid4(rng: random.Random) -> uuid.UUID:
+    """A version-4 UUID drawn from ``rng`` (reproducible, unlike ``uuid.uuid4()``)."""
+    return uuid.UUID(int=rng.getrandbits(128), version=4)
 
 
 @contextlib.contextmanager
@@ -33,7 +38,7 @@ def seeded_uuid4(rng: random.Random) -> Iterator[None]:
 
     @functools.wraps(original)
     def seeded() -> uuid.UUID:
-        return uuid.UUID(int=rng.getrandbits(128), version=4)
+        return random_uuid4(rng)
 
     uuid.uuid4 = seeded
     try:

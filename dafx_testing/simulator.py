@@ -17,7 +17,6 @@ import functools
 import json
 import os
 import random
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,7 +36,7 @@ from typing import (
 
 from ._async import call_off_loop, run_sync
 from .activities import ActivityCall, ActivityLedger
-from .agents import AGENT_ENTITY_PREFIX, AgentSession, agent_entity_name, read_session
+from .agents import AgentSession, agent_entity_name, agent_of, read_session, session_key
 from .app import ACTIVITY, ENTITY, ORCHESTRATOR, AppIndex, index_app
 from .clock import VirtualClock
 from .crash import CommitPoint, CrashLog, CrashPlan
@@ -57,7 +56,7 @@ from .host import HostReplay
 from .hub import Instance, TaskHub
 from .orchestrations import AZURE_STORAGE_TIMER_LIMITS, TimerLimits, call_handle, context_json
 from .payloads import decode_input, decode_json, decode_state, encode
-from .seeded import seeded_uuid4
+from .seeded import random_uuid4, seeded_uuid4
 from .sweep import SweepReport, crash_sweep
 from .virtual_loop import VirtualTimeLoop
 from .worker import (
@@ -433,8 +432,8 @@ class Simulator:
     @property
     def agents(self) -> List[str]:
         """The durable agents the app registers (one ``dafx-{name}`` entity each)."""
-        return [info.name[len(AGENT_ENTITY_PREFIX):] for info in self.index.functions
-                if info.kind == ENTITY and info.name.startswith(AGENT_ENTITY_PREFIX)]
+        return [agent_of(info.name) for info in self.index.functions
+                if info.kind == ENTITY and agent_of(info.name) is not None]
 
     def agent_session(self, agent: str, session_id: str) -> AgentSession:
         """The conversation stored for one session of ``agent``, in a readable form.
@@ -444,10 +443,9 @@ class Simulator:
         agent never saw is empty (no turns).
         """
         info = self._agent_entity(agent)
-        key = session_id.split("@", 2)[2] if session_id.startswith("@") and session_id.count("@") >= 2 \
-            else session_id
+        key = session_key(session_id)
         status = self.get_entity((info.name, key))
-        return read_session(info.name[len(AGENT_ENTITY_PREFIX):], key,
+        return read_session(agent_of(info.name), key,
                             status.raw_state if status is not None and status.exists else None)
 
     def agent_sessions(self, agent: str) -> List[AgentSession]:
@@ -741,7 +739,7 @@ class Simulator:
         return "%032x" % self._rng.getrandbits(128)
 
     def _new_uuid(self) -> str:
-        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        return str(random_uuid4(self._rng))
 
     def _stuck_message(self, instance: Instance, deadline: datetime) -> str:
         waits = []

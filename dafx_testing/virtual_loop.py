@@ -19,12 +19,12 @@ from __future__ import annotations
 import asyncio
 import math
 import selectors
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, List, Optional, Tuple
 
 __all__ = ["VirtualTimeLoop"]
 
-_EPOCH = datetime(2000, 1, 1).astimezone()
+_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 class _JumpingSelector(selectors.BaseSelector):
