@@ -136,3 +136,25 @@ def test_conversation_problems_name_duplicates_and_orphans():
                                        response("c1", reply), response("c1", reply))) == [
         "the request 'c1' is stored 2 times", "the response 'c1' is stored 2 times"]
     assert conversation_problems(state(response("c9", reply))) == ["the response 'c9' has no request"]
+
+
+def test_a_sweep_reports_a_conversation_that_stored_a_turn_twice():
+    from collections import Counter
+
+    from dafx_testing.sweep import MODEL_CALLS, Observation, SweepReport, _compare
+
+    reply = {"role": "assistant", "contents": [{"$type": "text", "text": "hello"}]}
+    once = state(request("c1", "hi"), response("c1", reply))
+    twice = state(request("c1", "hi"), request("c1", "hi"), response("c1", reply))
+
+    def observed(conversation, model_calls):
+        return Observation({}, {"@dafx-bot@s1": (True, conversation)}, {},
+                           Counter({MODEL_CALLS: model_calls}), set(), None, None, [], [])
+
+    report = SweepReport(points=[])
+    _compare(observed(once, 1), observed(twice, 2), set(), report)
+
+    failure, = report.failures
+    assert "agent session @dafx-bot@s1: the request 'c1' is stored 2 times" in failure.problems
+    repeated, = report.repeated_model_calls
+    assert (repeated.expected, repeated.actual) == (1, 2)
