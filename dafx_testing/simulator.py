@@ -598,7 +598,11 @@ class Simulator:
 
     @_driving
     def run_until_idle(self) -> None:
-        """Do all work that is due now: activities, episodes, due timers. Never moves the clock."""
+        """Do all work that is due now: activities, episodes, due timers. Never moves the clock.
+
+        Work whose model calls take time (``fake.latency``) stays in flight until
+        :meth:`advance` or a wait reaches the moment it lands.
+        """
         self._worker.episodes.clear()
         call_off_loop(self._work)
 
@@ -609,17 +613,24 @@ class Simulator:
                 if self.after_step is not None:
                     self.after_step()
 
+    def fingerprint(self) -> str:
+        """A hash of the task hub and the work in flight: equal fingerprints behave alike."""
+        return self._worker.fingerprint()
+
     @_driving
     def advance(self, delta: timedelta) -> None:
-        """Move the clock forward by ``delta``, firing timers in order, and run until idle."""
+        """Move the clock forward by ``delta``, firing timers in order, and run until idle.
+
+        Results held back by slow model calls (``fake.latency``) land in order too.
+        """
         target = self.now + delta
         with self.host_code():
             self.run_until_idle()
             while True:
-                next_timer = self.hub.next_timer()
-                if next_timer is None or next_timer > target:
+                next_due = self._worker.next_due()
+                if next_due is None or next_due > target:
                     break
-                self.clock.move_to(max(next_timer, self.now))
+                self.clock.move_to(max(next_due, self.now))
                 self.run_until_idle()
             self.clock.move_to(target)
             self.run_until_idle()
@@ -641,10 +652,10 @@ class Simulator:
                 instance = self.hub.get(instance_id)
                 if instance.is_terminal:
                     return self.get_status(instance_id)
-                next_timer = self.hub.next_timer()
-                if next_timer is None or next_timer > deadline:
+                next_due = self._worker.next_due()
+                if next_due is None or next_due > deadline:
                     raise WaitTimeoutError(self._stuck_message(instance, deadline))
-                self.clock.move_to(max(next_timer, self.now))
+                self.clock.move_to(max(next_due, self.now))
 
     def check_replay(self, instance_id: str) -> None:
         """Replay the instance's whole history once more and check nothing changes.
@@ -752,6 +763,9 @@ class Simulator:
                     if i.parent and i.parent.instance_id == instance.instance_id and not i.is_terminal]
         if children:
             waits.append("sub-orchestration(s) " + ", ".join(repr(c) for c in children))
+        landing = self._worker.in_flight.next_due()
+        if landing is not None:
+            waits.append(f"a slow model call that returns at {landing.isoformat()}")
         reason = "; waiting for " + " and ".join(waits) if waits else ""
         return (
             f"instance {instance.instance_id!r} (orchestrator {instance.name!r}) is still "

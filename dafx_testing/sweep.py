@@ -269,7 +269,7 @@ def _run(sim: Any, scenario: Scenario, effects: Optional[Callable[[], Any]],
         return counts
 
     def key() -> Tuple[Any, ...]:
-        return (sim.driving_calls, sim.now, sim.hub.fingerprint(), memory(),
+        return (sim.driving_calls, sim.now, sim.fingerprint(), memory(),
                 json.dumps(effects(), sort_keys=True, default=str) if effects else None)
 
     def after_step() -> None:

@@ -6,6 +6,10 @@ commits its result to the hub in one go. Both sides of that commit are crash
 points: when the :class:`~dafx_testing.crash.CrashLog` says the worker dies,
 the uncommitted result is dropped and the message goes back to its queue, so
 the work runs again from the store exactly as after a real worker restart.
+
+An activity or entity batch whose model calls take virtual time commits when
+they return: until then its result is in flight (:mod:`dafx_testing.in_flight`)
+and an entity stays locked.
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ import random
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Callable, ContextManager, Dict, List, Optional
+from datetime import datetime, timedelta
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple
 
 from .activities import (
     ActivityLedger,
@@ -29,7 +33,14 @@ from .activities import (
 from .app import ACTIVITY, ENTITY, ORCHESTRATOR, AppIndex
 from .clock import VirtualClock
 from .crash import CrashLog
-from .entities import DEFAULT_BATCH_SIZE, EntityRequest, entity_key, run_batch, scheduler_id
+from .entities import (
+    DEFAULT_BATCH_SIZE,
+    BatchOutcome,
+    EntityRequest,
+    entity_key,
+    run_batch,
+    scheduler_id,
+)
 from .errors import (
     NonDeterminismError,
     RunawayOrchestrationError,
@@ -48,6 +59,8 @@ from .host import (
     FunctionCatalog,
 )
 from .hub import EntityRecord, Instance, ParentLink, TaskHub, digest_events
+from .in_flight import InFlight
+from .llm.latency import metering
 from .orchestrations import (
     AZURE_STORAGE_TIMER_LIMITS,
     Episode,
@@ -129,6 +142,7 @@ class Worker:
         self.last_state: Dict[str, Dict[str, Any]] = {}   # worker memory, lost in a crash
         self.episodes: Counter = Counter()                  # committed episodes per drive call
         self.prefix_cache: Optional[PrefixCache] = None     # set by crash sweeps
+        self.in_flight = InFlight()                          # results waiting on slow models
         self._order = random.Random(settings.shuffle_seed) if settings.shuffle_seed is not None else None
 
     @property
@@ -140,6 +154,10 @@ class Worker:
     def step(self) -> bool:
         """Do one unit of work; False when nothing is due."""
         self.hub.fire_due_timers(self.now)
+        landed = self.in_flight.pop_due(self.now)
+        if landed is not None:
+            landed.commit()
+            return True
         if self.hub.activities:
             self._activity_step(self._take(self.hub.activities))
             return True
@@ -161,10 +179,21 @@ class Worker:
         queue.rotate(position)
         return item
 
+    def next_due(self) -> Optional[datetime]:
+        """The next instant something happens without outside input: a timer or a landing result."""
+        moments = [m for m in (self.hub.next_timer(), self.in_flight.next_due()) if m is not None]
+        return min(moments, default=None)
+
+    def fingerprint(self) -> str:
+        """The durable state plus the work in flight: two equal fingerprints behave alike."""
+        return f"{self.hub.fingerprint()}/{self.in_flight.fingerprint()}"
+
     def _crash(self, kind: str, name: str, target: str, work: str) -> bool:
         crashed = self.crashes.reach(kind, name, target, work)
-        if crashed and kind == "after-commit":
-            self.last_state.clear()       # nothing durable is lost; memory is
+        if crashed:
+            self.in_flight.abandon_all()  # the process died with its running work
+            if kind == "after-commit":
+                self.last_state.clear()   # nothing durable is lost; memory is
         return crashed
 
     # -- activities --
@@ -174,7 +203,14 @@ class Worker:
         if self._crash("dequeue", *point):
             self.hub.activities.append(work)
             return
-        outcome = self._run_activity(work)
+        with metering() as model_time:
+            outcome = self._run_activity(work)
+        self._complete(model_time.seconds, ("activity", *point, repr(outcome)),
+                       commit=lambda: self._commit_activity(work, outcome, point),
+                       abandon=lambda: self.hub.activities.append(work))
+
+    def _commit_activity(self, work: ActivityWork, outcome: ActivityOutcome,
+                         point: Tuple[str, str, str]) -> None:
         if self._crash("activity", *point):
             self.hub.activities.append(work)     # the completion was lost: it runs again
             return
@@ -183,6 +219,15 @@ class Worker:
         if self._crash("duplicate", *point):
             self.hub.activities.append(work)     # at-least-once: the message comes back
         self._crash("after-commit", *point)
+
+    def _complete(self, model_seconds: float, label: Tuple[str, ...], commit: Callable[[], None],
+                  abandon: Callable[[], None], busy: Optional[str] = None) -> None:
+        """Commit a unit of work now, or when its model calls return (virtual time)."""
+        if model_seconds <= 0:
+            commit()
+            return
+        self.in_flight.park(self.now + timedelta(seconds=model_seconds), " / ".join(label),
+                            commit, abandon, busy)
 
     def _run_activity(self, work: ActivityWork) -> ActivityOutcome:
         if work.name == HTTP_ACTIVITY:
@@ -312,17 +357,27 @@ class Worker:
     # -- entities --
 
     def _entity_step(self, record: EntityRecord) -> None:
+        entity_id = scheduler_id(record.name, record.key)
+        if self.in_flight.is_busy(entity_id):
+            return      # locked by a running batch; its commit puts the entity back in line
         requests = [record.queue.popleft()
                     for _ in range(min(self.settings.entity_batch_size, len(record.queue)))]
-        entity_id = scheduler_id(record.name, record.key)
         point = (record.name, entity_id, f"batch {record.batches}")
         if self._crash("dequeue", *point):
             self._requeue_batch(record, requests)
             return
         info = self.index.get(ENTITY, record.name)
-        outcome = run_batch(info.handler, record.name, record.key, record.exists, record.state,
-                            requests)
+        with metering() as model_time:
+            outcome = run_batch(info.handler, record.name, record.key, record.exists,
+                                record.state, requests)
         self.ledger.entity_operations.update(f"{record.name}.{r.operation}" for r in requests)
+        self._complete(model_time.seconds, ("entity", *point, repr(outcome)),
+                       commit=lambda: self._commit_batch(record, requests, outcome, point),
+                       abandon=lambda: self._requeue_batch(record, requests), busy=entity_id)
+
+    def _commit_batch(self, record: EntityRecord, requests: List[EntityRequest],
+                      outcome: BatchOutcome, point: Tuple[str, str, str]) -> None:
+        entity_id = point[1]
         if self._crash("entity", *point):
             self._requeue_batch(record, requests)
             return

@@ -21,6 +21,7 @@ from .errors import FakeLLMError, through_openai
 from .faults import render_fault
 from .forward import forward
 from .intercept import intercepting
+from .latency import charge
 from .masking import mask_headers, mask_url, secret_values
 from .netguard import blocked, guarding
 from .render import render
@@ -218,11 +219,13 @@ class FakeLLM(Scripting):
         with self._lock:
             request = self._capture(raw, route)
             try:
-                return self._answer(request, raw)
+                response, seconds = self._answer(request, raw)
             except FakeLLMError as error:
                 surfaced = through_openai(error)
                 self.errors.append(surfaced)
                 raise surfaced from None
+        wait = charge(seconds)
+        return dataclasses.replace(response, delay=wait) if wait else response
 
     def _capture(self, raw: RawRequest, route: Route) -> LLMRequest:
         body = raw.json()
@@ -245,22 +248,23 @@ class FakeLLM(Scripting):
         self.requests.append(request)
         return request
 
-    def _answer(self, request: LLMRequest, raw: RawRequest) -> WireResponse | Drop:
+    def _answer(self, request: LLMRequest, raw: RawRequest) -> tuple[WireResponse | Drop, float]:
+        """The response to ``request`` and the seconds of model latency it takes."""
         stamp = Stamp(request.index, epoch_seconds(self.clock))
         lane = self._router.pick(request) if self._cassette is None else self._router.default
         for rule in self._router.faults_for(lane):
             if rule.draw():
-                return render_fault(rule, request, stamp)
+                return render_fault(rule, request, stamp), 0.0
         if self._cassette is None:
             if lane is None:
                 raise self._router.unmatched(request)
-            return self._from_script(lane, request, stamp)
+            return self._from_script(lane, request, stamp), self._router.latency_for(lane, request)
         secrets = secret_values(raw.headers, raw.url)
         if not self._recording:
-            return self._cassette.match(request, secrets)
+            return self._cassette.match(request, secrets), 0.0
         response = forward(raw, self._upstream)
         self._cassette.add(Exchange.of(request, urlsplit(raw.url).path, response), secrets)
-        return response
+        return response, 0.0
 
     def _from_script(self, lane: Lane, request: LLMRequest, stamp: Stamp) -> WireResponse:
         reply = lane.next_reply(request)

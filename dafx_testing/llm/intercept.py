@@ -10,13 +10,16 @@ the seam respx's ``httpx`` mocker uses one level up; here it is the same for bot
 An :class:`Interceptor` answers each request with a response, a dropped connection, or ``None``
 to let it through to the real transport. Patches stack: an inner ``intercepting`` passes what it
 lets through to the outer one. When respx is active, non-model ``httpx`` requests go on to it
-instead of being blocked.
+instead of being blocked. A response with a ``delay`` arrives that many seconds later, waited out
+without blocking an async client's event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from types import ModuleType
@@ -100,12 +103,20 @@ class _Library:
         def handle_request(transport: Any, request: Any) -> Any:
             request.read()
             answer = self._answer(request)
-            return sync_original(transport, request) if answer is None else self._response(answer, request)
+            if answer is None:
+                return sync_original(transport, request)
+            if isinstance(answer, WireResponse) and answer.delay:
+                time.sleep(answer.delay)
+            return self._response(answer, request)
 
         async def handle_async_request(transport: Any, request: Any) -> Any:
             await request.aread()
             answer = self._answer(request)
-            return await async_original(transport, request) if answer is None else self._response(answer, request)
+            if answer is None:
+                return await async_original(transport, request)
+            if isinstance(answer, WireResponse) and answer.delay:
+                await asyncio.sleep(answer.delay)
+            return self._response(answer, request)
 
         return [
             mock.patch.object(self.lib.HTTPTransport, "handle_request", handle_request),

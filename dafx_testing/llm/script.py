@@ -12,7 +12,7 @@ import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
 from .errors import ScriptExhausted, UnmatchedRequest
 from .faults import FaultKind, FaultRule
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["Lane", "Responder", "Router", "Scripting"]
 
 Responder = Callable[[LLMRequest], "Reply | str | dict[str, Any] | list[Any]"]
+Latency = Union[float, Callable[[LLMRequest], float]]
 
 
 class Scripting:
@@ -111,6 +112,25 @@ class Scripting:
         self._lane().faults.append(FaultRule(kind, times, rate, seed, retry_after, partial))
         return self
 
+    def latency(self, seconds: Latency) -> Self:
+        """Make each answer take ``seconds`` (a number, or a function of the request).
+
+        Under the simulator the time is virtual: the activity or entity operation that called
+        the model commits that much later, so a request that waits for it can time out and a
+        crash meanwhile loses the answer. Used on its own, the fake sleeps for real. Set on
+        ``FakeLLM`` it applies to every script without a latency of its own; faults are not
+        delayed.
+
+        Example::
+
+            fake.agent("Joker").latency(45).reply("A slow joke.")     # past the 30 s HTTP wait
+            fake.latency(lambda request: 2.0 * request.index)
+        """
+        if not callable(seconds) and (not isinstance(seconds, (int, float)) or seconds < 0):
+            raise ValueError(f"latency {seconds!r} is not a duration; give seconds >= 0 or a function of the request")
+        self._lane().delay = seconds
+        return self
+
 
 @dataclass
 class Lane(Scripting):
@@ -123,6 +143,7 @@ class Lane(Scripting):
     responder: Responder | None = None
     faults: list[FaultRule] = field(default_factory=list)
     served: list[str] = field(default_factory=list)
+    delay: Latency | None = None
 
     def _lane(self) -> Lane:
         return self
@@ -210,6 +231,11 @@ class Router:
             f"Scripts:\n{scripts}\nInstructions sent: {request.instructions[:200]!r}\n"
             f'Route it with fake.agent("<name>", instructions="...") / fake.model("...") or script fake.reply(...).'
         )
+
+    def latency_for(self, lane: Lane, request: LLMRequest) -> float:
+        """Seconds the answer from ``lane`` takes: the lane's latency, else the default script's."""
+        delay = lane.delay if lane.delay is not None else self.default.delay
+        return float(delay(request) if callable(delay) else delay or 0.0)
 
     def faults_for(self, lane: Lane | None) -> list[FaultRule]:
         """The fault rules for a request answered by ``lane``: the lane's own, then the global ones."""

@@ -67,12 +67,17 @@ class Drop:
 
 @dataclass(frozen=True)
 class WireResponse:
-    """A response as the server sends it: status, headers, body chunks, perhaps a drop after them."""
+    """A response as the server sends it: status, headers, body chunks, perhaps a drop after them.
+
+    ``delay`` is how many real seconds pass before it arrives (a slow model used outside the
+    simulator; see :mod:`dafx_testing.llm.latency`).
+    """
 
     status: int
     headers: Mapping[str, str]
     chunks: tuple[bytes, ...] = ()
     drop: Drop | None = field(default=None)
+    delay: float = 0.0
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> WireResponse:
