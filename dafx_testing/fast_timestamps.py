@@ -1,0 +1,75 @@
+"""The replay fast path: history timestamps parsed without dateutil.
+
+Every time the SDK's generated handle runs, it builds a ``HistoryEvent`` for
+each event of the history and parses its ``Timestamp`` with
+``dateutil.parser.parse``, a general-purpose parser that dominates the cost of
+a replay. The host writes one shape only (``2025-01-01T00:00:00Z``, with 0-7
+fraction digits), which :func:`parse` reads with a regular expression into the
+very value dateutil would return: same fields, the fraction cut to
+microseconds as dateutil cuts it, and the same zone. (That last one depends on
+the machine: where the local zone is UTC, as on Azure Functions' Linux hosts,
+dateutil reads ``Z`` as ``tzlocal()``, elsewhere as ``tzutc()``.) Anything else
+goes to dateutil itself, so no input parses differently.
+
+:func:`swapped_in` puts :func:`parse` where the SDK looks it up while app code
+runs under the simulator. It changes nothing if the SDK does not use dateutil
+there (another SDK version), so it is on by default
+(``Simulator(fast_timestamps=False)`` turns it off).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import re
+import time
+from datetime import datetime, tzinfo
+from typing import Iterator, Optional
+
+from dateutil.parser import parse as dateutil_parse
+from dateutil.tz import UTC, tzlocal
+
+__all__ = ["parse", "swapped_in"]
+
+_HOST_TIMESTAMP = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?(Z|\+00:00)?")
+
+
+def parse(text: str) -> datetime:
+    """``dateutil.parser.parse(text)``, quickly for the host's timestamp shape."""
+    match = _HOST_TIMESTAMP.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        return dateutil_parse(text)
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    tzinfo = _utc_as_dateutil_reads_it() if zone else None
+    if zone and tzinfo is None:
+        return dateutil_parse(text)
+    try:
+        return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
+                        int((fraction or "").ljust(6, "0")[:6]), tzinfo)
+    except ValueError:              # out of range: let dateutil decide (and word the error)
+        return dateutil_parse(text)
+
+
+def _utc_as_dateutil_reads_it() -> Optional[tzinfo]:
+    """The zone dateutil gives a UTC timestamp here; None where it depends on the date."""
+    names = time.tzname
+    if "UTC" not in names:
+        return UTC
+    if names == ("UTC", "UTC"):
+        return tzlocal()
+    return None                     # local time is "UTC" only part of the year
+
+
+@contextlib.contextmanager
+def swapped_in() -> Iterator[None]:
+    """While open, the SDK's history events parse their timestamps with :func:`parse`."""
+    module = importlib.import_module("azure.durable_functions.models.history.HistoryEvent")
+    if getattr(module, "dt_parse", None) is not dateutil_parse:
+        yield                       # this SDK does not parse with dateutil there
+        return
+    module.dt_parse = parse
+    try:
+        yield
+    finally:
+        module.dt_parse = dateutil_parse
