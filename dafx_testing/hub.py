@@ -14,12 +14,12 @@ import json
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Deque, Dict, List, Optional, Tuple
+from typing import Any, Deque, Dict, List, Optional, Set, Tuple
 
 from .activities import ActivityWork
 from .entities import EntityRequest
 from .errors import InstanceNotFoundError
-from .history import Event
+from .history import Event, EventType
 
 TERMINAL = ("Completed", "Failed", "Terminated")
 
@@ -56,6 +56,7 @@ class Instance:
     custom_status: Optional[str] = None
     waiting_for: List[str] = field(default_factory=list)
     history_digest: str = ""         # running hash of ``history``, kept by the hub
+    settled: "SettledHistory" = field(default_factory=lambda: SettledHistory())
 
     @property
     def is_terminal(self) -> bool:
@@ -102,14 +103,17 @@ class TaskHub:
         self.replace_history(instance, instance.history)
 
     def append_history(self, instance: Instance, events: List[Event]) -> None:
-        """Commit events to an instance's history (and its running digest)."""
+        """Commit events to an instance's history (and its running digests)."""
         instance.history.extend(events)
         instance.history_digest = digest_events(events, instance.history_digest)
+        instance.settled.add(events)
 
     def replace_history(self, instance: Instance, events: List[Event]) -> None:
         """Set a whole new history (continue-as-new, rewind, loading a file)."""
         instance.history = events
         instance.history_digest = digest_events(events)
+        instance.settled = SettledHistory()
+        instance.settled.add(events)
 
     def next_execution_number(self, instance_id: str) -> int:
         """How many executions this instance id has had; counts the new one."""
@@ -120,14 +124,17 @@ class TaskHub:
     def fingerprint(self) -> str:
         """A hash of everything durable: two hubs with equal fingerprints behave alike.
 
-        Instances (status, output, history digest, inbox), entities (state and
+        Instances (status, output, settled history, inbox), entities (state and
         queue), the activity queue, pending timers and the ready orders; used by
-        crash sweeps to notice that a recovered run has converged.
+        crash sweeps to notice that a recovered run has converged. A history is
+        compared without the duplicate completions the host ignored, once they
+        have been replayed (see :class:`SettledHistory`).
         """
         parts: List[Any] = []
         for instance in sorted(self.instances.values(), key=lambda i: i.instance_id):
             parts.append((instance.instance_id, instance.execution_id, instance.runtime_status,
-                          instance.output, instance.custom_status, instance.history_digest,
+                          instance.output, instance.custom_status, instance.settled.digest,
+                          instance.settled.absorbing and not instance.is_terminal,
                           instance.inbox))
         for entity_id in sorted(self.entities):
             record = self.entities[entity_id]
@@ -194,6 +201,66 @@ class TaskHub:
         del self.instances[instance_id]
         if instance_id in self.ready:
             self.ready.remove(instance_id)
+
+
+_COMPLETIONS = {EventType.TaskCompleted: "TaskScheduledId", EventType.TaskFailed: "TaskScheduledId",
+                EventType.SubOrchestrationInstanceCompleted: "TaskScheduledId",
+                EventType.SubOrchestrationInstanceFailed: "TaskScheduledId",
+                EventType.TimerFired: "TimerId"}
+_EPISODE_MARKERS = (EventType.OrchestratorStarted, EventType.OrchestratorCompleted)
+
+
+@dataclass
+class SettledHistory:
+    """A history's digest without the duplicate completions the host ignored.
+
+    A message delivered twice (at-least-once queues) puts a second completion
+    of the same task in history; the host records it and ignores it on every
+    replay. A crash run that met one can never equal the baseline event for
+    event, yet it behaves alike once the orchestrator has replayed the
+    duplicate as a past event and decided the same. So this digest skips such
+    completions (and an episode made of nothing else), and ``absorbing`` stays
+    True from the episode that received one until the next episode replays it.
+    (A finished instance replays no more, so there it does not matter.) Crash
+    sweeps compare this digest, which lets duplicate-delivery runs converge
+    instead of running to the end.
+    """
+
+    digest: str = ""
+    absorbing: bool = False
+    completed: Set[int] = field(default_factory=set)
+
+    def add(self, events: List[Event]) -> None:
+        """Account for newly committed events: one episode, or a whole history."""
+        duplicates = False
+        for episode in _episodes(events):
+            kept = [e for e in episode if not self._is_duplicate(e)]
+            if len(kept) < len(episode):
+                duplicates = True
+                if all(e["EventType"] in _EPISODE_MARKERS for e in kept):
+                    continue             # an episode that only received a duplicate
+            self.digest = digest_events(kept, self.digest)
+        self.absorbing = duplicates
+
+    def _is_duplicate(self, event: Event) -> bool:
+        field_name = _COMPLETIONS.get(event["EventType"])
+        if field_name is None:
+            return False
+        task_id = event.get(field_name)
+        if task_id in self.completed:
+            return True
+        self.completed.add(task_id)
+        return False
+
+
+def _episodes(events: List[Event]) -> List[List[Event]]:
+    """``events`` cut before each OrchestratorStarted."""
+    episodes: List[List[Event]] = []
+    for event in events:
+        if event["EventType"] == EventType.OrchestratorStarted or not episodes:
+            episodes.append([])
+        episodes[-1].append(event)
+    return episodes
 
 
 def digest_events(events: List[Event], previous: str = "") -> str:

@@ -1,14 +1,18 @@
 """Crash injection: plans, recovery at every kind of point, sweeps and their findings."""
 
 from collections import Counter
+from datetime import datetime, timezone
 
 import azure.durable_functions as df
 import pytest
 
 from dafx_testing import POINT_KINDS, CrashPlan, NonDeterminismError, Simulator
 from dafx_testing.crash import CommitPoint, CrashLog
+from dafx_testing.history import EventType, new_event
+from dafx_testing.hub import SettledHistory
 
 app = df.DFApp()
+NOW = datetime(2025, 1, 1, tzinfo=timezone.utc)
 EPISODES = Counter()          # a module global the orchestrator (wrongly) keeps state in
 INVOICES = {"next": 1}        # a module global an activity (wrongly) numbers invoices with
 SIDE_EFFECTS = []
@@ -58,6 +62,19 @@ def issue_invoice(ignored):
 @app.orchestration_trigger(context_name="context")
 def fan_in(context):
     return (yield context.task_all([context.call_activity("record", v) for v in "pqrs"]))
+
+
+@app.orchestration_trigger(context_name="context")
+def echoes(context):
+    letters = []
+    for letter in "abcde":
+        letters.append((yield context.call_activity("echo", letter)))
+    return letters
+
+
+@app.activity_trigger(input_name="letter")
+def echo(letter):
+    return letter
 
 
 def fresh_world():
@@ -218,6 +235,48 @@ def test_sweep_prunes_runs_once_they_converge_with_the_baseline():
     # Only the runs that repeated an activity (2 activities x lost result or duplicate
     # delivery) leave SIDE_EFFECTS different from the baseline's; the rest converge.
     assert report.pruned == report.runs - 4
+
+
+def test_duplicate_deliveries_converge_once_the_orchestrator_has_replayed_the_duplicate():
+    def scenario(sim):
+        sim.wait_for_completion(sim.start_new("echoes", instance_id="e"))
+
+    report = Simulator(app).crash_sweep(scenario, kinds=["duplicate"], idempotent=["echo"])
+    one_run = Simulator(app, crash_plan=CrashPlan(kinds={"duplicate"}, times=1))
+    scenario(one_run)
+
+    assert report.ok, report.explain()
+    assert report.runs == 5 and report.pruned == 5
+    # Converging compares histories without the ignored duplicate; it is still recorded.
+    completions = [e["TaskScheduledId"] for e in one_run.hub.get("e").history
+                   if e["EventType"] == EventType.TaskCompleted]
+    assert completions == [0, 0, 1, 2, 3, 4]
+
+
+def test_a_settled_history_skips_an_ignored_duplicate_and_says_when_it_was_replayed():
+    started = new_event(EventType.OrchestratorStarted, NOW)
+    finished = new_event(EventType.OrchestratorCompleted, NOW)
+    scheduled = new_event(EventType.TaskScheduled, NOW, 0, Name="echo")
+    done = new_event(EventType.TaskCompleted, NOW, TaskScheduledId=0, Result='"a"')
+    timer = new_event(EventType.TimerCreated, NOW, 1, FireAt="2025-01-01T00:01:00Z")
+    first_two = [started, scheduled, finished, started, done, timer, finished]
+    clean, duplicated = SettledHistory(), SettledHistory()
+    clean.add(first_two)
+    duplicated.add(first_two)
+
+    duplicated.add([started, done, finished])   # an episode that only received the duplicate
+    received = (duplicated.digest == clean.digest, duplicated.absorbing)
+    clean.add([started, finished])
+    duplicated.add([started, finished])         # the next episode replays it
+
+    assert received == (True, True)
+    assert (duplicated.digest, duplicated.absorbing) == (clean.digest, False)
+    mixed = SettledHistory()                    # received with other news: only it is skipped
+    mixed.add(first_two + [started, done, new_event(EventType.TimerFired, NOW, TimerId=1),
+                           finished])
+    plain = SettledHistory()
+    plain.add(first_two + [started, new_event(EventType.TimerFired, NOW, TimerId=1), finished])
+    assert mixed.digest == plain.digest
 
 
 def test_a_scenario_that_raises_after_a_crash_is_a_failure():
