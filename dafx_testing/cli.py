@@ -1,23 +1,42 @@
-"""The ``dafx`` command.
+"""The ``dafx`` command: run, crash-sweep, replay and show Durable Functions apps in memory.
 
-``dafx run APP ORCHESTRATOR`` starts an instance in the simulator, raises the
-given events, optionally moves the virtual clock, and prints the instance's
-status and a timeline of its history. ``dafx run APP --http POST /api/...``
-starts it the way a user would instead, through one of the app's HTTP
-functions: it prints the HTTP status and body, then follows the instance whose
-check-status payload the function returned.
+Commands::
 
-Exit codes: 0 the instance completed; 1 it failed or was terminated; 2 bad
-usage or input; 3 it is still running (waiting for events or timers). With
-``--http`` and no instance to follow: 0 for an HTTP status below 400, else 1.
+    dafx run APP ORCHESTRATOR [--input JSON] [--event NAME=JSON]... [--advance 24h]
+    dafx run APP --http POST /api/orchestrators/NAME [--body JSON]
+    dafx sweep APP ORCHESTRATOR [--input JSON] [--reset M:F] [--effects M:F] [--html OUT.html]
+    dafx replay --app APP FILES...
+    dafx show FILES... [--format text|mermaid|html] [--html OUT.html]
+    dafx --version
 
-``dafx sweep APP ORCHESTRATOR`` crashes the run at every commit point and
-checks each recovery against the crash-free baseline: exit 0 when every crash
-recovered, 1 when an invariant broke, 2 for bad usage.
+``run`` starts an instance in the simulator (or calls an HTTP starter and
+follows the instance it returns), raises the events, moves the virtual clock
+and prints the status and a timeline. ``sweep`` crashes the run at every
+commit point and checks every recovery against the crash-free baseline.
+``replay`` replays saved histories against the app's current code with the
+host's non-determinism checks. ``show`` prints a saved history as a text
+timeline, a Mermaid sequence diagram or a standalone HTML page.
 
-``dafx replay --app APP FILES...`` replays saved histories (files, or folders
-of ``*.json``) against the app's current code with the host's checks: exit 0
-when all replay, 1 when any diverges or fails, 2 for unreadable histories.
+Every command takes ``--json`` (one JSON document on stdout, see
+:mod:`dafx_testing.json_output`) and ``--debug`` (Python tracebacks instead of
+one-line errors). Errors are one line, ``dafx: error: ...``, then a
+``hint: ...`` line, on stderr.
+
+Exit codes:
+
+=====  =============================================================================
+0      success: the instance completed; every crash recovered; every history
+       replays; the history was shown
+1      the app misbehaved: the instance failed or was terminated; an invariant
+       broke; a history diverged or failed to replay; ``--http`` with no instance
+       to follow got an HTTP status of 400 or more
+2      bad usage or input: a bad option, an app that does not load, an unknown
+       orchestrator, malformed JSON, an unreadable history file (or an
+       unexpected error: rerun with ``--debug``)
+3      ``run`` only: the instance is still running (waiting for an event or a timer)
+130    interrupted (Ctrl-C)
+141    stdout was closed early (e.g. piped into ``head``)
+=====  =============================================================================
 """
 
 from __future__ import annotations
@@ -27,15 +46,62 @@ import importlib
 import json
 import os
 import re
+import shlex
 import sys
+import textwrap
 import warnings
-from datetime import timedelta
-from typing import Optional, Sequence, Tuple, Union
+from datetime import datetime, timedelta
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
+
+from .agent_calls import conversations_in
+from .crash import POINT_KINDS
+from .errors import AppLoadError, DafxError, HistoryFormatError, UnknownFunctionError
+from .html_report import render_html, write_html
+from .http import HttpTestClient
+from .json_output import dumps, instances_json, replay_json, replay_verdict, status_json, sweep_json
+from .mermaid import sequence_diagram
+from .progress import ProgressBar
+from .recorded import RecordedInstance, read_instances
+from .replayer import Replayer
+from .report import timeline
+from .simulator import Simulator
 
 EXIT_COMPLETED, EXIT_FAILED, EXIT_USAGE, EXIT_RUNNING = 0, 1, 2, 3
+EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
+
+APP_HELP = "function_app.py path, its folder, or package.module:app"
+EXIT_CODES = {
+    "run": "exit codes: 0 completed, 1 failed or terminated, 2 bad usage or input, 3 still "
+           "running;\n  with --http and no instance to follow: 0 below HTTP 400, else 1",
+    "sweep": "exit codes: 0 every crash recovered, 1 an invariant broke, 2 bad usage or input",
+    "replay": "exit codes: 0 every history replays, 1 one diverged or failed, 2 bad usage or input "
+              "(a history\n  or the app could not be read)",
+    "show": "exit codes: 0 shown, 2 bad usage or a history file that cannot be read",
+}
+HINTS = {
+    AppLoadError: f"APP is a {APP_HELP}; run dafx from your project's root so the app's own "
+                  "imports resolve (--debug shows the import traceback)",
+    UnknownFunctionError: "use one of the names listed: a function's name, or the name given to "
+                          "its trigger (orchestration=..., activity=...)",
+    HistoryFormatError: "a history file is what Simulator.save_history writes, or a JSON list of "
+                        "host-format history events (EventType, EventId, Timestamp...)",
+}
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+class UsageError(Exception):
+    """A command line that cannot work, with the hint that fixes it."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+# --- argument types ---------------------------------------------------------------------------
 
 
 def parse_duration(text: str) -> timedelta:
@@ -49,6 +115,7 @@ def parse_duration(text: str) -> timedelta:
 
 
 def parse_json(text: str, what: str) -> object:
+    """Parse ``text`` as JSON; the error names ``what`` it was and where it broke."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -58,59 +125,129 @@ def parse_json(text: str, what: str) -> object:
 
 
 def parse_event(text: str) -> Tuple[str, object]:
+    """``NAME=JSON`` -> (name, data)."""
     name, sep, payload = text.partition("=")
     if not sep or not name:
-        raise argparse.ArgumentTypeError(f"invalid --event {text!r}; use NAME=JSON, e.g. Approval=true")
+        raise argparse.ArgumentTypeError(
+            f"invalid --event {text!r}; use NAME=JSON, e.g. Approval=true")
     return name, parse_json(payload, f"the data of event {name!r}")
 
 
 def parse_json_text(text: str) -> str:
-    """Validate a ``--json`` body and keep its text: it is sent as written."""
-    parse_json(text, "--json")
+    """Validate a ``--body`` and keep its text: it is sent as written."""
+    parse_json(text, "--body")
     return text
 
 
+def parse_callable(text: str) -> Callable[..., Any]:
+    """Import ``module:function`` (the current directory is importable)."""
+    module_name, sep, attr = text.partition(":")
+    if not sep or not module_name or not attr:
+        raise argparse.ArgumentTypeError(f"{text!r} is not MODULE:FUNCTION, e.g. fakes.shop:reset")
+    _importable_cwd()
+    try:
+        function = getattr(importlib.import_module(module_name), attr)
+    except Exception as exc:     # ImportError, AttributeError, or the module's own code raising
+        raise argparse.ArgumentTypeError(
+            f"cannot load {text!r}: {type(exc).__name__}: {exc}") from None
+    if not callable(function):
+        raise argparse.ArgumentTypeError(f"{text!r} is not callable")
+    return function
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a hint under its one-line error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n"
+                              f"hint: '{self.prog} --help' lists the options, with examples\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="dafx", description="Run Azure Durable Functions apps in memory, on a virtual clock.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser(
-        "run", help="run one orchestration and print its timeline",
-        description="Start ORCHESTRATOR of APP in the simulator, raise events, advance the "
-                    "clock, then print the status and a timeline.",
-        epilog="example: dafx run scenarios/content_approval/function_app.py content_approval "
-               "--input '{\"topic\": \"tides\"}' --event ApprovalDecision=true\n"
-               "         dafx run scenarios/content_approval/function_app.py "
-               "--http POST /api/orchestrators/content_approval --json '{\"topic\": \"tides\"}'\n"
-               "exit codes: 0 completed, 1 failed/terminated, 2 usage error, 3 still running; "
-               "--http without an instance: 0 below HTTP 400, else 1",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("app", help="function_app.py path, its folder, or pkg.module:app")
-    run.add_argument("orchestrator", nargs="?",
+    """The ``dafx`` argument parser, with its four commands."""
+    parser = _Parser(
+        prog="dafx", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run Azure Durable Functions apps in memory, on a virtual clock.",
+        epilog="examples:\n"
+               "  dafx run function_app.py hello_orchestrator --input '\"Tokyo\"'\n"
+               "  dafx sweep function_app.py place_order --input '{\"id\": 1}' --html sweep.html\n"
+               "  dafx replay --app function_app.py histories/\n"
+               "  dafx show histories/order-1.json --format mermaid\n\n"
+               "exit codes: 0 success, 1 the app failed (instance failed, invariant broke, replay "
+               "diverged),\n  2 bad usage or input, 3 (run) still running, 130 interrupted, "
+               "141 output pipe closed\n"
+               "'dafx COMMAND --help' shows each command's options, examples and exit codes.")
+    parser.add_argument("--version", action="version", version=_version())
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true",
+                        help="print one JSON document on stdout instead of text, for scripts")
+    common.add_argument("--debug", action="store_true",
+                        help="on errors, show the Python traceback instead of one line and a hint")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run(commands, common)
+    _add_sweep(commands, common)
+    _add_replay(commands, common)
+    _add_show(commands, common)
+    return parser
+
+
+def _command(commands: Any, common: argparse.ArgumentParser, name: str, summary: str,
+             description: str, examples: Sequence[str]) -> argparse.ArgumentParser:
+    epilog = "examples:\n" + "".join(f"  {line}\n" for line in examples) + "\n" + EXIT_CODES[name]
+    command = commands.add_parser(name, help=summary, description=textwrap.fill(description, 80),
+                                  epilog=epilog, parents=[common],
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    command.set_defaults(command_parser=command)     # for usage errors found after parsing
+    return command
+
+
+def _add_run(commands: Any, common: argparse.ArgumentParser) -> None:
+    run = _command(
+        commands, common, "run", "run one orchestration and print its timeline",
+        "Start ORCHESTRATOR of APP in the simulator, raise events, advance the virtual clock, "
+        "then print the status and a timeline. With --http, start it the way a user would, "
+        "through one of the app's HTTP functions, and follow the instance it returns.",
+        ["dafx run scenarios/content_approval/function_app.py content_approval \\",
+         "    --input '{\"topic\": \"tides\"}' --event ApprovalDecision=true",
+         "dafx run scenarios/content_approval/function_app.py content_approval --advance 24h",
+         "dafx run scenarios/content_approval/function_app.py \\",
+         "    --http POST /api/orchestrators/content_approval --body '{\"topic\": \"tides\"}'",
+         "dafx run function_app.py hello --json | jq .runtimeStatus"])
+    run.add_argument("app", metavar="APP", help=APP_HELP)
+    run.add_argument("orchestrator", metavar="ORCHESTRATOR", nargs="?",
                      help="the orchestrator function's name (omit it with --http)")
     run.add_argument("--http", nargs=2, metavar=("METHOD", "PATH"),
                      help="start through an HTTP function instead, e.g. "
                           "--http POST /api/orchestrators/content_approval")
-    run.add_argument("--json", type=parse_json_text, metavar="BODY",
+    run.add_argument("--body", type=parse_json_text, metavar="JSON",
                      help="JSON body of the --http request")
     _add_drive_arguments(run)
     run.add_argument("--seed", type=int, default=0, help="seed for generated ids (default 0)")
     run.add_argument("--start-time", help="virtual start time, ISO-8601 (default 2025-01-01Z)")
+    run.add_argument("--html", metavar="OUT.html",
+                     help="also write a standalone HTML page of the run's instances")
 
-    sweep = commands.add_parser(
-        "sweep", help="crash the orchestration at every commit point and check it recovers",
-        description="Run ORCHESTRATOR of APP once without crashes, then once per commit point "
-                    "with a crash injected there, and compare every recovery with the baseline: "
-                    "statuses, outputs, entity states, history, repeated activities.",
-        epilog="example: dafx sweep scenarios/order_saga/function_app.py place_order "
-               "--input '{\"id\": \"o1\", \"item\": \"book\", \"amount\": 30}' "
-               "--idempotent reserve_inventory ship_order --reset fakes.shop:reset "
-               "--effects fakes.shop:snapshot\n"
-               "The scenario runs many times: give --reset so each run starts from a clean world.\n"
-               "exit codes: 0 every crash recovered, 1 an invariant broke, 2 usage error",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    sweep.add_argument("app", help="function_app.py path, its folder, or pkg.module:app")
-    sweep.add_argument("orchestrator", help="the orchestrator function's name")
+
+def _add_sweep(commands: Any, common: argparse.ArgumentParser) -> None:
+    sweep = _command(
+        commands, common, "sweep",
+        "crash the orchestration at every commit point, check it recovers",
+        "Run ORCHESTRATOR of APP once without crashes, then once per commit point with a crash "
+        "injected there, and compare every recovery with the baseline: statuses, outputs, "
+        "entity states, history, repeated activities, the outside world (--effects). The "
+        "scenario runs many times: give --reset so each run starts from a clean world.",
+        ["dafx sweep scenarios/order_saga/function_app.py place_order \\",
+         "    --input '{\"id\": \"o1\", \"item\": \"book\", \"amount\": 30}' \\",
+         "    --idempotent reserve_inventory ship_order \\",
+         "    --reset fakes.shop:reset --effects fakes.shop:snapshot --html sweep.html",
+         "dafx sweep scenarios/order_saga/function_app.py place_order --kinds activity --json"])
+    sweep.add_argument("app", metavar="APP", help=APP_HELP)
+    sweep.add_argument("orchestrator", metavar="ORCHESTRATOR",
+                       help="the orchestrator function's name")
     _add_drive_arguments(sweep)
     sweep.add_argument("--idempotent", nargs="+", default=[], metavar="ACTIVITY",
                        help="activities whose repeated execution is not a failure")
@@ -125,102 +262,180 @@ def build_parser() -> argparse.ArgumentParser:
                        help="returns a JSON-able snapshot of the outside world, which must match "
                             "the baseline's after every crash, e.g. fakes.shop:snapshot")
     sweep.add_argument("--seed", type=int, default=0, help="seed for generated ids (default 0)")
+    sweep.add_argument("--html", metavar="OUT.html",
+                       help="also write a standalone HTML report: the verdict, every failure "
+                            "with expected and actual, and the baseline's timelines")
 
-    replay = commands.add_parser(
-        "replay", help="replay saved histories against the current code",
-        description="Replay each history (our history files, DTFx event lists, or status-API "
-                    "answers with historyEvents) through APP's current orchestrator code, with "
-                    "the host's non-determinism checks.",
-        epilog="example: dafx replay --app scenarios/versioning/function_app_v2.py "
-               "scenarios/versioning/histories\n"
-               "exit codes: 0 every history replays, 1 one diverged or failed, 2 a history or "
-               "the app could not be read",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    replay.add_argument("--app", required=True,
-                        help="function_app.py path, its folder, or pkg.module:app")
+
+def _add_replay(commands: Any, common: argparse.ArgumentParser) -> None:
+    replay = _command(
+        commands, common, "replay", "replay saved histories against the current code",
+        "Replay each history (our history files, DTFx event lists, or status-API answers with "
+        "historyEvents) through APP's current orchestrator code, with the host's "
+        "non-determinism checks.",
+        ["dafx replay --app scenarios/versioning/function_app_v2.py scenarios/versioning/histories",
+         "dafx replay --app function_app.py order-1.json order-2.json --json"])
+    replay.add_argument("--app", required=True, metavar="APP", help=APP_HELP)
     replay.add_argument("files", nargs="+", metavar="FILES",
                         help="history files, or folders replayed file by file (*.json)")
-    return parser
+
+
+def _add_show(commands: Any, common: argparse.ArgumentParser) -> None:
+    show = _command(
+        commands, common, "show", "show saved histories: text timeline, Mermaid diagram, HTML page",
+        "Show each history (a file written by Simulator.save_history, or a JSON list of "
+        "host-format events; folders are read for *.json) as a text timeline, a Mermaid "
+        "sequence diagram, or a standalone HTML page with every instance, its timeline in "
+        "virtual time and the agent conversations its history recorded. A history file holds "
+        "one orchestration's events: the messages it sent to agents and the replies it got are "
+        "shown, the agents' own stored state is not in the file.",
+        ["dafx show scenarios/versioning/histories/shipped.json",
+         "dafx show scenarios/versioning/histories/shipped.json --format mermaid > shipped.mmd",
+         "dafx show scenarios/versioning/histories --html histories.html",
+         "dafx show shipped.json --json | jq '.instances[0].runtimeStatus'"])
+    show.add_argument("files", nargs="+", metavar="FILES", help="history files, or folders of them")
+    show.add_argument("--format", choices=("text", "mermaid", "html"),
+                      help="text (default), mermaid (one instance), or html (printed, or written "
+                           "with --html)")
+    show.add_argument("--html", metavar="OUT.html", help="write the HTML page to this file")
 
 
 def _add_drive_arguments(parser: argparse.ArgumentParser) -> None:
     """The input, events and clock moves that drive one run (``run`` and ``sweep``)."""
     parser.add_argument("--input", type=lambda t: parse_json(t, "--input"), default=None,
-                        help="orchestration input as JSON")
+                        metavar="JSON", help="orchestration input as JSON")
     parser.add_argument("--event", type=parse_event, action="append", default=[],
                         metavar="NAME=JSON", help="raise an external event (repeatable, in order)")
     parser.add_argument("--advance", type=parse_duration, metavar="DURATION",
                         help="then move the virtual clock forward, e.g. 24h")
 
 
-def _prepare() -> None:
-    """Quiet the SDK's buffered-event warning and let the app import project-local modules."""
-    warnings.filterwarnings("ignore", message="Potential duplicate Task completion")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-
-
-def parse_callable(text: str):
-    """Import ``module:function`` (the current directory is importable)."""
-    module_name, sep, attr = text.partition(":")
-    if not sep or not module_name or not attr:
-        raise argparse.ArgumentTypeError(f"{text!r} is not MODULE:FUNCTION, e.g. fakes.shop:reset")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+def _version() -> str:
     try:
-        function = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise argparse.ArgumentTypeError(f"cannot load {text!r}: {exc}") from None
-    if not callable(function):
-        raise argparse.ArgumentTypeError(f"{text!r} is not callable")
-    return function
+        ours = version("dafx-testing")
+    except PackageNotFoundError:
+        ours = "(not installed)"
+    try:
+        sdk = f"azure-functions-durable {version('azure-functions-durable')}"
+    except PackageNotFoundError:
+        sdk = "azure-functions-durable missing"
+    return f"dafx {ours} ({sdk}, Python {sys.version.split()[0]})"
+
+
+# --- running a command ------------------------------------------------------------------------
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the ``dafx`` command line; returns the exit code (see the module docstring)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command == "sweep":
-        return _sweep(args)
-    if args.command == "replay":
-        return _replay(args)
+    args = parser.parse_args(arguments)
+    if args.command is None:
+        parser.error("give a command: run, sweep, replay or show")
+    if args.command == "run":
+        _check_run_arguments(args.command_parser, args)
+    args.command_line = shlex.join(["dafx", *arguments])
+    try:
+        return {"run": _run, "sweep": _sweep, "replay": _replay, "show": _show}[args.command](args)
+    except KeyboardInterrupt:
+        print("dafx: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:    # the reader went away (dafx show ... | head): stop quietly
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except Exception as exc:
+        if args.debug:
+            raise
+        _print_error(exc)
+        return EXIT_USAGE
+
+
+def _print_error(exc: Exception) -> None:
+    """``dafx: error: ...`` and a ``hint: ...`` for it."""
+    if isinstance(exc, UsageError):
+        message, hint = str(exc), exc.hint
+    elif isinstance(exc, DafxError):
+        message = str(exc)
+        hint = next((HINTS[kind] for kind in type(exc).__mro__ if kind in HINTS),
+                    "rerun with --debug to see where it was raised")
+    else:
+        message = f"unexpected {type(exc).__name__}: {exc}"
+        hint = ("this came from the app's code or from dafx itself; rerun with --debug for the "
+                "traceback")
+    print(f"dafx: error: {message}\nhint: {hint}", file=sys.stderr)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so Python's flush at exit does not fail on the closed pipe."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):      # not a real file (captured output): nothing to flush
+        pass
+
+
+def _check_run_arguments(run: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.http is None and args.orchestrator is None:
-        parser.error("give the ORCHESTRATOR to start, or --http METHOD PATH")
+        run.error("give the ORCHESTRATOR to start, or --http METHOD PATH")
     if args.http is not None and (args.orchestrator is not None or args.input is not None):
-        parser.error("--http starts the instance through an HTTP function: drop ORCHESTRATOR "
-                     "and --input, and send the input with --json")
-    if args.json is not None and args.http is None:
-        parser.error("--json is the body of an --http request; use --input with ORCHESTRATOR")
-    return _run(args)
+        run.error("--http starts the instance through an HTTP function: drop ORCHESTRATOR "
+                  "and --input, and send the input with --body")
+    if args.body is not None and args.http is None:
+        run.error("--body is the body of an --http request; use --input with ORCHESTRATOR")
+
+
+def _importable_cwd() -> None:
+    """Let the app and ``--reset``/``--effects`` import the project's own modules."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
+def _prepare() -> None:
+    """Quiet the SDK's buffered-event warning; make the current directory importable."""
+    warnings.filterwarnings("ignore", message="Potential duplicate Task completion")
+    _importable_cwd()
+
+
+def _wrote(path: str, what: str) -> None:
+    print(f"dafx: wrote {what} to {path}", file=sys.stderr)
+
+
+# --- dafx run ---------------------------------------------------------------------------------
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .errors import DafxError
-    from .simulator import Simulator
-
     _prepare()
-    try:
-        sim = Simulator(args.app, seed=args.seed, start_time=args.start_time)
-        if args.http is not None:
-            answer = _start_over_http(sim, *args.http, args.json)
-            if isinstance(answer, int):
-                return answer
-            instance_id = answer
-        else:
-            instance_id = sim.start_new(args.orchestrator, args.input)
+    sim = Simulator(args.app, seed=args.seed, start_time=args.start_time)
+    exchange = None
+    if args.http is not None:
+        exchange = _call_http(sim, *args.http, args.body)
+        if not args.json:
+            _print_exchange(exchange)
+        instance_id = exchange.get("instanceId")
+        if instance_id is None:
+            if args.json:
+                print(dumps(status_json(None, sim.now, exchange)))
+            ok = "error" not in exchange and exchange["status"] < 400
+            return EXIT_COMPLETED if ok else EXIT_FAILED
+    else:
+        instance_id = sim.start_new(args.orchestrator, args.input)
+    sim.run_until_idle()
+    for name, data in args.event:
+        if sim.get_status(instance_id).runtime_status in ("Completed", "Failed", "Terminated"):
+            print(f"dafx: instance finished before event {name!r} was raised", file=sys.stderr)
+            break
+        sim.raise_event(instance_id, name, data)
         sim.run_until_idle()
-        for name, data in args.event:
-            if sim.get_status(instance_id).runtime_status in ("Completed", "Failed", "Terminated"):
-                print(f"dafx: instance finished before event {name!r} was raised", file=sys.stderr)
-                break
-            sim.raise_event(instance_id, name, data)
-            sim.run_until_idle()
-        if args.advance:
-            sim.advance(args.advance)
-    except DafxError as exc:
-        print(f"dafx: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    if args.advance:
+        sim.advance(args.advance)
     status = sim.get_status(instance_id)
-    _print_status(status, sim.now)
+    if args.html:
+        write_html(args.html, title=f"dafx run {status.name}", simulator=sim,
+                   context={"app": args.app, "command": args.command_line})
+        _wrote(args.html, "the HTML report")
+    if args.json:
+        print(dumps(status_json(status, sim.now, exchange)))
+    else:
+        _print_status(status, sim.now)
     if status.runtime_status == "Completed":
         return EXIT_COMPLETED
     if status.runtime_status in ("Failed", "Terminated"):
@@ -228,19 +443,78 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_RUNNING
 
 
-def _sweep(args: argparse.Namespace) -> int:
-    from .crash import POINT_KINDS
-    from .errors import DafxError
-    from .simulator import Simulator
+def _call_http(sim: Any, method: str, path: str, body: Optional[str]) -> Dict[str, Any]:
+    """One request to the app: the exchange, with the instance id a check-status answer names."""
+    exchange: Dict[str, Any] = {"method": method.upper(), "path": path}
+    headers = {"Content-Type": "application/json"} if body is not None else None
+    try:
+        response = HttpTestClient(sim).request(method, path, data=body, headers=headers)
+    except DafxError:
+        raise
+    except Exception as exc:   # the app's code failed: the host would answer 500
+        return dict(exchange, status=500, error=f"{type(exc).__name__}: {exc}")
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    follows = isinstance(payload, dict) and "id" in payload and "statusQueryGetUri" in payload
+    if not follows:
+        sim.run_until_idle()
+    return dict(exchange, status=response.status_code, note=response.note,
+                body=response.text if response.get_body() else None,
+                instanceId=payload["id"] if follows else None)
 
+
+def _print_exchange(exchange: Dict[str, Any]) -> None:
+    if "error" in exchange:
+        print(f"dafx: {exchange['method']} {exchange['path']} raised {exchange['error']} "
+              "(the host answers 500)", file=sys.stderr)
+        return
+    print(f"HTTP {exchange['status']} {exchange['method']} {exchange['path']}")
+    if exchange["note"]:
+        print(f"note       {exchange['note']}")
+    if exchange["body"] is not None:
+        print(exchange["body"])
+    print()
+
+
+def _print_fields(fields: Sequence[Tuple[str, Any]]) -> None:
+    """``name       value`` lines; None values are left out, others shown as JSON unless text."""
+    for name, value in fields:
+        if value is not None:
+            print(f"{name:<10} {value}")
+
+
+def _print_status(status: Any, now: datetime) -> None:
+    _print_fields([
+        ("instance", status.instance_id), ("status", status.runtime_status),
+        ("custom", _json_or_none(status.custom_status)), ("output", _json_or_none(status.output)),
+        ("waiting", (f"for event(s): {', '.join(status.waiting_for)}"
+                     if status.waiting_for else None)),
+        ("clock", now.isoformat())])
+    print()
+    print(timeline(status.history))
+
+
+def _json_or_none(value: Any) -> Optional[str]:
+    return None if value is None else json.dumps(value)
+
+
+# --- dafx sweep -------------------------------------------------------------------------------
+
+
+def _sweep(args: argparse.Namespace) -> int:
     unknown = set(args.kinds or ()) - set(POINT_KINDS)
     if unknown:
-        print(f"dafx: error: unknown --kinds {', '.join(sorted(unknown))}; valid: "
-              f"{', '.join(POINT_KINDS)}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"unknown --kinds {', '.join(sorted(unknown))}; valid: "
+                         f"{', '.join(POINT_KINDS)}",
+                         "name one or more kinds, e.g. --kinds activity episode")
     _prepare()
+    baseline: List[Simulator] = []     # the crash-free run: its instances go into --html
 
     def scenario(sim: Simulator) -> None:
+        if sim.crash_log.plan is None and not baseline:
+            baseline.append(sim)
         if args.reset is not None:
             args.reset()
         instance_id = sim.start_new(args.orchestrator, args.input, instance_id="sweep")
@@ -251,105 +525,115 @@ def _sweep(args: argparse.Namespace) -> int:
         if args.advance:
             sim.advance(args.advance)
 
-    def progress(done: int, planned: int) -> None:
-        if sys.stderr.isatty():
-            print(f"\rsweep: {done}/{planned} crash runs", end="", file=sys.stderr, flush=True)
-
+    bar = ProgressBar("sweep", "crash runs")
     try:
-        sim = Simulator(args.app, seed=args.seed)
-        report = sim.crash_sweep(scenario, pairs=args.pairs, idempotent=args.idempotent,
-                                 kinds=args.kinds, effects=args.effects, progress=progress)
-    except DafxError as exc:
-        print(f"dafx: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
-    print(report.explain())
+        report = Simulator(args.app, seed=args.seed).crash_sweep(
+            scenario, pairs=args.pairs, idempotent=args.idempotent, kinds=args.kinds,
+            effects=args.effects, progress=bar)
+    finally:
+        bar.close()
+    if args.html:
+        write_html(args.html, title=f"dafx sweep {args.orchestrator}", sweep=report,
+                   simulator=baseline[0] if baseline else None,
+                   context={"app": args.app, "command": args.command_line,
+                            "instances shown": "the crash-free baseline run"})
+        _wrote(args.html, "the HTML report")
+    if args.json:
+        print(dumps(sweep_json(report)))
+    else:
+        print(report.explain())
     return EXIT_COMPLETED if report.ok else EXIT_FAILED
 
 
+# --- dafx replay ------------------------------------------------------------------------------
+
+
 def _replay(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from .errors import DafxError, HistoryFormatError
-    from .replayer import Replayer
-
-    if os.getcwd() not in sys.path:   # let the app import project-local modules
-        sys.path.insert(0, os.getcwd())
-    try:
-        replayer = Replayer(args.app)
-    except DafxError as exc:
-        print(f"dafx: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    counts = {"ok": 0, "diverged": 0, "failed": 0, "unreadable": 0}
+    _prepare()
+    replayer = Replayer(args.app)
+    results, unreadable = [], []
     for source in args.files:
         try:
-            results = (replayer.replay_dir(source) if Path(source).is_dir()
-                       else [replayer.replay(source)])
+            batch = (replayer.replay_dir(source) if Path(source).is_dir()
+                     else [replayer.replay(source)])
         except HistoryFormatError as exc:
-            counts["unreadable"] += 1
-            print(f"ERROR     {exc}")
+            unreadable.append((source, str(exc)))
+            if not args.json:
+                print(f"ERROR     {exc}")
             continue
-        for result in results:
-            verdict = ("ok" if result.ok else "diverged" if result.divergence else "failed")
-            counts[verdict] += 1
-            print(f"{verdict.upper():<9} {result.source}  {result.orchestrator}  "
-                  f"{result.events} events")
-            details = result.explain().splitlines()[1:]
-            if details:
-                print("\n".join(details))
-    total = counts["ok"] + counts["diverged"] + counts["failed"]
-    print(f"{total} {'history' if total == 1 else 'histories'} replayed: "
-          + ", ".join(f"{n} {what}" for what, n in counts.items() if n or what in ("ok", "diverged")))
-    if counts["unreadable"]:
+        results += batch
+        if not args.json:
+            for result in batch:
+                print(f"{replay_verdict(result).upper():<9} {result.source}  "
+                      f"{result.orchestrator}  {result.events} events")
+                details = result.explain().splitlines()[1:]
+                if details:
+                    print("\n".join(details))
+    verdicts = [replay_verdict(result) for result in results]
+    if args.json:
+        print(dumps(replay_json(results, unreadable)))
+    else:
+        counts = {what: verdicts.count(what) for what in ("ok", "diverged", "failed")}
+        counts["unreadable"] = len(unreadable)
+        print(f"{len(results)} {'history' if len(results) == 1 else 'histories'} replayed: "
+              + ", ".join(f"{n} {what}" for what, n in counts.items()
+                          if n or what in ("ok", "diverged")))
+    if unreadable:
+        print(f"hint: {HINTS[HistoryFormatError]}", file=sys.stderr)
         return EXIT_USAGE
-    return EXIT_FAILED if counts["diverged"] or counts["failed"] else EXIT_COMPLETED
+    return EXIT_COMPLETED if all(v == "ok" for v in verdicts) else EXIT_FAILED
 
 
-def _start_over_http(sim, method: str, path: str, body: Optional[str]) -> Union[str, int]:
-    """Send the request, print status and body; the instance id to follow, or an exit code."""
-    from .errors import DafxError
-    from .http import HttpTestClient
-
-    headers = {"Content-Type": "application/json"} if body is not None else None
-    try:
-        response = HttpTestClient(sim).request(method, path, data=body, headers=headers)
-    except DafxError:
-        raise
-    except Exception as exc:   # the app's code failed: the host would answer 500
-        print(f"dafx: {method.upper()} {path} raised {type(exc).__name__}: {exc} "
-              "(the host answers 500)", file=sys.stderr)
-        return EXIT_FAILED
-    print(f"HTTP {response.status_code} {method.upper()} {path}")
-    if response.note:
-        print(f"note       {response.note}")
-    if response.get_body():
-        print(response.text)
-    print()
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    if isinstance(payload, dict) and "id" in payload and "statusQueryGetUri" in payload:
-        return payload["id"]
-    sim.run_until_idle()
-    return EXIT_COMPLETED if response.status_code < 400 else EXIT_FAILED
+# --- dafx show --------------------------------------------------------------------------------
 
 
-def _print_status(status, now) -> None:
-    from .report import timeline
+def _show(args: argparse.Namespace) -> int:
+    form = args.format or ("html" if args.html else "text")
+    if args.json and args.format:
+        raise UsageError(f"--json and --format {args.format} are two outputs; pick one",
+                         "--json prints the histories as one JSON document for scripts")
+    if args.html and form != "html":
+        raise UsageError(f"--html writes an HTML page, but --format is {form}",
+                         "drop --format, or use --format html")
+    instances = read_instances(args.files)
+    if args.json:
+        print(dumps(instances_json(instances)))
+    elif form == "mermaid":
+        if len(instances) != 1:
+            raise UsageError(
+                f"--format mermaid draws one instance; FILES hold {len(instances)} "
+                f"({', '.join(i.source or i.instance_id for i in instances[:3])}"
+                f"{', ...' if len(instances) > 3 else ''})",
+                "give one history file, or use --format html to see several")
+        instance = instances[0]
+        print(sequence_diagram(instance.history, title=f"{instance.name} ({instance.instance_id})"))
+    elif form == "html":
+        report = dict(title=f"dafx show {' '.join(args.files)}", instances=instances,
+                      context={"command": args.command_line})
+        if args.html:
+            write_html(args.html, **report)
+            _wrote(args.html, f"{len(instances)} instance(s)")
+        else:
+            sys.stdout.write(render_html(**report))
+    else:
+        _print_instances(instances)
+    return EXIT_COMPLETED
 
-    print(f"instance   {status.instance_id}")
-    print(f"status     {status.runtime_status}")
-    if status.custom_status is not None:
-        print(f"custom     {json.dumps(status.custom_status)}")
-    if status.output is not None:
-        print(f"output     {json.dumps(status.output)}")
-    if status.waiting_for:
-        print(f"waiting    for event(s): {', '.join(status.waiting_for)}")
-    print(f"clock      {now.isoformat()}")
-    print()
-    print(timeline(status.history))
+
+def _print_instances(instances: Sequence[RecordedInstance]) -> None:
+    for number, instance in enumerate(instances):
+        if number:
+            print()
+        _print_fields([
+            ("instance", instance.instance_id), ("name", instance.name),
+            ("status", instance.runtime_status), ("input", _json_or_none(instance.input)),
+            ("output", _json_or_none(instance.output)), ("file", instance.source),
+            ("events", len(instance.history))])
+        print()
+        print(timeline(instance.history))
+        for session in conversations_in(instance.history):
+            print()
+            print(session.transcript())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -64,6 +64,7 @@ from .guard import Guard
 from .history import Event, EventType, new_event, parse_timestamp
 from .host import COMPLETE, Decision, FunctionCatalog, HostReplay
 from .orchestrations import Episode, call_handle
+from .report import preview
 
 __all__ = ["PerturbedReplay", "configure", "PERTURBED_ENVIRONMENT_VALUE"]
 
@@ -391,9 +392,9 @@ def _describe_decision(decision: Optional[Decision]) -> Optional[str]:
     if decision is None:
         return None
     if decision.kind == COMPLETE:
-        return f"{decision.describe()} output={_preview(decision.result)}"
+        return f"{decision.describe()} output={preview(decision.result)}"
     text = decision.describe()
-    return f"{text} input={_preview(decision.input)}" if decision.input is not None else text
+    return f"{text} input={preview(decision.input)}" if decision.input is not None else text
 
 
 def _flat(state: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -415,9 +416,5 @@ def _describe_action(action: Optional[Dict[str, Any]]) -> Optional[str]:
         return None
     if action.get("actionType") == 6:
         return f"wait for external event {action.get('externalEventName')!r}"
-    return _preview(action, 120)
+    return preview(action, 120)
 
-
-def _preview(value: Any, limit: int = 60) -> str:
-    text = str(value).replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 3] + "..."

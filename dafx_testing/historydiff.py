@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .history import Event, EventType, OrchestrationStatus, parse_timestamp
+from .report import preview
 
 __all__ = ["diff_histories", "HistoryDiff"]
 
@@ -182,5 +183,4 @@ def _offset(delta: Any) -> str:
 def _preview(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"),
                                                            default=str)
-    text = text.replace("\n", " ")
-    return text if len(text) <= _PREVIEW else text[: _PREVIEW - 3] + "..."
+    return preview(text, _PREVIEW)

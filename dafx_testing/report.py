@@ -41,7 +41,7 @@ def timeline(history: List[Event], max_lines: Optional[int] = 200) -> str:
             if request:
                 names[request.get("id")] = f"{request.get('op')} on {event.get('InstanceId')}"
         text = _describe(event, names)
-        lines.append(f"{_elapsed(moment - start):>12}  ep{episode:<3} {text}")
+        lines.append(f"{elapsed(moment - start):>12}  ep{episode:<3} {text}")
     if max_lines is not None and len(lines) > max_lines:
         head, tail = max_lines // 2, max_lines - max_lines // 2
         skipped = len(lines) - head - tail
@@ -53,13 +53,13 @@ def _describe(event: Event, names: Dict[int, str]) -> str:
     kind = event["EventType"]
     task = event.get("TaskScheduledId")
     if kind == EventType.ExecutionStarted:
-        return f"started {event.get('Name')!s} input={_preview(event.get('Input'))}"
+        return f"started {event.get('Name')!s} input={preview(event.get('Input'))}"
     if kind == EventType.TaskScheduled:
-        return f"-> activity {event.get('Name')} #{event['EventId']} input={_preview(event.get('Input'))}"
+        return f"-> activity {event.get('Name')} #{event['EventId']} input={preview(event.get('Input'))}"
     if kind == EventType.TaskCompleted:
-        return f"<- activity {names.get(task, '?')} #{task} result={_preview(event.get('Result'))}"
+        return f"<- activity {names.get(task, '?')} #{task} result={preview(event.get('Result'))}"
     if kind == EventType.TaskFailed:
-        return f"<- activity {names.get(task, '?')} #{task} FAILED: {_preview(event.get('Reason'))}"
+        return f"<- activity {names.get(task, '?')} #{task} FAILED: {preview(event.get('Reason'))}"
     if kind == EventType.TimerCreated:
         return f"-> timer #{event['EventId']} until {event.get('FireAt')}"
     if kind == EventType.TimerFired:
@@ -68,27 +68,27 @@ def _describe(event: Event, names: Dict[int, str]) -> str:
         return (f"-> sub-orchestration {event.get('Name')} #{event['EventId']} "
                 f"instance={event.get('InstanceId')}")
     if kind == EventType.SubOrchestrationInstanceCompleted:
-        return f"<- sub-orchestration {names.get(task, '?')} #{task} result={_preview(event.get('Result'))}"
+        return f"<- sub-orchestration {names.get(task, '?')} #{task} result={preview(event.get('Result'))}"
     if kind == EventType.SubOrchestrationInstanceFailed:
-        return f"<- sub-orchestration {names.get(task, '?')} #{task} FAILED: {_preview(event.get('Reason'))}"
+        return f"<- sub-orchestration {names.get(task, '?')} #{task} FAILED: {preview(event.get('Reason'))}"
     if kind == EventType.EventRaised:
         if event.get("Name") in names:
-            return f"<- entity {names[event['Name']]} response={_preview(event.get('Input'))}"
-        return f"<- event {event.get('Name')!r} data={_preview(event.get('Input'))}"
+            return f"<- entity {names[event['Name']]} response={preview(event.get('Input'))}"
+        return f"<- event {event.get('Name')!r} data={preview(event.get('Input'))}"
     if kind == EventType.EventSent:
         request = _entity_request(event)
         if request:
             verb = "signal" if request.get("signal") else "call"
             return (f"-> entity {verb} {request.get('op')} on {event.get('InstanceId')} "
-                    f"#{event['EventId']} input={_preview(request.get('input'))}")
+                    f"#{event['EventId']} input={preview(request.get('input'))}")
         return f"-> event {event.get('Name')!r} to {event.get('InstanceId')}"
     if kind == EventType.ExecutionCompleted:
         status = OrchestrationStatus(event.get("OrchestrationStatus", 1)).name
-        return f"{status.upper()} #{event['EventId']} {_preview(event.get('Result'))}"
+        return f"{status.upper()} #{event['EventId']} {preview(event.get('Result'))}"
     if kind == EventType.ExecutionTerminated:
-        return f"terminate requested: {_preview(event.get('Input'))}"
+        return f"terminate requested: {preview(event.get('Input'))}"
     if kind in (EventType.ExecutionSuspended, EventType.ExecutionResumed):
-        return f"{EventType(kind).name[9:].lower()}: {_preview(event.get('Reason'))}"
+        return f"{EventType(kind).name[9:].lower()}: {preview(event.get('Reason'))}"
     return EventType(kind).name
 
 
@@ -102,13 +102,15 @@ def _entity_request(event: Event) -> Optional[Dict[str, Any]]:
         return None
 
 
-def _preview(value: Any) -> str:
+def preview(value: Any, limit: int = _PREVIEW) -> str:
+    """``value`` as one line of at most ``limit`` characters (``None`` reads ``null``)."""
     text = "null" if value is None else str(value)
     text = text.replace("\n", " ")
-    return text if len(text) <= _PREVIEW else text[: _PREVIEW - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _elapsed(delta: Any) -> str:
+def elapsed(delta: Any) -> str:
+    """A virtual-time offset as the timeline shows it: ``+02:00:00``, ``+1d 02:00:00``."""
     seconds = int(delta.total_seconds())
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)

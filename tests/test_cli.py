@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from datetime import timedelta
@@ -13,6 +14,7 @@ import pytest
 from dafx_testing.cli import (
     EXIT_COMPLETED,
     EXIT_FAILED,
+    EXIT_INTERRUPTED,
     EXIT_RUNNING,
     EXIT_USAGE,
     main,
@@ -182,6 +184,7 @@ def test_bad_arguments_exit_2_naming_the_problem(capsys, argv, problem):
     err = capsys.readouterr().err
     assert problem in err
     assert err.startswith("usage: dafx run")
+    assert err.endswith("hint: 'dafx run --help' lists the options, with examples\n")
     assert service.calls == []        # nothing ran
 
 
@@ -190,9 +193,11 @@ def test_an_unknown_orchestrator_exits_2_listing_the_known_ones(capsys):
 
     assert code == EXIT_USAGE
     assert out == ""
-    assert err.startswith("dafx: error: ")
-    assert "no orchestrator named 'content_aproval'" in err
-    assert "known orchestrators: 'content_approval'" in err
+    assert err.splitlines() == [
+        "dafx: error: the app has no orchestrator named 'content_aproval'; known orchestrators: "
+        "'content_approval'",
+        "hint: use one of the names listed: a function's name, or the name given to its trigger "
+        "(orchestration=..., activity=...)"]
 
 
 def test_a_missing_app_file_exits_2_naming_it(capsys):
@@ -204,16 +209,146 @@ def test_a_missing_app_file_exits_2_naming_it(capsys):
     assert str(ROOT / "scenarios" / "nowhere" / "function_app.py") in err
 
 
+def test_a_bad_module_path_exits_2_naming_the_module(capsys):
+    code, out, err = run(capsys, "scenarios.nowhere:app", "content_approval")
+
+    assert code == EXIT_USAGE
+    assert out == ""
+    message, hint = err.splitlines()
+    assert message == ("dafx: error: cannot import 'scenarios.nowhere' for app "
+                       "'scenarios.nowhere:app': No module named 'scenarios.nowhere'. Use "
+                       "'package.module:app' with the package importable, or a path to "
+                       "function_app.py.")
+    assert hint.startswith("hint: APP is a function_app.py path, its folder, or package.module:app")
+
+
+def test_an_app_module_without_that_attribute_lists_its_apps(capsys):
+    code, _, err = run(capsys, "scenarios.content_approval.function_app:ap", "content_approval")
+
+    assert code == EXIT_USAGE
+    assert err.splitlines()[0] == ("dafx: error: module 'scenarios.content_approval.function_app' "
+                                   "has no attribute 'ap'; its apps: bp, app")
+
+
+def test_an_unexpected_error_is_one_line_unless_debug(capsys, monkeypatch):
+    from dafx_testing.simulator import Simulator
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the store is on fire")
+
+    monkeypatch.setattr(Simulator, "start_new", broken)
+    code, out, err = run(capsys, APP, "content_approval")
+
+    assert code == EXIT_USAGE
+    assert out == ""
+    assert err.splitlines() == [
+        "dafx: error: unexpected RuntimeError: the store is on fire",
+        "hint: this came from the app's code or from dafx itself; rerun with --debug for the "
+        "traceback"]
+    with pytest.raises(RuntimeError, match="the store is on fire"):
+        main(["run", APP, "content_approval", "--debug"])
+
+
+def test_ctrl_c_exits_130(capsys, monkeypatch):
+    from dafx_testing.simulator import Simulator
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Simulator, "start_new", interrupted)
+    code, _, err = run(capsys, APP, "content_approval")
+
+    assert code == EXIT_INTERRUPTED == 130
+    assert err == "dafx: interrupted\n"
+
+
 def test_no_command_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as caught:
         main([])
 
     assert caught.value.code == EXIT_USAGE
-    assert "command" in capsys.readouterr().err
+    assert capsys.readouterr().err.splitlines()[1:] == [
+        "dafx: error: give a command: run, sweep, replay or show",
+        "hint: 'dafx --help' lists the options, with examples"]
 
 
 def test_the_exit_codes_are_distinct():
     assert len({EXIT_COMPLETED, EXIT_FAILED, EXIT_USAGE, EXIT_RUNNING}) == 4
+
+
+# --- output for scripts and people ----------------------------------------------------------
+
+
+def test_json_prints_the_status_and_history_as_one_document(capsys):
+    code, out, err = run(capsys, APP, "content_approval", *TIDES, "--event",
+                         "ApprovalDecision=true", "--json")
+
+    assert code == EXIT_COMPLETED
+    assert err == ""
+    document = json.loads(out)
+    assert document["runtimeStatus"] == "Completed"
+    assert document["output"]["status"] == "published"
+    assert document["input"] == {"topic": "tides"}
+    assert document["customStatus"] == {"stage": "published"}
+    assert document["waitingFor"] == []
+    assert document["clock"] == "2025-01-01T00:00:00+00:00"
+    assert [e["EventType"] for e in document["history"]][:2] == [12, 0]
+
+
+def test_json_of_a_waiting_instance_names_what_it_waits_for(capsys):
+    code, out, _ = run(capsys, APP, "content_approval", "--json")
+
+    assert code == EXIT_RUNNING
+    document = json.loads(out)
+    assert (document["runtimeStatus"], document["waitingFor"]) == ("Running", ["ApprovalDecision"])
+
+
+def test_html_writes_a_page_of_the_run_and_says_where(capsys, tmp_path):
+    target = tmp_path / "run.html"
+    code, out, err = run(capsys, APP, "content_approval", *TIDES, "--advance", "24h",
+                         "--html", str(target))
+
+    assert code == EXIT_COMPLETED
+    assert field(out, "status") == "Completed"
+    assert err == f"dafx: wrote the HTML report to {target}\n"
+    page = target.read_text(encoding="utf-8")
+    assert "<h1>dafx run content_approval</h1>" in page
+    assert "escalate_for_review" in page and "+1d 00:00:00" in page
+
+
+def test_version_comes_from_the_package_metadata(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as caught:
+        main(["--version"])
+
+    assert caught.value.code == 0
+    assert capsys.readouterr().out.startswith(f"dafx {version('dafx-testing')} "
+                                              "(azure-functions-durable ")
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "replay", "show"])
+def test_every_command_has_help_with_examples_and_exit_codes(capsys, command):
+    with pytest.raises(SystemExit) as caught:
+        main([command, "--help"])
+
+    assert caught.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"usage: dafx {command} ")
+    examples = text[text.index("examples:"):text.index("exit codes:")]
+    assert examples.count(f"dafx {command} ") >= 2
+    assert "exit codes: 0 " in text and " 2 bad usage" in text
+    assert "--json" in text and "--debug" in text
+
+
+def test_the_top_level_help_lists_the_commands_and_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+
+    text = capsys.readouterr().out
+    for command in ("run", "sweep", "replay", "show"):
+        assert f"\n    {command} " in text
+    assert "exit codes: 0 success, 1 the app failed" in text
 
 
 # --- durations -------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from fakes.content_service import service
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = "scenarios/content_approval/function_app.py"
-START = ["--http", "POST", "/api/orchestrators/content_approval", "--json", '{"topic": "tides"}']
+START = ["--http", "POST", "/api/orchestrators/content_approval", "--body", '{"topic": "tides"}']
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +42,29 @@ def test_http_start_then_event_follows_the_instance_to_completion(capsys):
     assert 'started content_approval input="{\\"topic\\": \\"tides\\"}"' in out
     assert service.calls[0].payload == "tides"
     assert err == ""
+
+
+def test_json_holds_the_http_exchange_and_the_instance_it_followed(capsys):
+    code, out, err = dafx_run(capsys, APP, *START, "--event", "ApprovalDecision=true", "--json")
+
+    assert code == EXIT_COMPLETED
+    assert err == ""
+    document = json.loads(out)
+    assert document["http"]["status"] == 202
+    assert document["http"]["instanceId"] == document["instanceId"]
+    assert json.loads(document["http"]["body"])["id"] == document["instanceId"]
+    assert document["runtimeStatus"] == "Completed"
+
+
+def test_json_of_a_response_without_an_instance_has_only_the_exchange(capsys):
+    code, out, _ = dafx_run(capsys, APP, "--http", "GET", "/api/orchestrators/content_approval",
+                            "--json")
+
+    assert code == EXIT_FAILED
+    document = json.loads(out)
+    assert set(document) == {"http", "clock"}
+    assert document["http"]["status"] == 404
+    assert "takes POST" in document["http"]["note"]
 
 
 def test_without_an_answer_the_instance_is_still_running(capsys):
@@ -84,8 +108,8 @@ def test_a_function_that_raises_is_reported_as_the_hosts_500(capsys):
 @pytest.mark.parametrize("argv, message", [
     ([APP], "give the ORCHESTRATOR to start, or --http METHOD PATH"),
     ([APP, "content_approval", *START], "drop ORCHESTRATOR and --input"),
-    ([APP, "content_approval", "--json", "{}"], "--json is the body of an --http request"),
-    ([APP, "--http", "POST", "/api/x", "--json", "{oops"], "--json is not valid JSON"),
+    ([APP, "content_approval", "--body", "{}"], "--body is the body of an --http request"),
+    ([APP, "--http", "POST", "/api/x", "--body", "{oops"], "--body is not valid JSON"),
 ])
 def test_usage_errors_name_the_problem(capsys, argv, message):
     with pytest.raises(SystemExit) as stopped:

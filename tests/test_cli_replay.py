@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -65,11 +66,35 @@ def test_an_unreadable_history_names_the_file_and_exits_2(capsys, tmp_path):
     broken = tmp_path / "broken.json"
     broken.write_text('{"history": [{"EventType": 0, "EventId": -1}]}', encoding="utf-8")
 
-    code, out, _ = replay(capsys, 2, broken, HISTORIES / "shipped.json")
+    code, out, err = replay(capsys, 2, broken, HISTORIES / "shipped.json")
 
     assert code == EXIT_USAGE
     assert f"ERROR     {broken}: event 0 lacks Timestamp" in out
     assert "OK        " in out   # the readable one still replayed
+    assert out.splitlines()[-1] == "1 history replayed: 1 ok, 0 diverged, 1 unreadable"
+    assert err.startswith("hint: a history file is what Simulator.save_history writes")
+
+
+def test_json_gives_each_verdict_and_each_unreadable_file(capsys, tmp_path):
+    missing = tmp_path / "missing.json"
+    code, out, _ = replay(capsys, 2, HISTORIES / "shipped.json", missing, "--json")
+    code_v3, out_v3, _ = replay(capsys, 3, HISTORIES / "shipped.json", "--json")
+
+    assert code == EXIT_USAGE
+    document = json.loads(out)
+    assert document["ok"] is False
+    assert [(r["verdict"], r["events"], r["divergence"]) for r in document["results"]] == [
+        ("ok", 20, None)]
+    assert document["errors"] == [{"source": str(missing),
+                                   "error": f"history file not found: {missing}"}]
+
+    assert code_v3 == EXIT_FAILED
+    diverged, = json.loads(out_v3)["results"]
+    assert (diverged["verdict"], diverged["orchestrator"]) == ("diverged", "order_fulfillment")
+    assert diverged["divergence"]["sequenceNumber"] == 1
+    assert diverged["divergence"]["expected"] == "activity 'charge_payment' [#1]"
+    assert diverged["divergence"]["actual"] == "activity 'check_fraud' [#1]"
+    assert diverged["divergence"]["hostMessage"].startswith("Non-Deterministic workflow detected")
 
 
 def test_an_app_that_cannot_load_exits_2(capsys, tmp_path):
