@@ -3,6 +3,7 @@
 * The repository root goes on ``sys.path`` so scenarios import ``fakes``.
 * Tests never reach the network: any socket connection or name lookup that is
   not loopback fails at once with an error naming the address.
+* ``pytester`` is on for the plugin's own tests.
 """
 
 from __future__ import annotations
@@ -11,6 +12,13 @@ import ipaddress
 import socket
 import sys
 from pathlib import Path
+
+# pytester's in-process runs drop every module first imported inside them, and hypothesis's
+# plugin imports hypothesis at the end of each run: import it once here so a run takes
+# milliseconds, not a second.
+import hypothesis.internal.observability  # noqa: F401
+
+pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:

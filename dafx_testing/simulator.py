@@ -31,6 +31,7 @@ from typing import (
     List,
     Optional,
     Sequence,
+    Tuple,
     Union,
 )
 
@@ -519,11 +520,13 @@ class Simulator:
     def crash_sweep(self, scenario: Callable[["Simulator"], Any], *, pairs: bool = False,
                     idempotent: Sequence[str] = (), effects: Optional[Callable[[], Any]] = None,
                     kinds: Optional[Sequence[str]] = None,
-                    progress: Optional[Callable[[int, int], None]] = None) -> SweepReport:
+                    progress: Optional[Callable[[int, int], None]] = None,
+                    shard: Optional[Tuple[int, int]] = None) -> SweepReport:
         """Run ``scenario`` with a crash at every commit point; see :func:`crash_sweep`.
 
         Each run gets a fresh simulator built with this one's options; this
-        simulator itself is left untouched.
+        simulator itself is left untouched. ``shard=(index, count)`` runs only
+        this process's share of the points (the shards add up to the whole sweep).
 
         Example::
 
@@ -538,7 +541,8 @@ class Simulator:
             assert report.ok, report.explain()
         """
         return crash_sweep(self._fresh, scenario, pairs=pairs, idempotent=idempotent,
-                           effects=effects, kinds=kinds, seed=self.seed, progress=progress)
+                           effects=effects, kinds=kinds, seed=self.seed, progress=progress,
+                           shard=shard)
 
     def explore(self, scenario: Callable[["Simulator"], Any], *, max_examples: int = 50,
                 max_crashes: int = 3, reorder: bool = True, idempotent: Sequence[str] = (),

@@ -25,6 +25,12 @@ baseline's at the same point of the scenario, so the rest is known to replay
 identically and the run stops there. A sweep of P points therefore costs about
 P prefixes plus a few steps each, not P full runs; runs that never converge
 (the ones that find bugs) run to the end.
+
+Sharding: ``shard=(index, count)`` splits one sweep across ``count`` processes
+(the pytest plugin does it across xdist workers). Every shard runs the same
+baseline and takes the crash points whose position among the candidates is
+``index`` modulo ``count``, with the pairs that start there; the shards' failures
+and runs together are exactly those of the unsharded sweep.
 """
 
 from __future__ import annotations
@@ -126,6 +132,7 @@ class SweepReport:
         failures: schedules after which an invariant broke.
         duplicated_effects: work that ran more often than in the baseline.
         repeated_model_calls: crash runs that repeated model requests (cost only).
+        shard: ``(index, count)`` when this report covers one shard of a sweep.
     """
 
     points: List[CommitPoint]
@@ -135,6 +142,7 @@ class SweepReport:
     duplicated_effects: List[DuplicatedEffect] = field(default_factory=list)
     repeated_model_calls: List[RepeatedModelCalls] = field(default_factory=list)
     seed: int = 0
+    shard: Optional[Tuple[int, int]] = None
 
     @property
     def ok(self) -> bool:
@@ -147,7 +155,8 @@ class SweepReport:
         The first ``max_failures`` failing schedules are shown in full, the rest
         by their crash points.
         """
-        head = (f"crash sweep: {len(self.points)} commit points, {self.runs} crash runs "
+        part = "" if self.shard is None else f" (shard {self.shard[0]} of {self.shard[1]})"
+        head = (f"crash sweep{part}: {len(self.points)} commit points, {self.runs} crash runs "
                 f"({self.pruned} converged early), seed {self.seed}: "
                 + ("all invariants held" if self.ok else f"{len(self.failures)} failing schedule(s)"))
         lines = [head]
@@ -193,6 +202,7 @@ def crash_sweep(
     kinds: Optional[Collection[str]] = None,
     seed: int = 0,
     progress: Optional[Callable[[int, int], None]] = None,
+    shard: Optional[Tuple[int, int]] = None,
 ) -> SweepReport:
     """Crash ``scenario`` at every commit point and compare each recovery with the baseline.
 
@@ -207,19 +217,27 @@ def crash_sweep(
         kinds: only crash points of these kinds (default: all).
         seed: recorded in the report and its reproduction hints.
         progress: called with (runs done, runs planned) after each run.
+        shard: ``(index, count)``: crash only at the candidate points whose
+            position is ``index`` modulo ``count`` (and the pairs starting there).
     """
+    if shard is not None:
+        index, count = shard
+        if not (isinstance(index, int) and isinstance(count, int) and 0 <= index < count):
+            raise ValueError(f"shard={shard!r}: expected (index, count) with 0 <= index < count, "
+                             "e.g. (0, 2) and (1, 2) for a sweep split in two")
     first = make_simulator(None)
     # One freezegun patch for the whole sweep: each run's clock then stacks on it
     # cheaply instead of re-patching every loaded module per run.
     with first.clock.bound():
         return _sweep(first, make_simulator, scenario, pairs=pairs, idempotent=idempotent,
-                      effects=effects, kinds=kinds, seed=seed, progress=progress)
+                      effects=effects, kinds=kinds, seed=seed, progress=progress, shard=shard)
 
 
 def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, pairs: bool,
            idempotent: Collection[str], effects: Optional[Callable[[], Any]],
            kinds: Optional[Collection[str]], seed: int,
-           progress: Optional[Callable[[int, int], None]]) -> SweepReport:
+           progress: Optional[Callable[[int, int], None]],
+           shard: Optional[Tuple[int, int]]) -> SweepReport:
     trace = _Trace()
     cache = PrefixCache()
     first.attach_prefix_cache(cache)
@@ -227,9 +245,11 @@ def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, 
     if baseline.error is not None:
         raise baseline.error
     cache.recording = False
-    report = SweepReport(points=baseline.points, seed=seed)
+    report = SweepReport(points=baseline.points, seed=seed, shard=shard)
     idempotent_names = {name.lower() for name in idempotent}
     candidates = [p for p in baseline.points if kinds is None or p.kind in kinds]
+    if shard is not None:
+        candidates = candidates[shard[0]::shard[1]]
     schedules: List[List[int]] = [[p.index] for p in candidates]
     planned = len(schedules)
     done = 0

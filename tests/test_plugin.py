@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
-# pytester's in-process runs drop every module first imported inside them, and hypothesis's
-# plugin imports hypothesis at the end of each run: import it once here so a run takes
-# milliseconds, not a second.
-import hypothesis.internal.observability  # noqa: F401
 import pytest
-
-pytest_plugins = ["pytester"]
 
 QUIET = ("-o", "asyncio_default_fixture_loop_scope=function")   # silence pytest-asyncio's notice
 
-APP = """\
-import azure.durable_functions as df
-
-app = df.DFApp()
-
-
-@app.orchestration_trigger(context_name="context")
-def hello(context):
-    return (yield context.call_activity("greet", context.get_input()))
-
-
-@app.activity_trigger(input_name="name")
-def greet(name):
-    return "{greeting} " + name
-"""
+HELLO_APP = (Path(__file__).parent / "apps" / "hello_app.py").read_text(encoding="utf-8")
 
 USES_DAFX = """\
 import pytest
@@ -48,7 +29,7 @@ def test_each_test_gets_a_fresh_simulator(dafx):
 
 
 def app_source(greeting: str) -> str:
-    return APP.replace("{greeting}", greeting)
+    return HELLO_APP.replace('"hello "', f'"{greeting} "')
 
 
 def dafx_tests(mark: str = "", greeting: str = "hello") -> str:
@@ -183,3 +164,5 @@ def test_the_plugin_can_be_disabled(pytester):
     result.stdout.fnmatch_lines(["*fixture 'dafx' not found*"])
     markers = pytester.runpytest(*QUIET, "-p", "no:dafx", "--markers")
     assert "dafx_app" not in markers.stdout.str()
+    options = pytester.runpytest(*QUIET, "-p", "no:dafx", "--dafx-seed=1")
+    options.stderr.fnmatch_lines(["*unrecognized arguments: --dafx-seed=1*"])
