@@ -78,12 +78,21 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
     report = yield
     factory = item.stash.get(_FACTORY, None)
-    if report.failed and factory is not None:
+    if factory is None or not (report.failed or report.when == "call"):
+        return report
+    swept = _swept(item)         # the sweep's own explanation shows its runs' timelines
+    reproduce = factory.config.reproduce(item.nodeid, factory.seed_pinned, swept)
+    if report.failed:
         from .failure_report import render
 
-        swept = _swept(item)     # the sweep's own explanation shows its runs' timelines
-        reproduce = factory.config.reproduce(item.nodeid, factory.seed_pinned, swept)
         report.sections.append(("dafx", render([] if swept else factory.built, reproduce)))
+    folder = factory.config.html
+    if folder is not None and factory.built and report.when in ("setup", "call"):
+        from .html_pages import PAGE, write_test_page
+
+        page = write_test_page(folder, item.nodeid, report.outcome, factory.built, reproduce,
+                               item.stash.get(sweep_marker.SWEEP_REPORT, None))
+        report.user_properties.append((PAGE, page))
     return report
 
 
@@ -100,6 +109,21 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_sep("=", f"dafx: wrote {len(written)} golden file(s)")
         for path in written:
             terminalreporter.write_line(path)
+    _write_html_index(terminalreporter)
+
+
+def _write_html_index(terminalreporter: Any) -> None:
+    """Link the pages of ``--dafx-html`` (written by whichever process ran each test)."""
+    folder = terminalreporter.config.stash[_CONFIG].html
+    if folder is None:
+        return
+    from .html_pages import PAGE, write_index_page
+
+    reports = [r for group in terminalreporter.stats.values() for r in group
+               if getattr(r, "when", None) in ("setup", "call")]
+    pages = [page for r in reports for key, page in r.user_properties if key == PAGE]
+    index = write_index_page(folder, pages)
+    terminalreporter.write_sep("=", f"dafx: {len(pages)} HTML page(s), index at {index}")
 
 
 @pytest.fixture

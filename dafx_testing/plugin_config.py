@@ -26,7 +26,7 @@ import shlex
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Tuple, TypeVar
+from typing import Any, Callable, Optional, Tuple, TypeVar
 
 import pytest
 
@@ -65,6 +65,10 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--dafx-update-goldens", action="store_true", default=None,
                     help="write golden files (dafx_golden) instead of comparing with them; "
                          "ini: dafx_update_goldens")
+    group.addoption("--dafx-html", metavar="DIR", default=None,
+                    help="write a self-contained HTML page per test that used a simulator "
+                         "(timelines, agent sessions, sweep results) and DIR/index.html; "
+                         "ini: dafx_html")
     parser.addini("dafx_app", "app the dafx fixture simulates: path to function_app.py (relative "
                               "to the rootdir) or pkg.module:app", default="")
     parser.addini("dafx_seed", "seed of every simulator (like --dafx-seed)", default="0")
@@ -80,6 +84,8 @@ def add_options(parser: pytest.Parser) -> None:
                   default=False)
     parser.addini("dafx_update_goldens", "write golden files (like --dafx-update-goldens)",
                   type="bool", default=False)
+    parser.addini("dafx_html", "folder for HTML pages of the tests (like --dafx-html), relative "
+                               "to the rootdir", default="")
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ class PluginConfig:
         shards: test items each crash sweep is split into (1: not split).
         record: fake_llm cassettes record instead of replaying.
         update_goldens: golden files are written instead of compared.
+        html: the folder HTML pages go to (None: no pages).
     """
 
     app: str
@@ -105,6 +112,7 @@ class PluginConfig:
     shards: int
     record: bool
     update_goldens: bool
+    html: Optional[Path] = None
 
     @classmethod
     def from_pytest(cls, config: pytest.Config) -> "PluginConfig":
@@ -124,6 +132,7 @@ class PluginConfig:
                             "a positive integer or 'auto'"),
             record=bool(_setting(config, "record", bool, "true or false")),
             update_goldens=bool(_setting(config, "update_goldens", bool, "true or false")),
+            html=_html_folder(config),
         )
 
     def header(self) -> str:
@@ -197,6 +206,15 @@ def _setting(config: pytest.Config, name: str, parse: Callable[[Any], _T], valid
         return parse(raw)
     except ValueError:
         raise pytest.UsageError(f"{where}: {raw!r} is not valid; expected {valid}") from None
+
+
+def _html_folder(config: pytest.Config) -> Optional[Path]:
+    """``--dafx-html`` (relative to where pytest runs), else ``dafx_html`` (to the rootdir)."""
+    given = config.getoption("dafx_html", default=None)
+    if given:
+        return config.invocation_params.dir / given
+    configured = config.getini("dafx_html")
+    return config.rootpath / configured if configured else None
 
 
 def _parse_seed(raw: str) -> int:

@@ -43,10 +43,13 @@ from .plugin_config import PluginConfig
 
 if TYPE_CHECKING:
     from .simulator_factory import SimulatorFactory
+    from .sweep import SweepReport
 
 __all__ = ["MARKER", "parametrize", "run", "summary"]
 
 MARKER = "crash_sweep"
+SWEEP_REPORT: "pytest.StashKey[SweepReport]" = pytest.StashKey()
+"""Where a swept test keeps its report (the HTML page shows it)."""
 OPTIONS = ("idempotent", "kinds", "effects")
 """Keywords the marker accepts (those of :meth:`Simulator.crash_sweep`)."""
 
@@ -98,6 +101,7 @@ def run(item: pytest.Function, config: PluginConfig,
     shard = None if index is None else (index, config.shards)
     report = template.crash_sweep(scenario, pairs=config.sweep == "pairs", shard=shard,
                                   **marker.kwargs)
+    item.stash[SWEEP_REPORT] = report
     item.user_properties.append((RESULT, {
         "test": _unsharded(item.nodeid, shard), "shard": shard, "points": len(report.points),
         "runs": report.runs, "failures": [[p.index for p in f.crashes] for f in report.failures]}))
