@@ -1,0 +1,605 @@
+"""Side-by-side benchmarks of dafx-testing: every figure a ratio measured in this one process.
+
+Run from the repository root (after ``pip install -e ".[bench]"``)::
+
+    python benchmarks/run.py --quick     # under a minute: the small sizes
+    python benchmarks/run.py             # the full set (N = 1000 too): several minutes
+    python benchmarks/run.py --json      # the same figures as JSON, for machines
+
+Each comparison runs both sides in this process, alternating them repetition by
+repetition, and takes the median of each side, so a noisy neighbour on the
+machine slows both alike. ``benchmarks/README.md`` explains the method and
+holds the latest figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import inspect
+import itertools
+import json
+import logging
+import os
+import platform
+import socket
+import statistics
+import sys
+import time
+import tracemalloc
+import warnings
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from importlib import metadata
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional, Tuple, TypeVar
+
+import azure.durable_functions as df
+
+from dafx_testing import Simulator
+from dafx_testing.app import ORCHESTRATOR
+from dafx_testing.history import Event, EventType
+from dafx_testing.orchestrations import call_handle, context_json
+from dafx_testing.sweep import crash_sweep
+from dafx_testing.worker import execution_of
+
+T = TypeVar("T")
+
+PLAIN = {"guard": "off", "perturb": False}
+"""Determinism checks off: the engine alone, without the guard and the perturbed second replay."""
+
+
+# --- the app under test, written for Azure Durable Functions -------------------------------------
+
+app = df.DFApp()
+
+
+@app.orchestration_trigger(context_name="context")
+def chain(context: df.DurableOrchestrationContext):
+    """N activities one after another: N + 1 episodes, each replaying the history so far."""
+    total = 0
+    for _ in range(context.get_input()):
+        total = yield context.call_activity("add_one", total)
+    return total
+
+
+@app.orchestration_trigger(context_name="context")
+def fan_out(context: df.DurableOrchestrationContext):
+    """N activities at once, then their sum."""
+    tasks = [context.call_activity("add_one", i) for i in range(context.get_input())]
+    results = yield context.task_all(tasks)
+    return sum(results)
+
+
+@app.orchestration_trigger(context_name="context")
+def sleeper(context: df.DurableOrchestrationContext):
+    """One durable timer of the given number of hours."""
+    hours = context.get_input()
+    yield context.create_timer(context.current_utc_datetime + timedelta(hours=hours))
+    return hours
+
+
+@app.activity_trigger(input_name="value")
+def add_one(value: int) -> int:
+    return value + 1
+
+
+def simulated_run(orchestrator: str, value: Any, **options: Any) -> Simulator:
+    """One orchestration, start to finish, on a fresh simulator (what one test pays)."""
+    sim = Simulator(app, **options)
+    status = sim.wait_for_completion(sim.start_new(orchestrator, value, instance_id="bench"),
+                                     timeout=timedelta(days=30))
+    assert status.runtime_status == "Completed", status.output
+    return sim
+
+
+def chain_scenario(steps: int) -> Callable[[Simulator], None]:
+    """The crash sweeps' scenario: one chain of ``steps`` activities."""
+    def scenario(sim: Simulator) -> None:
+        sim.wait_for_completion(sim.start_new("chain", steps, instance_id="bench"))
+    return scenario
+
+
+# --- measuring ------------------------------------------------------------------------------------
+
+
+def timed(action: Callable[[], T]) -> Tuple[float, T]:
+    """Wall time and result of one call, with the garbage collector's debts settled beforehand."""
+    gc.collect()
+    started = time.perf_counter()
+    result = action()
+    return time.perf_counter() - started, result
+
+
+def medians(repetitions: int, *actions: Callable[[], Any]) -> List[float]:
+    """The median wall time of each action, the actions taking turns in every repetition.
+
+    Taking turns spreads any slowdown of the machine over all sides, so their
+    ratio holds even when the absolute figures drift.
+    """
+    samples: List[List[float]] = [[] for _ in actions]
+    for _ in range(repetitions):
+        for action, times in zip(actions, samples):
+            times.append(timed(action)[0])
+    return [statistics.median(times) for times in samples]
+
+
+def peak_memory(action: Callable[[], Any]) -> float:
+    """Peak bytes Python allocated during one call (tracemalloc; times under it mean nothing)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        action()
+        return float(tracemalloc.get_traced_memory()[1])
+    finally:
+        tracemalloc.stop()
+
+
+@dataclass(frozen=True)
+class Target:
+    """The bound a figure should meet: on its ratio, or on our own measurement."""
+
+    bound: float
+    at_most: bool = True
+    on_ratio: bool = True
+
+    def met(self, figure: "Figure") -> bool:
+        value = figure.ratio if self.on_ratio else figure.ours
+        assert value is not None
+        return value <= self.bound if self.at_most else value >= self.bound
+
+    def __str__(self) -> str:
+        sign = "<=" if self.at_most else ">="
+        return f"{sign} {self.bound:g}" + ("x" if self.on_ratio else "")
+
+
+@dataclass
+class Figure:
+    """One line of the table: our measurement, what it is set against, and the ratio."""
+
+    comparison: str
+    case: str
+    unit: str                       # "s", "MB" or "/s"
+    ours: float
+    reference: Optional[float] = None
+    reference_name: str = ""
+    ratio: Optional[float] = None
+    ratio_reads: str = "x"          # "x" (ours / reference) or "x faster" (reference / ours)
+    target: Optional[Target] = None
+    repetitions: int = 1
+
+    @property
+    def met(self) -> Optional[bool]:
+        return None if self.target is None else self.target.met(self)
+
+    def cells(self) -> List[str]:
+        reference = ("" if self.reference is None
+                     else f"{self.reference_name}: {_quantity(self.reference, self.unit)}")
+        ratio = "" if self.ratio is None else f"{self.ratio:.2f}{self.ratio_reads}"
+        verdict = {None: "", True: "met", False: "MISSED"}[self.met]
+        return [self.comparison, self.case, _quantity(self.ours, self.unit), reference, ratio,
+                str(self.target or ""), verdict, str(self.repetitions)]
+
+
+def _quantity(value: float, unit: str) -> str:
+    if unit == "s":
+        return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+    if unit == "MB":
+        return f"{value / 1e6:.1f} MB"
+    return f"{value:.0f}{unit}"
+
+
+# --- the timestamp fast path ----------------------------------------------------------------------
+
+
+def parser_variants(compare: bool = True) -> Dict[str, Dict[str, Any]]:
+    """Simulator options for each timestamp parser to measure: dateutil, and the fast path.
+
+    ``Simulator(fast_timestamps=...)`` swaps the SDK's dateutil timestamp
+    parsing for an identical faster parser (the default). Without ``compare``
+    only the fast path is measured; an engine without the switch measures
+    the SDK's own parser.
+    """
+    if "fast_timestamps" not in inspect.signature(Simulator).parameters:
+        return {"dateutil": {}}
+    fast = {"fast timestamps": {"fast_timestamps": True}}
+    return {"dateutil": {"fast_timestamps": False}, **fast} if compare else fast
+
+
+def sdk_parser(options: Dict[str, Any]) -> ContextManager[Any]:
+    """The SDK's timestamp parser the simulator uses with ``options``, for the bare replays."""
+    if not options.get("fast_timestamps"):
+        return contextlib.nullcontext()
+    from dafx_testing.fast_timestamps import swapped_in
+
+    return swapped_in()
+
+
+# --- 1. engine overhead: a simulated run vs the bare SDK replays it performs ----------------------
+
+DECISIONS = {EventType.TaskScheduled, EventType.TimerCreated,
+             EventType.SubOrchestrationInstanceCreated, EventType.EventSent,
+             EventType.ExecutionCompleted}
+"""Events the host records from an episode's actions; the rest of an episode came in as messages."""
+
+
+def episode_bodies(sim: Simulator, instance_id: str) -> List[str]:
+    """The context JSON of every episode the simulator ran for an instance, rebuilt from history.
+
+    An episode's recorded events are ``OrchestratorStarted``, the messages it
+    received, the events of its decisions and ``OrchestratorCompleted``. The
+    SDK was called with the history before it (played), then the
+    ``OrchestratorStarted`` and the messages (not yet played): this rebuilds
+    that with the package's own :func:`context_json`, as ``run_episode`` does.
+    """
+    instance = sim.hub.get(instance_id)
+    history = instance.history
+    execution = execution_of(instance)
+    bodies = []
+    for start, event in enumerate(history):
+        if event["EventType"] != EventType.OrchestratorStarted:
+            continue
+        recorded = itertools.takewhile(
+            lambda e: e["EventType"] != EventType.OrchestratorCompleted,
+            itertools.islice(history, start + 1, None))
+        received = [e for e in recorded if e["EventType"] not in DECISIONS]
+        seen = history[:start] + [_unplayed(e) for e in [event, *received]]
+        bodies.append(json.dumps(context_json(execution, seen, start > 0, sim.timer_limits)))
+    return bodies
+
+
+def _unplayed(event: Event) -> Event:
+    return dict(event, IsPlayed=False)
+
+
+def bare_replays(handle: Callable[..., Any], bodies: List[str],
+                 parser: Callable[[], ContextManager[Any]]) -> None:
+    """Call the SDK's generated handle once per episode, as the Python worker does."""
+    with parser():
+        for body in bodies:
+            call_handle(handle, body)
+
+
+def engine_overhead(steps: int, repetitions: int, name: str,
+                    options: Dict[str, Any]) -> Tuple[Figure, float]:
+    """A simulated N-step chain against the sum of the SDK replays it must perform.
+
+    The simulator's whole run (building it, the scheduler, the host-side
+    replay, commits, activities) is timed against nothing but the ``handle``
+    calls on the same context JSON. Their ratio is what the engine adds to the
+    SDK's own cost. Returns the figure and the simulated run's median time.
+    """
+    options = {**PLAIN, **options}
+    sim = simulated_run("chain", steps, **options)
+    handle = sim.index.get(ORCHESTRATOR, "chain").handler
+    bodies = episode_bodies(sim, "bench")
+    simulated, bare = medians(
+        repetitions,
+        lambda: simulated_run("chain", steps, **options),
+        lambda: bare_replays(handle, bodies, lambda: sdk_parser(options)))
+    figure = Figure("engine overhead", f"chain N={steps}, {name}", "s", simulated, bare,
+                    "bare SDK replays", simulated / bare, target=Target(1.25),
+                    repetitions=repetitions)
+    return figure, simulated
+
+
+def engine_overhead_section(sizes: List[Tuple[int, int]]) -> List[Figure]:
+    """Engine overhead for each size and timestamp parser, plus the fast path's speed-up."""
+    figures: List[Figure] = []
+    for steps, repetitions in sizes:
+        runs = {}
+        for name, options in parser_variants().items():
+            figure, runs[name] = engine_overhead(steps, repetitions, name, options)
+            figures.append(figure)
+        if len(runs) == 2:
+            stock, fast = runs.values()
+            figures.append(Figure("fast timestamps", f"chain N={steps}, simulated run", "s",
+                                  fast, stock, "dateutil", stock / fast, "x faster",
+                                  repetitions=repetitions))
+    return figures
+
+
+def checks_cost_section(steps: int, repetitions: int) -> Figure:
+    """What the default determinism checks (API guard, perturbed replay) add to a run."""
+    checked, plain = medians(repetitions,
+                                    lambda: simulated_run("chain", steps),
+                                    lambda: simulated_run("chain", steps, **PLAIN))
+    return Figure("determinism checks", f"chain N={steps}, defaults", "s", checked, plain,
+                  "checks off", checked / plain, repetitions=repetitions)
+
+
+# --- 2. crash sweeps: every commit point against one crash-free run -------------------------------
+
+
+def sweep_cost(steps: int, repetitions: int, name: str, options: Dict[str, Any]) -> Figure:
+    """A full every-point crash sweep of an N-step chain, as a multiple of one run.
+
+    Determinism checks are off on both sides, so the crash machinery alone is
+    measured. The sweep runs once; the crash-free run is a median.
+    """
+    options = {**PLAIN, **options}
+    scenario = chain_scenario(steps)
+    one_run = medians(repetitions, lambda: scenario(Simulator(app, **options)))[0]
+    swept, report = timed(lambda: Simulator(app, **options).crash_sweep(
+        scenario, idempotent=["add_one"]))
+    assert report.ok, report.explain()
+    case = f"chain N={steps}, {name}: {len(report.points)} points, {report.pruned} converged"
+    target = Target(3) if steps == 100 else None
+    return Figure("crash sweep", case, "s", swept, one_run, "one run", swept / one_run,
+                  target=target, repetitions=repetitions)
+
+
+def projected_sweep(steps: int, shards: int, name: str, options: Dict[str, Any]) -> Figure:
+    """The cost of a full sweep too long to run, projected from an even sample of its points.
+
+    Shard ``(0, shards)`` crashes at every ``shards``-th commit point, spread
+    over the whole run, so its crash runs cost on average what all of them
+    do. A sweep is its baseline (one run) plus its crash runs, hence
+    ``projected = one run + shards x (sample - one run)``.
+    """
+    options = {**PLAIN, **options}
+    scenario = chain_scenario(steps)
+    one_run, _ = timed(lambda: scenario(Simulator(app, **options)))
+    # Simulator.crash_sweep has no shard argument; the plugin shards through the function.
+    make = Simulator(app, **options)._fresh
+    sample, report = timed(lambda: crash_sweep(make, scenario, idempotent=["add_one"],
+                                               shard=(0, shards)))
+    assert report.ok, report.explain()
+    projected = one_run + shards * max(sample - one_run, 0.0)
+    case = (f"chain N={steps}, {name}: projected from {report.runs} of "
+            f"{len(report.points)} points")
+    return Figure("crash sweep", case, "s", projected, one_run, "one run", projected / one_run,
+                  target=Target(30, on_ratio=False))
+
+
+def sweep_section(sizes: List[Tuple[int, int]], projected: Optional[Tuple[int, int]],
+                  compare_parsers: bool) -> List[Figure]:
+    """Sweep cost for each size and timestamp parser; optionally a projected large sweep.
+
+    The projection uses the fast path only: with dateutil its sample alone
+    takes over five minutes (two 150-second runs and the sample's crash runs).
+    """
+    figures = [sweep_cost(steps, repetitions, name, options)
+               for steps, repetitions in sizes
+               for name, options in parser_variants(compare_parsers).items()]
+    if projected is not None:
+        steps, shards = projected
+        figures += [projected_sweep(steps, shards, name, options)
+                    for name, options in parser_variants(compare=False).items()]
+    return figures
+
+
+# --- 3. throughput --------------------------------------------------------------------------------
+
+
+def throughput_section(count: int, repetitions: int) -> Figure:
+    """Orchestrations per second: ``count`` three-activity chains on one simulator."""
+    def run_all() -> None:
+        sim = Simulator(app, **PLAIN)
+        for number in range(count):
+            sim.start_new("chain", 3, instance_id=f"bench-{number}")
+        sim.run_until_idle()
+        assert all(i.runtime_status == "Completed" for i in sim.hub.instances.values())
+
+    elapsed = medians(repetitions, run_all)[0]
+    return Figure("throughput", f"{count} chains of 3 activities, one simulator", "/s",
+                  count / elapsed, repetitions=repetitions)
+
+
+# --- 4. memory ------------------------------------------------------------------------------------
+
+
+def memory_section(run_steps: int, sweep_steps: int) -> List[Figure]:
+    """Peak Python memory of a long run, and of a sweep against one run of the same chain."""
+    long_run = peak_memory(lambda: simulated_run("chain", run_steps, **PLAIN))
+    one_run = peak_memory(lambda: simulated_run("chain", sweep_steps, **PLAIN))
+    sweep = peak_memory(lambda: Simulator(app, **PLAIN).crash_sweep(
+        chain_scenario(sweep_steps), idempotent=["add_one"]))
+    return [Figure("peak memory", f"chain N={run_steps}, one run", "MB", long_run),
+            Figure("peak memory", f"chain N={sweep_steps}, crash sweep", "MB", sweep, one_run,
+                   "one run", sweep / one_run)]
+
+
+# --- 5. against durabletask's InMemoryOrchestrationBackend ----------------------------------------
+
+
+class DurableTask:
+    """durabletask's in-memory backend with a worker and a client, all in this process.
+
+    This is how its own tests run an orchestration end to end: the backend is
+    a gRPC server on localhost, the worker streams work items from it, and the
+    client starts an instance and waits for it to complete.
+    """
+
+    def __init__(self) -> None:
+        from durabletask import task
+        from durabletask.client import TaskHubGrpcClient
+        from durabletask.testing import InMemoryOrchestrationBackend
+        from durabletask.worker import TaskHubGrpcWorker
+
+        quiet = logging.getLogger("benchmarks.durabletask")
+        quiet.setLevel(logging.CRITICAL)   # its stream cancellation on stop logs a warning
+        self.backend = InMemoryOrchestrationBackend(port=_free_port())
+        address = self.backend.start()
+        self.client = TaskHubGrpcClient(host_address=address, logger=quiet)
+        self.worker = TaskHubGrpcWorker(host_address=address, logger=quiet)
+
+        def add_one(ctx: task.ActivityContext, value: int) -> int:
+            return value + 1
+
+        def chain(ctx: task.OrchestrationContext, steps: int):
+            total = 0
+            for _ in range(steps):
+                total = yield ctx.call_activity(add_one, input=total)
+            return total
+
+        def fan_out(ctx: task.OrchestrationContext, count: int):
+            results = yield task.when_all([ctx.call_activity(add_one, input=i)
+                                           for i in range(count)])
+            return sum(results)
+
+        def sleeper(ctx: task.OrchestrationContext, seconds: float):
+            yield ctx.create_timer(timedelta(seconds=seconds))
+            return seconds
+
+        self.orchestrators = {"chain": chain, "fan_out": fan_out, "sleeper": sleeper}
+        for orchestrator in self.orchestrators.values():
+            self.worker.add_orchestrator(orchestrator)
+        self.worker.add_activity(add_one)
+        self.worker.start()
+
+    def run(self, orchestrator: str, value: Any) -> None:
+        """Start one orchestration and wait until it completes."""
+        instance_id = self.client.schedule_new_orchestration(self.orchestrators[orchestrator],
+                                                             input=value)
+        state = self.client.wait_for_orchestration_completion(instance_id, timeout=120)
+        assert state is not None and state.runtime_status.name == "COMPLETED", state
+
+    def close(self) -> None:
+        self.worker.stop()
+        self.backend.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def durabletask_running() -> Iterator[DurableTask]:
+    runner = DurableTask()
+    try:
+        yield runner
+    finally:
+        runner.close()
+
+
+def against_durabletask(theirs: DurableTask, orchestrator: str, value: int, case: str,
+                        repetitions: int) -> Figure:
+    """The same orchestration on both, wall time per orchestration; the ratio is our speed-up."""
+    ours, reference = medians(repetitions,
+                                     lambda: simulated_run(orchestrator, value, **PLAIN),
+                                     lambda: theirs.run(orchestrator, value))
+    return Figure("vs durabletask", case, "s", ours, reference, "durabletask", reference / ours,
+                  "x faster", target=Target(5, at_most=False), repetitions=repetitions)
+
+
+def durable_timer(theirs: DurableTask, repetitions: int) -> Figure:
+    """Our 72-hour timer against their 1-second one (theirs sleeps in real time)."""
+    ours, reference = medians(repetitions,
+                                     lambda: simulated_run("sleeper", 72, **PLAIN),
+                                     lambda: theirs.run("sleeper", 1.0))
+    return Figure("vs durabletask", "durable timer: ours 72 h, theirs 1 s", "s", ours,
+                  reference, "durabletask", reference / ours, "x faster",
+                  repetitions=repetitions)
+
+
+def durabletask_section(repetitions: int) -> List[Figure]:
+    with durabletask_running() as theirs:
+        theirs.run("chain", 1)                  # connect and warm up before timing
+        return [against_durabletask(theirs, "chain", 10, "chain of 10 activities", repetitions),
+                against_durabletask(theirs, "fan_out", 100, "fan-out/fan-in of 100",
+                                    repetitions),
+                durable_timer(theirs, repetitions)]
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes and repetitions: (N, repetitions) pairs per comparison."""
+
+    overhead: List[Tuple[int, int]]
+    checks: Tuple[int, int]
+    sweeps: List[Tuple[int, int]]
+    compare_sweep_parsers: bool                  # sweeps with dateutil too, not only the fast path
+    projected_sweep: Optional[Tuple[int, int]]   # (N, shards) or None
+    throughput: Tuple[int, int]
+    memory: Tuple[int, int]                      # (run N, sweep N)
+    durabletask_repetitions: int
+
+
+QUICK = Plan(overhead=[(10, 5), (100, 3)], checks=(100, 3), sweeps=[(10, 3), (100, 3)],
+             compare_sweep_parsers=False, projected_sweep=None, throughput=(100, 3),
+             memory=(100, 10), durabletask_repetitions=3)
+FULL = Plan(overhead=[(10, 9), (100, 5), (1000, 1)], checks=(100, 5),
+            sweeps=[(10, 5), (100, 5)], compare_sweep_parsers=True, projected_sweep=(1000, 50),
+            throughput=(200, 5), memory=(1000, 100), durabletask_repetitions=9)
+
+
+def machine() -> Dict[str, str]:
+    """What the figures were measured on."""
+    versions = {package: _version(package) for package in
+                ("dafx-testing", "azure-functions-durable", "azure-functions", "durabletask")}
+    return {"python": platform.python_version(), "implementation": platform.python_implementation(),
+            "platform": platform.platform(), "cores": str(os.cpu_count()), **versions}
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def measure(plan: Plan, progress: Callable[[str], None]) -> List[Figure]:
+    """Every comparison of the plan, in order; the durabletask one last (it loads gRPC)."""
+    simulated_run("chain", 10, **PLAIN)                 # warm-up: imports and first calls
+    figures: List[Figure] = []
+    sections: List[Tuple[str, Callable[[], Any]]] = [
+        ("engine overhead", lambda: engine_overhead_section(plan.overhead)),
+        ("determinism checks", lambda: [checks_cost_section(*plan.checks)]),
+        ("crash sweeps", lambda: sweep_section(plan.sweeps, plan.projected_sweep,
+                                                     plan.compare_sweep_parsers)),
+        ("throughput", lambda: [throughput_section(*plan.throughput)]),
+        ("peak memory", lambda: memory_section(*plan.memory)),
+        ("vs durabletask", lambda: durabletask_section(plan.durabletask_repetitions)),
+    ]
+    for name, section in sections:
+        started = time.perf_counter()
+        figures += section()
+        progress(f"{name}: {time.perf_counter() - started:.1f} s")
+    return figures
+
+
+COLUMNS = ["comparison", "case", "ours", "reference", "ratio", "target", "verdict", "reps"]
+
+
+def table(figures: List[Figure]) -> str:
+    """The figures as a Markdown table (readable in a terminal, pasteable into the README)."""
+    rows = [COLUMNS] + [figure.cells() for figure in figures]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    lines = ["| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths)) + " |"
+             for row in rows]
+    lines.insert(1, "|" + "|".join("-" * (width + 2) for width in widths) + "|")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes only (under a minute)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    args = parser.parse_args()
+    # Crash sweeps deliver completions twice on purpose; the SDK warns each time.
+    warnings.filterwarnings("ignore", "Potential duplicate Task completion")
+    started = time.perf_counter()
+    about = machine()
+    if not args.json:
+        print(", ".join(f"{key} {value}" for key, value in about.items()), flush=True)
+    figures = measure(QUICK if args.quick else FULL,
+                      lambda line: print(line, file=sys.stderr, flush=True))
+    elapsed = time.perf_counter() - started
+    if args.json:
+        print(json.dumps({"machine": about, "mode": "quick" if args.quick else "full",
+                          "seconds": round(elapsed, 1),
+                          "figures": [dict(asdict(f), target=str(f.target or ""), met=f.met)
+                                      for f in figures]}, indent=2))
+    else:
+        print(table(figures))
+        print(f"total {elapsed:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
