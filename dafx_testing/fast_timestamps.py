@@ -20,11 +20,12 @@ there (another SDK version), so it is on by default
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import re
 import time
 from datetime import datetime, tzinfo
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Tuple
 
 from dateutil.parser import parse as dateutil_parse
 from dateutil.tz import UTC, tzlocal
@@ -41,7 +42,7 @@ def parse(text: str) -> datetime:
     if match is None:
         return dateutil_parse(text)
     year, month, day, hour, minute, second, fraction, zone = match.groups()
-    tzinfo = _utc_as_dateutil_reads_it() if zone else None
+    tzinfo = _utc_as_dateutil_reads_it(time.tzname) if zone else None
     if zone and tzinfo is None:
         return dateutil_parse(text)
     try:
@@ -51,9 +52,13 @@ def parse(text: str) -> datetime:
         return dateutil_parse(text)
 
 
-def _utc_as_dateutil_reads_it() -> Optional[tzinfo]:
-    """The zone dateutil gives a UTC timestamp here; None where it depends on the date."""
-    names = time.tzname
+@functools.lru_cache(maxsize=8)
+def _utc_as_dateutil_reads_it(names: Tuple[str, str]) -> Optional[tzinfo]:
+    """The zone dateutil gives a UTC timestamp where the local zone is called ``names``.
+
+    None where it depends on the date. Cached by the zone's names: building a
+    ``tzlocal()`` per timestamp cost a noticeable share of a replay.
+    """
     if "UTC" not in names:
         return UTC
     if names == ("UTC", "UTC"):

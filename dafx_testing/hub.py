@@ -105,15 +105,21 @@ class TaskHub:
     def append_history(self, instance: Instance, events: List[Event]) -> None:
         """Commit events to an instance's history (and its running digests)."""
         instance.history.extend(events)
-        instance.history_digest = digest_events(events, instance.history_digest)
-        instance.settled.add(events)
+        self._digest(instance, events)
 
     def replace_history(self, instance: Instance, events: List[Event]) -> None:
         """Set a whole new history (continue-as-new, rewind, loading a file)."""
         instance.history = events
-        instance.history_digest = digest_events(events)
+        instance.history_digest = ""
         instance.settled = SettledHistory()
-        instance.settled.add(events)
+        self._digest(instance, events)
+
+    @staticmethod
+    def _digest(instance: Instance, events: List[Event]) -> None:
+        """Extend both running digests, encoding each event once."""
+        encoded = [_encode(event) for event in events]
+        instance.history_digest = _chain(encoded, instance.history_digest)
+        instance.settled.add(events, encoded)
 
     def next_execution_number(self, instance_id: str) -> int:
         """How many executions this instance id has had; counts the new one."""
@@ -230,16 +236,21 @@ class SettledHistory:
     absorbing: bool = False
     completed: Set[int] = field(default_factory=set)
 
-    def add(self, events: List[Event]) -> None:
-        """Account for newly committed events: one episode, or a whole history."""
+    def add(self, events: List[Event], encoded: Optional[List[bytes]] = None) -> None:
+        """Account for newly committed events: one episode, or a whole history.
+
+        ``encoded``: the events as the hub already serialized them, if at hand.
+        """
+        if encoded is None:
+            encoded = [_encode(event) for event in events]
         duplicates = False
-        for episode in _episodes(events):
-            kept = [e for e in episode if not self._is_duplicate(e)]
+        for episode in _episodes(list(zip(events, encoded))):
+            kept = [(e, code) for e, code in episode if not self._is_duplicate(e)]
             if len(kept) < len(episode):
                 duplicates = True
-                if all(e["EventType"] in _EPISODE_MARKERS for e in kept):
+                if all(e["EventType"] in _EPISODE_MARKERS for e, _ in kept):
                     continue             # an episode that only received a duplicate
-            self.digest = digest_events(kept, self.digest)
+            self.digest = _chain([code for _, code in kept], self.digest)
         self.absorbing = duplicates
 
     def _is_duplicate(self, event: Event) -> bool:
@@ -253,19 +264,27 @@ class SettledHistory:
         return False
 
 
-def _episodes(events: List[Event]) -> List[List[Event]]:
-    """``events`` cut before each OrchestratorStarted."""
-    episodes: List[List[Event]] = []
-    for event in events:
-        if event["EventType"] == EventType.OrchestratorStarted or not episodes:
+def _episodes(pairs: List[Tuple[Event, bytes]]) -> List[List[Tuple[Event, bytes]]]:
+    """(event, encoding) pairs cut before each OrchestratorStarted."""
+    episodes: List[List[Tuple[Event, bytes]]] = []
+    for pair in pairs:
+        if pair[0]["EventType"] == EventType.OrchestratorStarted or not episodes:
             episodes.append([])
-        episodes[-1].append(event)
+        episodes[-1].append(pair)
     return episodes
 
 
 def digest_events(events: List[Event], previous: str = "") -> str:
     """A hash of ``events``, continuing a previous digest (histories are append-only)."""
+    return _chain([_encode(event) for event in events], previous)
+
+
+def _encode(event: Event) -> bytes:
+    return json.dumps(event, sort_keys=True).encode()
+
+
+def _chain(encoded: List[bytes], previous: str) -> str:
     hasher = hashlib.sha1(previous.encode())
-    for event in events:
-        hasher.update(json.dumps(event, sort_keys=True).encode())
+    for code in encoded:
+        hasher.update(code)
     return hasher.hexdigest()

@@ -205,7 +205,7 @@ class Worker:
             return
         with metering() as model_time:
             outcome = self._run_activity(work)
-        self._complete(model_time.seconds, ("activity", *point, repr(outcome)),
+        self._complete(model_time.seconds, ("activity", *point), outcome,
                        commit=lambda: self._commit_activity(work, outcome, point),
                        abandon=lambda: self.hub.activities.append(work))
 
@@ -220,14 +220,20 @@ class Worker:
             self.hub.activities.append(work)     # at-least-once: the message comes back
         self._crash("after-commit", *point)
 
-    def _complete(self, model_seconds: float, label: Tuple[str, ...], commit: Callable[[], None],
-                  abandon: Callable[[], None], busy: Optional[str] = None) -> None:
-        """Commit a unit of work now, or when its model calls return (virtual time)."""
+    def _complete(self, model_seconds: float, point: Tuple[str, ...], outcome: Any,
+                  commit: Callable[[], None], abandon: Callable[[], None],
+                  busy: Optional[str] = None) -> None:
+        """Commit a unit of work now, or when its model calls return (virtual time).
+
+        A parked result is labelled with its point and outcome, so that sweeps
+        telling runs apart also tell apart what each has in flight.
+        """
         if model_seconds <= 0:
             commit()
             return
-        self.in_flight.park(self.now + timedelta(seconds=model_seconds), " / ".join(label),
-                            commit, abandon, busy)
+        label = " / ".join((*point, repr(outcome)))
+        self.in_flight.park(self.now + timedelta(seconds=model_seconds), label, commit, abandon,
+                            busy)
 
     def _run_activity(self, work: ActivityWork) -> ActivityOutcome:
         if work.name == HTTP_ACTIVITY:
@@ -371,7 +377,7 @@ class Worker:
             outcome = run_batch(info.handler, record.name, record.key, record.exists,
                                 record.state, requests)
         self.ledger.entity_operations.update(f"{record.name}.{r.operation}" for r in requests)
-        self._complete(model_time.seconds, ("entity", *point, repr(outcome)),
+        self._complete(model_time.seconds, ("entity", *point), outcome,
                        commit=lambda: self._commit_batch(record, requests, outcome, point),
                        abandon=lambda: self._requeue_batch(record, requests), busy=entity_id)
 
