@@ -321,60 +321,41 @@ def checks_cost_section(steps: int, repetitions: int) -> Figure:
 # --- 2. crash sweeps: every commit point against one crash-free run -------------------------------
 
 
-def sweep_cost(steps: int, repetitions: int, name: str, options: Dict[str, Any]) -> Figure:
+def sweep_cost(steps: int, repetitions: int, name: str, options: Dict[str, Any],
+               isolation: str) -> Figure:
     """A full every-point crash sweep of an N-step chain, as a multiple of one run.
 
     Determinism checks are off on both sides, so the crash machinery alone is
-    measured. The sweep runs once; the crash-free run is a median.
+    measured. The sweep runs once; the crash-free run is a median. The 3x target
+    (N = 100) and the 30 s one (N = 1000) are the default isolation's (fork).
     """
     options = {**PLAIN, **options}
     scenario = chain_scenario(steps)
     one_run = medians(repetitions, lambda: scenario(Simulator(app, **options)))[0]
     swept, report = timed(lambda: Simulator(app, **options).crash_sweep(
-        scenario, idempotent=["add_one"]))
+        scenario, idempotent=["add_one"], isolation=isolation))
     assert report.ok, report.explain()
-    case = f"chain N={steps}, {name}: {len(report.points)} points, {report.pruned} converged"
-    target = Target(3) if steps == 100 else None
+    assert report.isolation == isolation
+    case = (f"chain N={steps}, {name}, {isolation}: {len(report.points)} points, "
+            f"{report.pruned} converged")
+    target = {100: Target(3), 1000: Target(30, unit="s")}.get(steps) if isolation == "fork" else None
     return Figure("crash sweep", case, "s", swept, one_run, "one run", swept / one_run,
                   target=target, repetitions=repetitions)
 
 
-def projected_sweep(steps: int, shards: int, name: str, options: Dict[str, Any]) -> Figure:
-    """The cost of a full sweep too long to run, projected from an even sample of its points.
+def sweep_section(sizes: List[Tuple[int, int]], compare_parsers: bool,
+                  large: Optional[int]) -> List[Figure]:
+    """Sweep cost for each size, timestamp parser and isolation; optionally one large sweep.
 
-    Shard ``(0, shards)`` crashes at every ``shards``-th commit point, spread
-    over the whole run, so its crash runs cost on average what all of them
-    do. A sweep is its baseline (one run) plus its crash runs, hence
-    ``projected = one run + shards x (sample - one run)``.
+    The large sweep forks, with the fast path only: rerun from the start it would
+    take about 15 minutes (the crash runs re-execute half a run each on average).
     """
-    options = {**PLAIN, **options}
-    scenario = chain_scenario(steps)
-    one_run, _ = timed(lambda: scenario(Simulator(app, **options)))
-    sweeper = Simulator(app, **options)
-    sample, report = timed(lambda: sweeper.crash_sweep(scenario, idempotent=["add_one"],
-                                                       shard=(0, shards)))
-    assert report.ok, report.explain()
-    projected = one_run + shards * max(sample - one_run, 0.0)
-    case = (f"chain N={steps}, {name}: projected from {report.runs} of "
-            f"{len(report.points)} points")
-    return Figure("crash sweep", case, "s", projected, one_run, "one run", projected / one_run,
-                  target=Target(30, unit="s"))
-
-
-def sweep_section(sizes: List[Tuple[int, int]], projected: Optional[Tuple[int, int]],
-                  compare_parsers: bool) -> List[Figure]:
-    """Sweep cost for each size and timestamp parser; optionally a projected large sweep.
-
-    The projection uses the fast path only: with dateutil its sample alone
-    takes over five minutes (two 150-second runs and the sample's crash runs).
-    """
-    figures = [sweep_cost(steps, repetitions, name, options)
+    figures = [sweep_cost(steps, repetitions, name, options, isolation)
                for steps, repetitions in sizes
-               for name, options in parser_variants(compare_parsers).items()]
-    if projected is not None:
-        steps, shards = projected
-        figures += [projected_sweep(steps, shards, name, options)
-                    for name, options in parser_variants(compare=False).items()]
+               for name, options in parser_variants(compare_parsers).items()
+               for isolation in ("fork", "rerun")]
+    if large is not None:
+        figures.append(sweep_cost(large, 1, "fast timestamps", {}, "fork"))
     return figures
 
 
@@ -399,13 +380,17 @@ def throughput_section(count: int, repetitions: int) -> Figure:
 
 
 def memory_section(run_steps: int, sweep_steps: int) -> List[Figure]:
-    """Peak Python memory of a long run, and of a sweep against one run of the same chain."""
+    """Peak Python memory of a long run, and of a sweep against one run of the same chain.
+
+    The sweep reruns its crash runs: forked ones live in processes of their own,
+    which ``tracemalloc`` does not see (each is a copy-on-write image of this one).
+    """
     long_run = peak_memory(lambda: simulated_run("chain", run_steps, **PLAIN))
     one_run = peak_memory(lambda: simulated_run("chain", sweep_steps, **PLAIN))
     sweep = peak_memory(lambda: Simulator(app, **PLAIN).crash_sweep(
-        chain_scenario(sweep_steps), idempotent=["add_one"]))
+        chain_scenario(sweep_steps), idempotent=["add_one"], isolation="rerun"))
     return [Figure("peak memory", f"chain N={run_steps}, one run", "MB", long_run),
-            Figure("peak memory", f"chain N={sweep_steps}, crash sweep", "MB", sweep, one_run,
+            Figure("peak memory", f"chain N={sweep_steps}, crash sweep, rerun", "MB", sweep, one_run,
                    "one run", sweep / one_run)]
 
 
@@ -537,17 +522,17 @@ class Plan:
     checks: Tuple[int, int]
     sweeps: List[Tuple[int, int]]
     compare_sweep_parsers: bool                  # sweeps with dateutil too, not only the fast path
-    projected_sweep: Optional[Tuple[int, int]]   # (N, shards) or None
+    large_sweep: Optional[int]                   # N of one more sweep (fork, fast path), or None
     throughput: Tuple[int, int]
     memory: Tuple[int, int]                      # (run N, sweep N)
     durabletask_repetitions: int
 
 
 QUICK = Plan(overhead=[(10, 5), (100, 3)], checks=(100, 3), sweeps=[(10, 3), (100, 3)],
-             compare_sweep_parsers=False, projected_sweep=None, throughput=(100, 3),
+             compare_sweep_parsers=False, large_sweep=None, throughput=(100, 3),
              memory=(100, 10), durabletask_repetitions=3)
 FULL = Plan(overhead=[(10, 9), (100, 5), (1000, 1)], checks=(100, 5),
-            sweeps=[(10, 5), (100, 5)], compare_sweep_parsers=True, projected_sweep=(1000, 50),
+            sweeps=[(10, 5), (100, 5)], compare_sweep_parsers=True, large_sweep=1000,
             throughput=(200, 5), memory=(1000, 100), durabletask_repetitions=9)
 
 
@@ -583,8 +568,8 @@ def measure(plan: Plan, progress: Callable[[str], None]) -> List[Figure]:
     sections: List[Tuple[str, Callable[[], List[Figure]]]] = [
         ("engine overhead", lambda: engine_overhead_section(plan.overhead)),
         ("determinism checks", lambda: [checks_cost_section(*plan.checks)]),
-        ("crash sweeps", lambda: sweep_section(plan.sweeps, plan.projected_sweep,
-                                               plan.compare_sweep_parsers)),
+        ("crash sweeps", lambda: sweep_section(plan.sweeps, plan.compare_sweep_parsers,
+                                               plan.large_sweep)),
         ("throughput", lambda: [throughput_section(*plan.throughput)]),
         ("peak memory", lambda: memory_section(*plan.memory)),
         ("vs durabletask", lambda: durabletask_section(plan.durabletask_repetitions)),

@@ -59,6 +59,7 @@ from .agent_calls import conversations_in
 from .crash import POINT_KINDS
 from .errors import AppLoadError, DafxError, HistoryFormatError, UnknownFunctionError
 from .html_report import render_html, write_html
+from .forks import ISOLATIONS
 from .http import HttpTestClient
 from .json_output import dumps, instances_json, replay_json, replay_verdict, status_json, sweep_json
 from .mermaid import sequence_diagram
@@ -261,6 +262,10 @@ def _add_sweep(commands: Any, common: argparse.ArgumentParser) -> None:
     sweep.add_argument("--effects", type=parse_callable, metavar="MODULE:FUNCTION",
                        help="returns a JSON-able snapshot of the outside world, which must match "
                             "the baseline's after every crash, e.g. fakes.shop:snapshot")
+    sweep.add_argument("--isolation", choices=ISOLATIONS, default="auto",
+                       help="fork each crash run off one more run (fast), rerun the scenario from "
+                            "the start for each (for apps with state outside the process: files, "
+                            "a database), or auto (default): fork on Linux, else rerun")
     sweep.add_argument("--seed", type=int, default=0, help="seed for generated ids (default 0)")
     sweep.add_argument("--html", metavar="OUT.html",
                        help="also write a standalone HTML report: the verdict, every failure "
@@ -529,7 +534,7 @@ def _sweep(args: argparse.Namespace) -> int:
     try:
         report = Simulator(args.app, seed=args.seed).crash_sweep(
             scenario, pairs=args.pairs, idempotent=args.idempotent, kinds=args.kinds,
-            effects=args.effects, progress=bar)
+            effects=args.effects, progress=bar, isolation=args.isolation)
     finally:
         bar.close()
     if args.html:

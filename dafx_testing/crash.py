@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Collection, List, Optional, Set, Tuple
+from typing import Callable, Collection, List, Optional, Set, Tuple
 
 __all__ = ["CommitPoint", "CrashPlan", "POINT_KINDS"]
 
@@ -110,6 +110,9 @@ class CrashLog:
     """The points a run went through and the crashes injected, decided by a plan."""
 
     plan: Optional[CrashPlan] = None
+    branch: Optional[Callable[[CommitPoint], bool]] = None
+    """A crash sweep's fork pass (see :mod:`dafx_testing.forks`): True where this
+    process is the crash run forked at the point."""
     points: List[CommitPoint] = field(default_factory=list)
     crashed: List[CommitPoint] = field(default_factory=list)
     _just_crashed: Set[Tuple[str, str, str, str]] = field(default_factory=set)
@@ -122,11 +125,14 @@ class CrashLog:
         if key in self._just_crashed:      # the retry of work that just crashed goes through
             self._just_crashed.discard(key)
             return False
-        plan = self.plan
-        if plan is None or not plan.matches(point):
-            return False
-        if plan.times is not None and len(self.crashed) >= plan.times:
+        if not (self.branch is not None and self.branch(point)) and not self._planned(point):
             return False
         self.crashed.append(point)
         self._just_crashed.add(key)
         return True
+
+    def _planned(self, point: CommitPoint) -> bool:
+        plan = self.plan
+        if plan is None or not plan.matches(point):
+            return False
+        return plan.times is None or len(self.crashed) < plan.times

@@ -227,8 +227,7 @@ def _json_text(value: Any) -> str:
 
 
 def _sweep(report: SweepReport) -> str:
-    counts = (f"{len(report.points)} commit points, {report.runs} crash runs "
-              f"({report.pruned} converged early), seed {report.seed}")
+    counts = report.counts()
     verdict = ("All invariants held" if report.ok
                else f"{len(report.failures)} failing crash schedule(s)")
     parts = ['<section class="panel" id="sweep"><h2>Crash sweep</h2>',

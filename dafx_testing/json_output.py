@@ -52,6 +52,7 @@ def sweep_json(report: SweepReport) -> Dict[str, Any]:
         "seed": report.seed,
         "runs": report.runs,
         "converged": report.pruned,
+        "isolation": report.isolation,
         "points": [_point(p) for p in report.points],
         "failures": [{"crashes": [_point(p) for p in f.crashes], "problems": list(f.problems),
                       "reproduce": f"CrashPlan(at={[p.index for p in f.crashes]})",

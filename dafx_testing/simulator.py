@@ -521,12 +521,16 @@ class Simulator:
                     idempotent: Sequence[str] = (), effects: Optional[Callable[[], Any]] = None,
                     kinds: Optional[Sequence[str]] = None,
                     progress: Optional[Callable[[int, int], None]] = None,
-                    shard: Optional[Tuple[int, int]] = None) -> SweepReport:
+                    shard: Optional[Tuple[int, int]] = None,
+                    isolation: str = "auto") -> SweepReport:
         """Run ``scenario`` with a crash at every commit point; see :func:`crash_sweep`.
 
         Each run gets a fresh simulator built with this one's options; this
         simulator itself is left untouched. ``shard=(index, count)`` runs only
         this process's share of the points (the shards add up to the whole sweep).
+        ``isolation="rerun"`` runs the scenario from the start for each point
+        instead of forking crash runs off one run; apps that keep state outside
+        the process (files, a database) need it.
 
         Example::
 
@@ -542,7 +546,7 @@ class Simulator:
         """
         return crash_sweep(self._fresh, scenario, pairs=pairs, idempotent=idempotent,
                            effects=effects, kinds=kinds, seed=self.seed, progress=progress,
-                           shard=shard)
+                           shard=shard, isolation=isolation)
 
     def explore(self, scenario: Callable[["Simulator"], Any], *, max_examples: int = 50,
                 max_crashes: int = 3, reorder: bool = True, idempotent: Sequence[str] = (),

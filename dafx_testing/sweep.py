@@ -18,13 +18,21 @@ Model calls that a crash made the app repeat (an agent entity's batch ran, its
 state was lost, the batch ran again) are counted against the baseline and
 reported in :attr:`SweepReport.repeated_model_calls`: a cost, not a failure.
 
-Cost model: a crash run costs the scenario's prefix up to the crash plus the
-recovery. Most runs then converge: after the retried work commits, the task
-hub's durable state (and the ``effects`` snapshot, if given) equals the
-baseline's at the same point of the scenario, so the rest is known to replay
-identically and the run stops there. A sweep of P points therefore costs about
-P prefixes plus a few steps each, not P full runs; runs that never converge
-(the ones that find bugs) run to the end.
+Cost model: a crash run is the baseline until its crash, then a recovery. Most
+runs converge: after the retried work commits, the task hub's durable state
+(and the ``effects`` snapshot, if given) equals the baseline's at the same point
+of the scenario, so the rest is known to replay identically and the run stops
+there; runs that never converge (the ones that find bugs) run to the end. The
+prefix before the crash is paid in one of two ways (``isolation=``):
+
+* ``fork`` (the default on Linux): one more run of the scenario forks a copy of
+  the process at each point and the copy crashes there (:mod:`dafx_testing.forks`).
+  A sweep of P points costs two runs plus P forks and recoveries.
+* ``rerun``: each crash run runs the scenario from the start, reusing the
+  baseline's episode outcomes before its crash (no SDK replays there, but every
+  activity and commit again). A sweep costs P prefixes plus P recoveries.
+
+Pairs of points always rerun: the second crash is in the recovery of the first.
 
 Sharding: ``shard=(index, count)`` splits one sweep across ``count`` processes
 (the pytest plugin does it across xdist workers). Every shard runs the same
@@ -38,6 +46,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import random
 import sysconfig
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -45,6 +54,7 @@ from typing import Any, Callable, Collection, Dict, List, Optional, Tuple
 
 from .agents import AGENT_ENTITY_PREFIX, conversation_problems
 from .crash import CommitPoint, CrashPlan
+from .forks import ISOLATIONS, ForkPass, PassOver, can_fork
 from .history import Event, EventType
 from .report import timeline
 from .worker import PrefixCache
@@ -53,6 +63,9 @@ __all__ = ["crash_sweep", "SweepReport", "SweepFailure", "DuplicatedEffect", "Re
 
 Scenario = Callable[[Any], Any]
 SimulatorFactory = Callable[[Optional[CrashPlan]], Any]
+
+ISOLATION_WORDS = {"fork": "forked", "rerun": "rerun from the start"}
+"""How :meth:`SweepReport.explain` says how the crash runs were isolated."""
 
 MODEL_CALLS = "model calls"
 """The executions counter's entry for requests the active fake LLMs answered."""
@@ -133,6 +146,7 @@ class SweepReport:
         duplicated_effects: work that ran more often than in the baseline.
         repeated_model_calls: crash runs that repeated model requests (cost only).
         shard: ``(index, count)`` when this report covers one shard of a sweep.
+        isolation: how the crash runs were isolated: ``fork`` or ``rerun``.
     """
 
     points: List[CommitPoint]
@@ -143,11 +157,25 @@ class SweepReport:
     repeated_model_calls: List[RepeatedModelCalls] = field(default_factory=list)
     seed: int = 0
     shard: Optional[Tuple[int, int]] = None
+    isolation: str = "rerun"
+
+    def add(self, outcome: "_RunOutcome") -> None:
+        """Count one crash run and take in what it found."""
+        self.runs += 1
+        self.pruned += outcome.pruned
+        self.failures += outcome.found.failures
+        self.duplicated_effects += outcome.found.duplicated_effects
+        self.repeated_model_calls += outcome.found.repeated_model_calls
 
     @property
     def ok(self) -> bool:
         """True when no crash schedule broke an invariant."""
         return not self.failures
+
+    def counts(self) -> str:
+        """What was tried: "17 commit points, 17 crash runs (15 converged early; forked), seed 0"."""
+        return (f"{len(self.points)} commit points, {self.runs} crash runs ({self.pruned} "
+                f"converged early; {ISOLATION_WORDS[self.isolation]}), seed {self.seed}")
 
     def explain(self, max_failures: int = 5) -> str:
         """A readable account: what was tried, what broke, how to reproduce it.
@@ -156,8 +184,7 @@ class SweepReport:
         by their crash points.
         """
         part = "" if self.shard is None else f" (shard {self.shard[0]} of {self.shard[1]})"
-        head = (f"crash sweep{part}: {len(self.points)} commit points, {self.runs} crash runs "
-                f"({self.pruned} converged early), seed {self.seed}: "
+        head = (f"crash sweep{part}: {self.counts()}: "
                 + ("all invariants held" if self.ok else f"{len(self.failures)} failing schedule(s)"))
         lines = [head]
         for failure in self.failures[:max_failures]:
@@ -203,6 +230,7 @@ def crash_sweep(
     seed: int = 0,
     progress: Optional[Callable[[int, int], None]] = None,
     shard: Optional[Tuple[int, int]] = None,
+    isolation: str = "auto",
 ) -> SweepReport:
     """Crash ``scenario`` at every commit point and compare each recovery with the baseline.
 
@@ -219,6 +247,11 @@ def crash_sweep(
         progress: called with (runs done, runs planned) after each run.
         shard: ``(index, count)``: crash only at the candidate points whose
             position is ``index`` modulo ``count`` (and the pairs starting there).
+        isolation: ``fork`` each crash run off one more run of the scenario,
+            ``rerun`` the scenario from the start for each, or ``auto`` (the
+            default): fork on Linux in a single-threaded process, else rerun. Use
+            ``rerun`` when the app keeps state outside the process (files, a
+            database): forks share it. See :mod:`dafx_testing.forks`.
     """
     if shard is not None:
         index, count = shard
@@ -230,14 +263,15 @@ def crash_sweep(
     # cheaply instead of re-patching every loaded module per run.
     with first.clock.bound():
         return _sweep(first, make_simulator, scenario, pairs=pairs, idempotent=idempotent,
-                      effects=effects, kinds=kinds, seed=seed, progress=progress, shard=shard)
+                      effects=effects, kinds=kinds, seed=seed, progress=progress, shard=shard,
+                      isolation=isolation)
 
 
 def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, pairs: bool,
            idempotent: Collection[str], effects: Optional[Callable[[], Any]],
            kinds: Optional[Collection[str]], seed: int,
            progress: Optional[Callable[[int, int], None]],
-           shard: Optional[Tuple[int, int]]) -> SweepReport:
+           shard: Optional[Tuple[int, int]], isolation: str) -> SweepReport:
     trace = _Trace()
     cache = PrefixCache()
     first.attach_prefix_cache(cache)
@@ -245,34 +279,81 @@ def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, 
     if baseline.error is not None:
         raise baseline.error
     cache.recording = False
-    report = SweepReport(points=baseline.points, seed=seed, shard=shard)
+    report = SweepReport(points=baseline.points, seed=seed, shard=shard,
+                         isolation=_isolation(isolation))
     idempotent_names = {name.lower() for name in idempotent}
     candidates = [p for p in baseline.points if kinds is None or p.kind in kinds]
     if shard is not None:
         candidates = candidates[shard[0]::shard[1]]
     schedules: List[List[int]] = [[p.index] for p in candidates]
-    planned = len(schedules)
-    done = 0
+    tally = _Tally(progress, planned=len(schedules), pairs=pairs)
+
+    def outcome_of(sim: Any, result: _RunResult) -> _RunOutcome:
+        return _outcome(sim, result, baseline, trace, idempotent_names, kinds)
+
+    forked: Dict[int, _RunOutcome] = {}
+    if report.isolation == "fork" and schedules:
+        forked = _fork_pass(make_simulator(None), scenario, effects, trace, cache, baseline,
+                            [p.index for p in candidates], outcome_of,
+                            on_result=lambda _, outcome: tally.count(outcome))
     while schedules:
         indices = schedules.pop(0)
-        sim = make_simulator(CrashPlan(at=indices))
-        sim.attach_prefix_cache(cache)
-        observation, converged_at, so_far = _run(sim, scenario, effects, converge_on=trace,
-                                                 crashes_expected=len(indices))
-        report.runs += 1
-        if observation is None:             # converged and identical from there on
-            report.pruned += 1
-            observation = _converged_observation(sim, baseline, trace, converged_at, so_far)
-        _compare(baseline, observation, idempotent_names, report)
+        outcome = forked.pop(indices[0], None) if len(indices) == 1 else None
+        if outcome is None:
+            sim = make_simulator(CrashPlan(at=indices))
+            sim.attach_prefix_cache(cache)
+            outcome = outcome_of(sim, _run(sim, scenario, effects, converge_on=trace,
+                                           crashes_expected=len(indices)))
+            tally.count(outcome, single=len(indices) == 1)
+        report.add(outcome)
         if pairs and len(indices) == 1:
-            later = [p.index for p in observation.points[indices[0] + 1:]
-                     if kinds is None or p.kind in kinds]
-            schedules.extend([indices[0], j] for j in later)
-            planned += len(later)
-        done += 1
-        if progress is not None:
-            progress(done, planned)
+            schedules.extend([indices[0], j] for j in outcome.later)
     return report
+
+
+def _isolation(requested: str) -> str:
+    """The isolation a sweep uses: ``fork`` or ``rerun`` (see :mod:`dafx_testing.forks`)."""
+    if requested not in ISOLATIONS:
+        raise ValueError(f"isolation={requested!r}: expected one of {', '.join(ISOLATIONS)}")
+    if requested == "rerun":
+        return "rerun"
+    reason = can_fork(explicit=requested == "fork")
+    if reason is None:
+        return "fork"
+    if requested == "fork":
+        raise RuntimeError(f"isolation='fork' is not possible here: {reason}; "
+                           "use isolation='rerun' (or 'auto', which falls back to it)")
+    return "rerun"
+
+
+def _fork_pass(sim: Any, scenario: Scenario, effects: Optional[Callable[[], Any]], trace: _Trace,
+               cache: PrefixCache, baseline: Observation, wanted: List[int],
+               outcome_of: Callable[[Any, _RunResult], _RunOutcome],
+               on_result: Callable[[int, Any], None]) -> Dict[int, _RunOutcome]:
+    """Run the scenario once more, forking a crash run at each wanted point.
+
+    Returns the forked runs' outcomes by point; points missing from it (the pass
+    left the baseline, a child failed) are left to reruns.
+    """
+    forks = ForkPass(baseline.points, wanted, on_result)
+    sim.attach_prefix_cache(cache)
+    sim.crash_log.branch = forks.at_point
+    try:
+        result = _run(sim, scenario, effects, converge_on=trace, crashes_expected=1)
+        if forks.in_child:
+            forks.finish_child(outcome_of(sim, result))
+    except PassOver:
+        pass                            # the last wanted point is forked
+    except BaseException:
+        if forks.in_child:
+            forks.fail_child()          # the sweep reruns this point and meets it there
+        forks.abandon()
+        raise
+    try:
+        return forks.collect()          # (a pass that ends by itself left the baseline)
+    except BaseException:
+        forks.abandon()
+        raise
 
 
 def _run(sim: Any, scenario: Scenario, effects: Optional[Callable[[], Any]],
@@ -289,7 +370,9 @@ def _run(sim: Any, scenario: Scenario, effects: Optional[Callable[[], Any]],
         return counts
 
     def key() -> Tuple[Any, ...]:
-        return (sim.driving_calls, sim.now, sim.fingerprint(), memory(),
+        # The random module's state too: an activity that draws from it behaves differently
+        # after a crash made another draw first, though the task hub looks the same.
+        return (sim.driving_calls, sim.now, sim.fingerprint(), memory(), hash(random.getstate()),
                 json.dumps(effects(), sort_keys=True, default=str) if effects else None)
 
     def after_step() -> None:
@@ -392,6 +475,49 @@ def _converged_observation(sim: Any, baseline: Observation, trace: _Trace,
                        sim.commit_points, sim.crashes)
 
 
+_RunResult = Tuple[Optional[Observation], int, Optional[Counter]]
+
+
+@dataclass
+class _RunOutcome:
+    """What one crash run adds to the report (a forked run sends it to the sweep)."""
+
+    pruned: bool
+    found: SweepReport
+    later: List[int]
+    """The candidate points after the run's first crash, where pairs add a second."""
+
+
+def _outcome(sim: Any, result: _RunResult, baseline: Observation, trace: _Trace,
+             idempotent: Collection[str], kinds: Optional[Collection[str]]) -> _RunOutcome:
+    observation, converged_at, so_far = result
+    pruned = observation is None
+    if observation is None:             # converged and identical from there on
+        observation = _converged_observation(sim, baseline, trace, converged_at, so_far)
+    found = SweepReport(points=[])
+    _compare(baseline, observation, idempotent, found)
+    first = observation.crashed[0].index if observation.crashed else len(observation.points)
+    later = [p.index for p in observation.points[first + 1:] if kinds is None or p.kind in kinds]
+    return _RunOutcome(pruned, found, later)
+
+
+@dataclass
+class _Tally:
+    """Counts finished crash runs for the progress callback (pairs add to the plan)."""
+
+    progress: Optional[Callable[[int, int], None]]
+    planned: int
+    pairs: bool
+    done: int = 0
+
+    def count(self, outcome: _RunOutcome, single: bool = True) -> None:
+        if self.pairs and single:
+            self.planned += len(outcome.later)
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.planned)
+
+
 def _compare(baseline: Observation, run: Observation, idempotent: Collection[str],
              report: SweepReport) -> None:
     crashes = tuple(run.crashed)
@@ -410,6 +536,8 @@ def _compare(baseline: Observation, run: Observation, idempotent: Collection[str
             problems.append(f"entity {entity_id}: expected state {expected[1]}, got "
                             f"{actual[1] if actual else 'nothing'}")
     for instance_id, events in baseline.histories.items():
+        if run.histories is baseline.histories:
+            break                       # a converged run: the baseline's history by construction
         missing = _essential(events) - _essential(run.histories.get(instance_id, []))
         if missing:
             problems.append(f"instance {instance_id!r} lost history: "

@@ -50,7 +50,7 @@ __all__ = ["MARKER", "parametrize", "run", "summary"]
 MARKER = "crash_sweep"
 SWEEP_REPORT: "pytest.StashKey[SweepReport]" = pytest.StashKey()
 """Where a swept test keeps its report (the HTML page shows it)."""
-OPTIONS = ("idempotent", "kinds", "effects")
+OPTIONS = ("idempotent", "kinds", "effects", "isolation")
 """Keywords the marker accepts (those of :meth:`Simulator.crash_sweep`)."""
 
 SHARD_PARAM = "_dafx_sweep_shard"

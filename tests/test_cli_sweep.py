@@ -2,7 +2,9 @@
 
 import io
 import json
+import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -41,6 +43,36 @@ def test_the_double_charge_fails_the_sweep_with_its_reproduction(capsys):
     assert "2 failing schedule(s)" in out
     assert "charge_payment ran 2 times (baseline 1)" in out
     assert "reproduce: CrashPlan(at=[11])" in out
+
+
+@pytest.mark.parametrize("isolation", ["fork", "rerun"])
+def test_isolation_chooses_how_crash_runs_are_made_and_both_find_the_double_charge(isolation):
+    # In a process of its own: forking needs one thread, and agent tests leave theirs here.
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from dafx_testing.cli import main; sys.exit(main())",
+         "sweep", SAGA, "place_order", "--input", NAIVE_ORDER, *WORLD, "--idempotent",
+         "reserve_inventory", "ship_order", "--isolation", isolation, "--json"],
+        capture_output=True, text=True, timeout=300)
+
+    report = json.loads(done.stdout)
+    assert (done.returncode, report["isolation"], report["runs"]) == (1, isolation, 24)
+    assert [f["reproduce"] for f in report["failures"]] == ["CrashPlan(at=[11])",
+                                                            "CrashPlan(at=[12])"]
+
+
+def test_asking_for_forks_where_they_are_unsafe_is_a_usage_error(capsys):
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, name="busy", daemon=True)
+    other.start()
+    try:
+        code = main(["sweep", SAGA, "place_order", "--input", ORDER, *WORLD, "--isolation", "fork"])
+    finally:
+        stop.set()
+        other.join()
+
+    assert code == 2
+    assert "isolation='fork' is not possible here: other threads are running" in (
+        capsys.readouterr().err)
 
 
 def test_kinds_restricts_the_points_tried(capsys):

@@ -233,8 +233,8 @@ def test_a_sweep_page_shows_the_verdict_failures_effects_and_model_calls():
     page = Page(render_html(sweep=sweep_report()))
 
     assert "Crash sweep" in page.heading_texts("h2")
-    assert ("1 failing crash schedule(s): 3 commit points, 3 crash runs (1 converged early), "
-            "seed 7") in page.visible
+    assert ("1 failing crash schedule(s): 3 commit points, 3 crash runs (1 converged early; "
+            "rerun from the start), seed 7") in page.visible
     assert page.heading_texts("h4") == ["Crash at #1 activity charge_payment (sweep task 1)"]
     assert page.table("what")[1:] == [
         ["instance 'sweep'", 'Completed with output "ch_1"', 'Completed with output "ch_2"'],

@@ -70,7 +70,7 @@ def test_points_crash_every_commit_point_and_fail_with_the_explanation(project):
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*_ test_checkout _*",
-        "crash sweep: 17 commit points, 17 crash runs (* converged early), seed 0: "
+        "crash sweep: 17 commit points, 17 crash runs (* converged early; *), seed 0: "
         "2 failing schedule(s)",
         "crash at #11 activity charge (c1 task 1):",
         "  - charge ran 2 times (baseline 1) after a crash at #11 activity charge (c1 task 1); "
@@ -93,15 +93,22 @@ def test_off_runs_the_body_once_as_a_plain_test(project):
     assert "dafx crash sweeps" not in result.stdout.str()
 
 
-def test_pairs_crash_twice_in_one_run(project):
-    project.makepyfile(test_sweep=SWEPT.replace('["reserve"]', '["reserve", "charge"]'))
+@pytest.mark.parametrize("isolation", ["rerun", "fork"])
+def test_pairs_crash_twice_in_one_run(project, isolation):
+    project.makepyfile(test_sweep=SWEPT.replace(
+        'idempotent=["reserve"]', f'idempotent=["reserve", "charge"], isolation="{isolation}"'))
 
-    result = project.runpytest("-o", "dafx_sweep=pairs")
+    # Forking needs a process with one thread: this one may run agent tests' loop threads.
+    run = project.runpytest_subprocess if isolation == "fork" else project.runpytest
+    result = run("-o", "dafx_sweep=pairs")
 
     result.assert_outcomes(passed=1)
     runs = int(re.search(r"(\d+) crash runs", sweep_summary(result)).group(1))
     assert runs > 17                    # every point, then every later point after each
-    assert body_runs(project) == runs + 1     # the baseline, then one run per schedule
+    if isolation == "rerun":            # the baseline, then one run per schedule
+        assert body_runs(project) == runs + 1
+    else:                               # the baseline, one pass forking the 17, the pairs rerun
+        assert body_runs(project) == 2 + runs - 17
 
 
 def test_shards_split_the_sweep_and_together_find_what_one_sweep_finds(project):
@@ -174,7 +181,7 @@ def test_async_scenarios_are_swept_too(project):
 @pytest.mark.parametrize("test, message", [
     ("@pytest.mark.crash_sweep(idempotents=['x'])\ndef test_checkout(dafx):\n    pass",
      "@pytest.mark.crash_sweep on test_sweep.py::test_checkout: unexpected idempotents=...; it "
-     "takes only the keywords idempotent, kinds, effects"),
+     "takes only the keywords idempotent, kinds, effects, isolation"),
     ("@pytest.mark.crash_sweep\ndef test_checkout():\n    pass",
      "@pytest.mark.crash_sweep on test_sweep.py::test_checkout: the test must take the dafx "
      "fixture; its body runs once per crash, each time on a fresh simulator passed as dafx"),
