@@ -265,7 +265,8 @@ def _add_sweep(commands: Any, common: argparse.ArgumentParser) -> None:
     sweep.add_argument("--isolation", choices=ISOLATIONS, default="auto",
                        help="fork each crash run off one more run (fast), rerun the scenario from "
                             "the start for each (for apps with state outside the process: files, "
-                            "a database), or auto (default): fork on Linux, else rerun")
+                            "a database), or auto (default): fork on Linux for scenarios of 150 worker "
+                            "steps or more, else rerun")
     sweep.add_argument("--seed", type=int, default=0, help="seed for generated ids (default 0)")
     sweep.add_argument("--html", metavar="OUT.html",
                        help="also write a standalone HTML report: the verdict, every failure "

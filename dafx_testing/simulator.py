@@ -529,8 +529,9 @@ class Simulator:
         simulator itself is left untouched. ``shard=(index, count)`` runs only
         this process's share of the points (the shards add up to the whole sweep).
         ``isolation="rerun"`` runs the scenario from the start for each point
-        instead of forking crash runs off one run; apps that keep state outside
-        the process (files, a database) need it.
+        instead of forking crash runs off one run (what ``"auto"`` does for long
+        scenarios on Linux); apps that keep state outside the process (files, a
+        database) need it.
 
         Example::
 

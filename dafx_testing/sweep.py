@@ -25,7 +25,8 @@ of the scenario, so the rest is known to replay identically and the run stops
 there; runs that never converge (the ones that find bugs) run to the end. The
 prefix before the crash is paid in one of two ways (``isolation=``):
 
-* ``fork`` (the default on Linux): one more run of the scenario forks a copy of
+* ``fork`` (the default on Linux for baselines of :data:`FORK_MIN_STEPS` steps
+  or more): one more run of the scenario forks a copy of
   the process at each point and the copy crashes there (:mod:`dafx_testing.forks`).
   A sweep of P points costs two runs plus P forks and recoveries.
 * ``rerun``: each crash run runs the scenario from the start, reusing the
@@ -66,6 +67,10 @@ SimulatorFactory = Callable[[Optional[CrashPlan]], Any]
 
 ISOLATION_WORDS = {"fork": "forked", "rerun": "rerun from the start"}
 """How :meth:`SweepReport.explain` says how the crash runs were isolated."""
+
+FORK_MIN_STEPS = 150
+"""Baselines of fewer worker steps rerun under ``isolation="auto"``: forking a
+crash run costs a few milliseconds, more than rerunning a short prefix."""
 
 MODEL_CALLS = "model calls"
 """The executions counter's entry for requests the active fake LLMs answered."""
@@ -249,7 +254,8 @@ def crash_sweep(
             position is ``index`` modulo ``count`` (and the pairs starting there).
         isolation: ``fork`` each crash run off one more run of the scenario,
             ``rerun`` the scenario from the start for each, or ``auto`` (the
-            default): fork on Linux in a single-threaded process, else rerun. Use
+            default): fork on Linux in a single-threaded process when the
+            baseline has :data:`FORK_MIN_STEPS` worker steps or more, else rerun. Use
             ``rerun`` when the app keeps state outside the process (files, a
             database): forks share it. See :mod:`dafx_testing.forks`.
     """
@@ -280,7 +286,7 @@ def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, 
         raise baseline.error
     cache.recording = False
     report = SweepReport(points=baseline.points, seed=seed, shard=shard,
-                         isolation=_isolation(isolation))
+                         isolation=_isolation(isolation, len(trace.executions)))
     idempotent_names = {name.lower() for name in idempotent}
     candidates = [p for p in baseline.points if kinds is None or p.kind in kinds]
     if shard is not None:
@@ -311,11 +317,16 @@ def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, 
     return report
 
 
-def _isolation(requested: str) -> str:
-    """The isolation a sweep uses: ``fork`` or ``rerun`` (see :mod:`dafx_testing.forks`)."""
+def _isolation(requested: str, baseline_steps: int) -> str:
+    """The isolation a sweep uses: ``fork`` or ``rerun`` (see :mod:`dafx_testing.forks`).
+
+    ``auto`` forks only where forking is safe and the baseline is long enough
+    for it to pay: a fork costs about as much as rerunning :data:`FORK_MIN_STEPS`
+    / 2 worker steps (the average prefix), measured with the cheapest activities.
+    """
     if requested not in ISOLATIONS:
         raise ValueError(f"isolation={requested!r}: expected one of {', '.join(ISOLATIONS)}")
-    if requested == "rerun":
+    if requested == "rerun" or (requested == "auto" and baseline_steps < FORK_MIN_STEPS):
         return "rerun"
     reason = can_fork(explicit=requested == "fork")
     if reason is None:

@@ -55,6 +55,17 @@ def till(context):
 
 
 @app.orchestration_trigger(context_name="context")
+def restock(context):
+    for shelf in range(context.get_input()):
+        yield context.call_activity("count_shelf", shelf)
+
+
+@app.activity_trigger(input_name="shelf")
+def count_shelf(shelf):
+    return shelf
+
+
+@app.orchestration_trigger(context_name="context")
 def counts_replays(context):
     REPLAYS["count"] += 1
     yield context.call_activity("reserve", "x")
@@ -65,6 +76,11 @@ def shop(sim):
     LEDGER.clear()
     random.seed(1234)
     sim.wait_for_completion(sim.start_new("checkout", "book", instance_id="c"))
+
+
+def long_restock(sim):
+    """A baseline of 162 worker steps: long enough for ``auto`` to fork."""
+    sim.wait_for_completion(sim.start_new("restock", 80, instance_id="r"))
 
 
 def replay_counter(sim):
@@ -142,13 +158,17 @@ spec = importlib.util.spec_from_file_location("sweep_isolation_cases", sys.argv[
 cases = importlib.util.module_from_spec(spec)
 sys.modules[spec.name] = cases
 spec.loader.exec_module(cases)
-print(json.dumps({case: cases.findings(case, "fork") for case in cases.CASES}))
+print(json.dumps({"cases": {case: cases.findings(case, "fork") for case in cases.CASES},
+                  "auto": {name: cases.sweep(scenario, "auto", idempotent=["count_shelf"],
+                                              shard=(0, 40))[0].isolation
+                           for name, scenario in (("short", cases.shop),
+                                                  ("long", cases.long_restock))}}))
 """
 
 
 @pytest.fixture(scope="module")
-def forked():
-    """Every case swept with forked crash runs, in a fresh process.
+def fresh_process():
+    """What a fresh process finds: every case's fork-mode findings, and auto's choices.
 
     Forking needs a process with one thread, and agent tests leave the Agent
     Framework's event-loop thread running in this one.
@@ -157,6 +177,11 @@ def forked():
                           text=True, timeout=600, cwd=Path(__file__).parent.parent)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def forked(fresh_process):
+    return fresh_process["cases"]
 
 
 @needs_fork
@@ -218,10 +243,13 @@ def test_isolation_is_validated_and_auto_picks_what_the_process_allows():
 
     report, _ = sweep(shop, "auto", idempotent=["charge", "reserve"])
 
-    expected = "fork" if can_fork() is None else "rerun"
-    assert report.isolation == expected
-    assert {"fork": "converged early; forked)", "rerun": "converged early; rerun from the start)"}[
-        expected] in report.explain()
+    assert report.isolation == "rerun"          # a short baseline: forks would cost more
+    assert "converged early; rerun from the start), seed 0" in report.explain()
+
+
+@needs_fork
+def test_auto_forks_long_scenarios_in_a_process_that_can_fork(fresh_process):
+    assert fresh_process["auto"] == {"short": "rerun", "long": "fork"}
 
 
 @needs_fork
@@ -232,17 +260,18 @@ def test_forking_is_refused_while_other_threads_run_and_auto_reruns_instead():
     try:
         with pytest.raises(RuntimeError, match="other threads are running \\(.*model-loop"):
             sweep(shop, "fork")
-        report, _ = sweep(shop, "auto")
+        report, _ = sweep(long_restock, "auto", idempotent=["count_shelf"], shard=(0, 40))
     finally:
         stop.set()
         worker.join()
 
-    assert report.isolation == "rerun" and not report.ok
+    assert report.isolation == "rerun" and report.ok
 
 
 def test_only_linux_forks_by_default(monkeypatch):
     monkeypatch.setattr(sys, "platform", "darwin")
 
     assert can_fork() == "fork() is not used by default on darwin"
-    assert sweep(shop, "auto")[0].isolation == "rerun"
+    assert sweep(long_restock, "auto", idempotent=["count_shelf"],
+                 shard=(0, 40))[0].isolation == "rerun"
     assert "darwin" not in (can_fork(explicit=True) or "")   # asked for, macOS forks
