@@ -318,12 +318,56 @@ class HostReplay:
         self.shim: Optional[Future] = None
         self.output: Optional[str] = None
         self.guid_counter = 0
+        self._state: Dict[str, Any] = {}
+        self._actions: List[Dict[str, Any]] = []     # the SDK's actions the shim walks
+        self._exhausted = False                       # the shim walked past the last one
+        self.resumable = False                        # see resume()
+        self.processed = 0                            # history events replayed so far
 
     # -- entry point --
 
     def replay(self, events: List[Event], state: Dict[str, Any]) -> ReplayOutcome:
         """Process ``events`` (past + this episode's) given the SDK's returned ``state``."""
+        self._use(state)
+        return self._process_all(events)
+
+    def resume(self, events: List[Event], state: Dict[str, Any]) -> Optional[ReplayOutcome]:
+        """Go on with the next episode's ``events`` (those since the last replay), if equivalent.
+
+        A full replay starts over each episode: the shim walks the SDK's actions
+        from the first while the whole history is processed again. When the new
+        actions extend the ones this replay walked, and its shim is waiting on a
+        task (not past its last action), starting over would redo what this
+        object already did, in the same order, and reach the same state; so it
+        goes on from here, processing only the new events. Returns None when that
+        does not hold (anything ended, suspended, diverged or carried over), and
+        the caller replays in full, which also finds any non-determinism.
+        """
+        if not self.resumable:
+            return None
+        actions = state.get("actions")
+        if state.get("schemaVersion", 0) < 1 or not isinstance(actions, list) or len(actions) != 1:
+            return None
+        walked = self._actions
+        if actions[0][:len(walked)] != walked:
+            return None
+        self._use(state)
+        self.custom_status = None       # a full replay's shim sets it afresh, if the state has one
+        self._set_custom_status()
+        return self._process_all(events)
+
+    def _use(self, state: Dict[str, Any]) -> None:
+        """Take this episode's OrchestratorState: the actions the shim walks."""
         self._state = state
+        actions = state.get("actions") or []
+        self._actions = actions[0] if len(actions) == 1 else []
+
+    def _set_custom_status(self) -> None:
+        if self._state.get("customStatus") is not None:
+            self.custom_status = json.dumps(self._state["customStatus"], separators=(",", ":"))
+
+    def _process_all(self, events: List[Event]) -> ReplayOutcome:
+        self.processed += len(events)
         divergence = None
         try:
             for event in events:
@@ -340,6 +384,11 @@ class HostReplay:
         except _Divergence as found:
             divergence = found.error
             self._complete(OrchestrationStatus.Failed, found.error.host_message)
+        self.resumable = (divergence is None and self.shim is not None and not self.shim.done
+                           and not self._exhausted and not self.execution_done
+                           and self.continue_as_new is None and not self.is_suspended
+                           and not self.events_while_suspended and not self.carried_events
+                           and self._state.get("schemaVersion", 0) >= 1)
         return ReplayOutcome(
             decisions=list(self.actions.values()),
             custom_status=self.custom_status,
@@ -424,19 +473,22 @@ class HostReplay:
         state = self._state
         schema = state.get("schemaVersion", 0)
         actions = state.get("actions") or []
-        if state.get("customStatus") is not None:
-            self.custom_status = json.dumps(state["customStatus"], separators=(",", ":"))
+        self._set_custom_status()
         if schema >= 1:
             if len(actions) != 1:
                 raise HostArgumentError(
                     f"With OOProc schema {schema}, expected actions array to be of length 1 "
                     f"in outer layer but got size: {len(actions)}")
-            for action in actions[0]:
-                task = self._invoke(action)
+            walked = 0
+            while walked < len(self._actions):   # the latest episode's list (see resume)
+                task = self._invoke(self._actions[walked])
+                walked += 1
                 try:
                     yield task
                 except Exception:
                     pass    # "Silently ignore exceptions thrown by user code"
+            state = self._state
+            self._exhausted = True
         else:
             for action_set in actions:
                 tasks = [self._invoke(a) for a in action_set]

@@ -65,6 +65,7 @@ class Episode:
     outcome: ReplayOutcome
     waiting_for: List[str]      # external events still awaited
     suspended: bool             # the replay ended inside ExecutionSuspended
+    host_replay: Optional[HostReplay] = None   # to resume from next episode (see run_episode)
 
 
 def run_episode(
@@ -76,27 +77,34 @@ def run_episode(
     catalog: FunctionCatalog,
     timer_limits: TimerLimits = AZURE_STORAGE_TIMER_LIMITS,
     guard: Callable[[], ContextManager[Any]] = contextlib.nullcontext,
+    previous: Optional[HostReplay] = None,
 ) -> Episode:
     """Run one episode through the SDK handle, then replay it host-side.
 
     ``guard`` wraps the call into orchestrator code (the determinism guard
-    watches for wall-clock, random and I/O calls there).
+    watches for wall-clock, random and I/O calls there). ``previous`` is the
+    host-side replay of this instance's last episode, if ``past`` is exactly
+    what that episode committed: it goes on with the new events where that is
+    equivalent to replaying everything again (see :meth:`HostReplay.resume`).
     """
     started = new_event(EventType.OrchestratorStarted, now)
     events = past + [started] + new_events
     body = json.dumps(context_json(execution, events, bool(past), timer_limits))
     with guard():
         state = call_handle(handle, body)
-    replay = HostReplay(
-        instance_id=execution.instance_id,
-        execution_id=execution.execution_id,
-        name=execution.name,
-        parent_instance_id=execution.parent_instance_id,
-        catalog=catalog,
-    )
-    outcome = replay.replay(events, state)
+    replay = previous
+    outcome = previous.resume(events[previous.processed:], state) if previous else None
+    if outcome is None:
+        replay = HostReplay(
+            instance_id=execution.instance_id,
+            execution_id=execution.execution_id,
+            name=execution.name,
+            parent_instance_id=execution.parent_instance_id,
+            catalog=catalog,
+        )
+        outcome = replay.replay(events, state)
     return Episode(started, events, body, state, outcome, replay.waiting_for,
-                   replay.is_suspended)
+                   replay.is_suspended, replay)
 
 
 def context_json(execution: Execution, history: List[Event], is_replaying: bool,

@@ -57,6 +57,7 @@ from .host import (
     SEND_EVENT,
     Decision,
     FunctionCatalog,
+    HostReplay,
 )
 from .hub import EntityRecord, Instance, ParentLink, TaskHub, digest_events
 from .in_flight import InFlight
@@ -99,6 +100,10 @@ class Settings:
     episode_checks: List[EpisodeCheck] = field(default_factory=list)
     http_handler: Optional[HttpHandler] = None
     shuffle_seed: Optional[int] = None
+    resume_host_replay: bool = True
+    """Go on with an instance's host-side replay from its last episode where that
+    is equivalent to replaying the whole history again (it is faster; off, for
+    comparing, replays everything every episode)."""
 
 
 class PrefixCache:
@@ -142,6 +147,8 @@ class Worker:
         self.last_state: Dict[str, Dict[str, Any]] = {}   # worker memory, lost in a crash
         self.episodes: Counter = Counter()                  # committed episodes per drive call
         self.prefix_cache: Optional[PrefixCache] = None     # set by crash sweeps
+        # worker memory: each instance's host-side replay, with the history it has seen
+        self.host_replays: Dict[str, Tuple[HostReplay, List[Event], int]] = {}
         self.in_flight = InFlight()                          # results waiting on slow models
         self._order = random.Random(settings.shuffle_seed) if settings.shuffle_seed is not None else None
 
@@ -192,6 +199,7 @@ class Worker:
         crashed = self.crashes.reach(kind, name, target, work)
         if crashed:
             self.in_flight.abandon_all()  # the process died with its running work
+            self.host_replays.clear()
             if kind == "after-commit":
                 self.last_state.clear()   # nothing durable is lost; memory is
         return crashed
@@ -289,12 +297,13 @@ class Worker:
                    digest_events(new_events), self.now)
         episode = cache.episodes.get(key) if key is not None and not cache.recording else None
         replayed = episode is not None
+        previous = self._host_replay_of(instance)
         if episode is None:
             settings = self.settings
             try:
                 episode = run_episode(info.handler, execution_of(instance), instance.history,
                                       new_events, self.now, self.catalog, settings.timer_limits,
-                                      settings.guard)
+                                      settings.guard, previous)
             except BaseException:
                 self._put_back(instance, new_events)    # nothing was committed: lose nothing
                 raise
@@ -304,11 +313,27 @@ class Worker:
             self._put_back(instance, new_events)
             return
         self._commit_episode(instance, new_events, episode)
+        replay = episode.host_replay
+        if replay is not None and replay.resumable and self.settings.resume_host_replay:
+            self.host_replays[instance.instance_id] = (replay, instance.history,
+                                                       len(instance.history))
         self.episodes[instance.instance_id] += 1
         self.last_state[instance.instance_id] = episode.state
         self._crash("after-commit", *point)
         if not replayed:
             self._report(instance, info.handler, episode)
+
+    def _host_replay_of(self, instance: Instance) -> Optional[HostReplay]:
+        """The replay of the instance's last episode, if the history is what that one committed.
+
+        Taken out of memory: an episode that fails or crashes before committing
+        leaves none behind, so the next one replays in full.
+        """
+        kept = self.host_replays.pop(instance.instance_id, None)
+        if kept is None or not self.settings.resume_host_replay:
+            return None
+        replay, history, length = kept
+        return replay if history is instance.history and len(history) == length else None
 
     def _put_back(self, instance: Instance, new_events: List[Event]) -> None:
         instance.inbox = new_events + instance.inbox
