@@ -103,8 +103,7 @@ class ForkPass:
         return False
 
     def _fork(self, index: int) -> bool:
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()                       # or the child would write it out again
+        _flush()                                 # or the child would write it out again
         # The child gets the parent's random state, as a rerun would have it (CPython
         # reseeds the random module in a forked child).
         state = random.getstate()
@@ -112,6 +111,8 @@ class ForkPass:
         gc.freeze()        # the child's collections then leave the parent's objects (and pages) alone
         pid = os.fork()
         if pid == 0:
+            for *_, sibling in self._running:    # the parent's ends of the other children
+                os.close(sibling)
             os.close(read)
             random.setstate(state)
             self.in_child, self._pipe = True, write
@@ -131,8 +132,7 @@ class ForkPass:
             data = pickle.dumps(result)
             with os.fdopen(self._pipe, "wb") as pipe:
                 pipe.write(data)
-            for stream in (sys.stdout, sys.stderr):
-                stream.flush()
+            _flush()
             code = 0
         finally:
             os._exit(code)
@@ -166,3 +166,10 @@ class ForkPass:
         if os.waitstatus_to_exitcode(status) == 0 and data:
             self.results[index] = result = pickle.loads(data)
             self.on_result(index, result)
+
+
+def _flush() -> None:
+    """Flush Python's buffered output (none under pythonw, where the streams are None)."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
