@@ -58,8 +58,8 @@ from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tupl
 from .agent_calls import conversations_in
 from .crash import POINT_KINDS
 from .errors import AppLoadError, DafxError, HistoryFormatError, UnknownFunctionError
-from .html_report import render_html, write_html
 from .forks import ISOLATIONS
+from .html_report import render_html, write_html
 from .http import HttpTestClient
 from .json_output import dumps, instances_json, replay_json, replay_verdict, status_json, sweep_json
 from .mermaid import sequence_diagram

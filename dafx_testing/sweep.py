@@ -264,6 +264,8 @@ def crash_sweep(
         if not (isinstance(index, int) and isinstance(count, int) and 0 <= index < count):
             raise ValueError(f"shard={shard!r}: expected (index, count) with 0 <= index < count, "
                              "e.g. (0, 2) and (1, 2) for a sweep split in two")
+    if isolation not in ISOLATIONS:      # before the baseline: bad input costs no run
+        raise ValueError(f"isolation={isolation!r}: expected one of {', '.join(ISOLATIONS)}")
     first = make_simulator(None)
     # One freezegun patch for the whole sweep: each run's clock then stacks on it
     # cheaply instead of re-patching every loaded module per run.
@@ -324,8 +326,6 @@ def _isolation(requested: str, baseline_steps: int) -> str:
     for it to pay: a fork costs about as much as rerunning :data:`FORK_MIN_STEPS`
     / 2 worker steps (the average prefix), measured with the cheapest activities.
     """
-    if requested not in ISOLATIONS:
-        raise ValueError(f"isolation={requested!r}: expected one of {', '.join(ISOLATIONS)}")
     if requested == "rerun" or (requested == "auto" and baseline_steps < FORK_MIN_STEPS):
         return "rerun"
     reason = can_fork(explicit=requested == "fork")
@@ -546,9 +546,9 @@ def _compare(baseline: Observation, run: Observation, idempotent: Collection[str
         if actual != expected:
             problems.append(f"entity {entity_id}: expected state {expected[1]}, got "
                             f"{actual[1] if actual else 'nothing'}")
-    for instance_id, events in baseline.histories.items():
-        if run.histories is baseline.histories:
-            break                       # a converged run: the baseline's history by construction
+    # A converged run has the baseline's histories by construction: nothing to compare.
+    compared = {} if run.histories is baseline.histories else baseline.histories
+    for instance_id, events in compared.items():
         missing = _essential(events) - _essential(run.histories.get(instance_id, []))
         if missing:
             problems.append(f"instance {instance_id!r} lost history: "

@@ -115,9 +115,9 @@ CASES = {
     # name: (scenario, the scenario rerun mode is compared with, sweep options)
     "non-idempotent charge": (lambda: shop, lambda: shop, {}),
     "idempotent": (lambda: shop, lambda: shop, {"idempotent": ["charge", "reserve"]}),
-    "effects": (lambda: shop, lambda: shop, {"effects": "ledger"}),
+    "effects": (lambda: shop, lambda: shop, {"effects": lambda: list(LEDGER)}),
     "pairs": (lambda: shop, lambda: shop, {"kinds": ["activity", "duplicate"], "pairs": True}),
-    "shard": (lambda: shop, lambda: shop, {"shard": [1, 3]}),
+    "shard": (lambda: shop, lambda: shop, {"shard": (1, 3)}),
     "module global": (lambda: replay_counter, lambda: replay_counter, {"idempotent": ["reserve"]}),
     # Forked runs that die are rerun in the sweep's process: the same findings as rerun mode.
     "dies in its fork": (dies_in_a_fork, lambda: shop, {}),
@@ -129,10 +129,6 @@ CASES = {
 def sweep(scenario, isolation, **options):
     """The report and the progress calls of one sweep."""
     seen = []
-    if options.get("effects") == "ledger":
-        options["effects"] = lambda: list(LEDGER)
-    if "shard" in options:
-        options["shard"] = tuple(options["shard"])
     report = Simulator(app, perturb=False).crash_sweep(
         scenario, isolation=isolation, progress=lambda done, planned: seen.append([done, planned]),
         **options)
@@ -143,7 +139,7 @@ def findings(case, isolation):
     """Everything a sweep of ``case`` reports, in order, as JSON values."""
     fork_scenario, rerun_scenario, options = CASES[case]
     scenario = (fork_scenario if isolation == "fork" else rerun_scenario)()
-    report, progress = sweep(scenario, isolation, **dict(options))
+    report, progress = sweep(scenario, isolation, **options)
     return {"isolation": report.isolation, "runs": report.runs, "pruned": report.pruned,
             "points": len(report.points), "progress": progress,
             "failures": [[[p.index for p in f.crashes], f.problems, f.timelines]
@@ -238,8 +234,10 @@ def test_the_shards_of_a_forked_sweep_add_up_to_the_whole_sweep(forked):
 
 
 def test_isolation_is_validated_and_auto_picks_what_the_process_allows():
+    ran = []
     with pytest.raises(ValueError, match="isolation='sideways': expected one of auto, fork, rerun"):
-        sweep(shop, "sideways")
+        sweep(ran.append, "sideways")
+    assert ran == []                            # refused before the baseline ran
 
     report, _ = sweep(shop, "auto", idempotent=["charge", "reserve"])
 
