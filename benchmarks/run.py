@@ -38,10 +38,10 @@ from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional
 import azure.durable_functions as df
 
 from dafx_testing import Simulator
-from dafx_testing.app import ORCHESTRATOR
-from dafx_testing.history import Event, EventType
-from dafx_testing.orchestrations import call_handle, context_json
-from dafx_testing.worker import execution_of
+from dafx_testing.functions.app import ORCHESTRATOR
+from dafx_testing.core.history import Event, EventType
+from dafx_testing.functions.orchestrations import call_handle, context_json
+from dafx_testing.functions.worker import execution_of
 
 T = TypeVar("T")
 
@@ -210,7 +210,7 @@ def sdk_parser(options: Dict[str, Any]) -> ContextManager[Any]:
     """The SDK's timestamp parser the simulator uses with ``options``, for the bare replays."""
     if not options.get("fast_timestamps"):
         return contextlib.nullcontext()
-    from dafx_testing.fast_timestamps import swapped_in
+    from dafx_testing.functions.fast_timestamps import swapped_in
 
     return swapped_in()
 

@@ -10,11 +10,9 @@ The public face is :class:`Simulator`; everything else is internal detail::
     assert status.runtime_status == "Completed"
 """
 
-from .activities import ActivityCall
-from .agents import AgentSession, AgentTurn
-from .app import DafxWarning
-from .crash import POINT_KINDS, CommitPoint, CrashPlan
-from .errors import (
+from .agents.sessions import AgentSession, AgentTurn
+from .core.crash import POINT_KINDS, CommitPoint, CrashPlan
+from .core.errors import (
     AppLoadError,
     DafxError,
     HistoryFormatError,
@@ -27,7 +25,9 @@ from .errors import (
     UnknownFunctionError,
     WaitTimeoutError,
 )
-from .orchestrations import AZURE_STORAGE_TIMER_LIMITS, NO_TIMER_LIMITS, TimerLimits
+from .functions.activities import ActivityCall
+from .functions.app import DafxWarning
+from .functions.orchestrations import AZURE_STORAGE_TIMER_LIMITS, NO_TIMER_LIMITS, TimerLimits
 from .simulator import EntityStatus, HttpCall, InstanceStatus, Simulator
 
 __all__ = [

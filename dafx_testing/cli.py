@@ -18,7 +18,7 @@ host's non-determinism checks. ``show`` prints a saved history as a text
 timeline, a Mermaid sequence diagram or a standalone HTML page.
 
 Every command takes ``--json`` (one JSON document on stdout, see
-:mod:`dafx_testing.json_output`) and ``--debug`` (Python tracebacks instead of
+:mod:`dafx_testing.reports.json_output`) and ``--debug`` (Python tracebacks instead of
 one-line errors). Errors are one line, ``dafx: error: ...``, then a
 ``hint: ...`` line, on stderr.
 
@@ -55,18 +55,18 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
 
-from .agent_calls import conversations_in
-from .crash import POINT_KINDS
-from .errors import AppLoadError, DafxError, HistoryFormatError, UnknownFunctionError
-from .forks import ISOLATIONS
-from .html_report import render_html, write_html
-from .http import HttpTestClient
-from .json_output import dumps, instances_json, replay_json, replay_verdict, status_json, sweep_json
-from .mermaid import sequence_diagram
-from .progress import ProgressBar
-from .recorded import RecordedInstance, read_instances
-from .replayer import Replayer
-from .report import timeline
+from .checks.forks import ISOLATIONS
+from .checks.replayer import Replayer
+from .core.crash import POINT_KINDS
+from .core.errors import AppLoadError, DafxError, HistoryFormatError, UnknownFunctionError
+from .core.timeline import timeline
+from .functions.http import HttpTestClient
+from .reports.agent_calls import conversations_in
+from .reports.html_report import render_html, write_html
+from .reports.json_output import dumps, instances_json, replay_json, replay_verdict, status_json, sweep_json
+from .reports.mermaid import sequence_diagram
+from .reports.progress import ProgressBar
+from .reports.recorded import RecordedInstance, read_instances
 from .simulator import Simulator
 
 EXIT_COMPLETED, EXIT_FAILED, EXIT_USAGE, EXIT_RUNNING = 0, 1, 2, 3

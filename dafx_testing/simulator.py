@@ -35,16 +35,13 @@ from typing import (
     Union,
 )
 
-from . import fast_timestamps
-from ._async import call_off_loop, run_sync
-from .activities import ActivityCall, ActivityLedger
-from .agents import AgentSession, agent_entity_name, agent_of, read_session, session_key
-from .app import ACTIVITY, ENTITY, ORCHESTRATOR, AppIndex, index_app
-from .clock import VirtualClock
-from .crash import CommitPoint, CrashLog, CrashPlan
-from .entities import DEFAULT_BATCH_SIZE, EntityRef, EntityRequest, entity_key, scheduler_id
-from .errors import DafxError, InstanceStateError, NonDeterminismError, WaitTimeoutError
-from .history import (
+from .agents.sessions import AgentSession, agent_entity_name, agent_of, read_session, session_key
+from .checks.sweep import SweepReport, crash_sweep
+from .core.async_bridge import call_off_loop, run_sync
+from .core.clock import VirtualClock
+from .core.crash import CommitPoint, CrashLog, CrashPlan
+from .core.errors import DafxError, InstanceStateError, NonDeterminismError, WaitTimeoutError
+from .core.history import (
     Event,
     EventType,
     OrchestrationStatus,
@@ -54,14 +51,18 @@ from .history import (
     parse_timestamp,
     save_history,
 )
-from .host import HostReplay
-from .hub import Instance, TaskHub
-from .orchestrations import AZURE_STORAGE_TIMER_LIMITS, TimerLimits, call_handle, context_json
-from .payloads import decode_input, decode_json, decode_state, encode
-from .seeded import random_uuid4, seeded_uuid4
-from .sweep import SweepReport, crash_sweep
-from .virtual_loop import VirtualTimeLoop
-from .worker import (
+from .core.hub import Instance, TaskHub
+from .core.messages import EntityRequest
+from .core.payloads import decode_input, decode_json, decode_state, encode
+from .core.seeded import random_uuid4, seeded_uuid4
+from .core.virtual_loop import VirtualTimeLoop
+from .functions import fast_timestamps
+from .functions.activities import ActivityCall, ActivityLedger
+from .functions.app import ACTIVITY, ENTITY, ORCHESTRATOR, AppIndex, index_app
+from .functions.entities import DEFAULT_BATCH_SIZE, EntityRef, entity_key, scheduler_id
+from .functions.host import HostReplay
+from .functions.orchestrations import AZURE_STORAGE_TIMER_LIMITS, TimerLimits, call_handle, context_json
+from .functions.worker import (
     EpisodeCheck,
     HttpCall,
     HttpHandler,
@@ -72,8 +73,8 @@ from .worker import (
 )
 
 if TYPE_CHECKING:
-    from .client import InMemoryClient
-    from .http import HttpTestClient
+    from .functions.client import InMemoryClient
+    from .functions.http import HttpTestClient
 
 __all__ = ["Simulator", "InstanceStatus", "EntityStatus", "HttpCall"]
 
@@ -92,8 +93,8 @@ def _driving(method: Callable[..., Any]) -> Callable[..., Any]:
 def _determinism(guard: Any, allow: Sequence[str],
                  perturb: Any) -> "tuple[Callable[[], ContextManager[Any]], List[EpisodeCheck]]":
     """The guard factory and the perturbed-replay checks for the constructor's options."""
-    from .determinism import configure
-    from .guard import Guard
+    from .checks.determinism import configure
+    from .checks.guard import Guard
 
     if guard is None or isinstance(guard, (str, Guard)):
         return configure(guard, perturb, allow)
@@ -183,20 +184,20 @@ class Simulator:
         guard: the non-deterministic API guard around orchestrator code:
             ``"error"`` (default: a call to the clock, random, uuid4, env, I/O...
             raises at your file:line), ``"warn"``, ``"off"``, a
-            :class:`~dafx_testing.guard.Guard`, or any context-manager factory.
+            :class:`~dafx_testing.checks.guard.Guard`, or any context-manager factory.
         guard_allow: modules or call sites the guard lets through
             (``"pkg.mod"``, ``"path/file.py:123"``).
         perturb: replay every episode again under a perturbed world (other
             time, random seed, environment, hash seed where sets are used) and
             report any difference (default True); or a configured
-            :class:`~dafx_testing.determinism.PerturbedReplay`.
+            :class:`~dafx_testing.checks.determinism.PerturbedReplay`.
         episode_checks: more callables ``check(handle, episode)`` run after each
             committed episode; one that returns a :class:`NonDeterminismError`
             reports it like a replay divergence (the instance is not failed:
             the host would not notice yet).
         fast_timestamps: let the SDK read history timestamps with a parser
             that returns exactly what its dateutil parser would, several times
-            faster (see :mod:`dafx_testing.fast_timestamps`); default True.
+            faster (see :mod:`dafx_testing.functions.fast_timestamps`); default True.
 
     Example::
 
@@ -264,14 +265,14 @@ class Simulator:
 
         Its methods are coroutines: ``await sim.client.start_new("orch", None, value)``.
         """
-        from .client import InMemoryClient
+        from .functions.client import InMemoryClient
 
         return InMemoryClient(self)
 
     @functools.cached_property
     def http(self) -> "HttpTestClient":
         """HTTP requests to the app's functions and management URLs: ``sim.http.post("/api/...")``."""
-        from .http import HttpTestClient
+        from .functions.http import HttpTestClient
 
         return HttpTestClient(self)
 
@@ -555,10 +556,10 @@ class Simulator:
         """Let Hypothesis search crash schedules and completion orders that break ``scenario``.
 
         Returns how many schedules ran; raises
-        :class:`~dafx_testing.explore.ScheduleFailure` with the minimal failing
-        schedule and the line that reproduces it. See :func:`~dafx_testing.explore.explore`.
+        :class:`~dafx_testing.checks.explore.ScheduleFailure` with the minimal failing
+        schedule and the line that reproduces it. See :func:`~dafx_testing.checks.explore.explore`.
         """
-        from .explore import explore
+        from .checks.explore import explore
 
         return explore(self._fresh, scenario, max_examples=max_examples, max_crashes=max_crashes,
                        reorder=reorder, idempotent=idempotent, effects=effects, seed=self.seed)
@@ -592,7 +593,7 @@ class Simulator:
         """The world the app's code runs in while the simulator works.
 
         The wall clock reads virtual time, and ``uuid.uuid4()`` draws from a
-        stream seeded by ``seed`` (see :mod:`dafx_testing.seeded`), so ids that
+        stream seeded by ``seed`` (see :mod:`dafx_testing.core.seeded`), so ids that
         HTTP handlers, activities and entities make up are the same on every
         run of a scenario (a retry still draws new ones, as on a real host).
         """
@@ -606,7 +607,7 @@ class Simulator:
     def run_async(self, awaitable: Awaitable[Any]) -> Any:
         """Await host-side code (an HTTP handler, a client call) with its sleeps in virtual time.
 
-        The coroutine runs on a :class:`~dafx_testing.virtual_loop.VirtualTimeLoop`:
+        The coroutine runs on a :class:`~dafx_testing.core.virtual_loop.VirtualTimeLoop`:
         whenever it waits for a timer (``asyncio.sleep(1)`` in a polling loop),
         the simulator advances its clock by that much instead, running the work
         that comes due, so the wait costs no real time. Called from a running

@@ -14,7 +14,7 @@ import azure.functions as func
 import pytest
 
 from dafx_testing import AppLoadError, DafxWarning, UnknownFunctionError
-from dafx_testing.app import ACTIVITY, HTTP, ORCHESTRATOR, index_app, load_app
+from dafx_testing.functions.app import ACTIVITY, HTTP, ORCHESTRATOR, index_app, load_app
 
 HEADER = """\
 import azure.durable_functions as df

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from dafx_testing.cli import EXIT_COMPLETED, EXIT_USAGE, main
-from dafx_testing.history import load_history
+from dafx_testing.core.history import load_history
 
 HISTORY_HINT = ("hint: a history file is what Simulator.save_history writes, or a JSON list of "
                 "host-format history events (EventType, EventId, Timestamp...)")
@@ -173,7 +173,7 @@ def test_an_unknown_format_lists_the_valid_ones(capsys, trip):
 
 
 def test_debug_shows_the_traceback_instead(tmp_path):
-    from dafx_testing.errors import HistoryFormatError
+    from dafx_testing.core.errors import HistoryFormatError
 
     with pytest.raises(HistoryFormatError, match="history file not found"):
         main(["show", str(tmp_path / "missing.json"), "--debug"])

@@ -20,9 +20,9 @@ import yarl
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
 from dafx_testing import DafxError, Simulator
-from dafx_testing._async import run_sync
-from dafx_testing.client import InMemoryClient, ManagementApi
-from dafx_testing.history import EventType
+from dafx_testing.core.async_bridge import run_sync
+from dafx_testing.functions.client import InMemoryClient, ManagementApi
+from dafx_testing.core.history import EventType
 
 app = df.DFApp()
 
@@ -446,7 +446,7 @@ def test_a_client_built_like_the_middleware_builds_it_reaches_the_simulator(sim)
 
 
 def test_other_urls_still_reach_the_original_transport(monkeypatch, sim):
-    from dafx_testing import client as client_module
+    from dafx_testing.functions import client as client_module
 
     ManagementApi(sim)
     seen = []

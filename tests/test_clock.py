@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from dafx_testing.clock import DEFAULT_START, VirtualClock
+from dafx_testing.core.clock import DEFAULT_START, VirtualClock
 
 UTC = timezone.utc
 FAR_PAST = datetime(2001, 2, 3, 4, 5, 6, 700000, tzinfo=UTC)

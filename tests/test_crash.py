@@ -7,9 +7,9 @@ import azure.durable_functions as df
 import pytest
 
 from dafx_testing import POINT_KINDS, CrashPlan, NonDeterminismError, Simulator
-from dafx_testing.crash import CommitPoint, CrashLog
-from dafx_testing.history import EventType, new_event
-from dafx_testing.hub import SettledHistory
+from dafx_testing.core.crash import CommitPoint, CrashLog
+from dafx_testing.core.history import EventType, new_event
+from dafx_testing.core.hub import SettledHistory
 
 app = df.DFApp()
 NOW = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -302,7 +302,7 @@ def test_exploration_passes_a_sound_app_and_shrinks_a_failure_to_one_crash():
         fresh_world()
         sim.wait_for_completion(sim.start_new("invoices", instance_id="i"))
 
-    from dafx_testing.explore import ScheduleFailure
+    from dafx_testing.checks.explore import ScheduleFailure
 
     with pytest.raises(ScheduleFailure) as caught:
         Simulator(app, seed=3).explore(buggy, max_examples=40)
@@ -314,7 +314,7 @@ def test_exploration_passes_a_sound_app_and_shrinks_a_failure_to_one_crash():
 
 
 def test_a_reproduction_line_replays_the_failure():
-    from dafx_testing.explore import Schedule
+    from dafx_testing.checks.explore import Schedule
 
     schedule = Schedule(crash_at=(4,), shuffle_seed=None)
     assert schedule.reproduce() == "Simulator(app, crash_plan=CrashPlan(at=[4]))"

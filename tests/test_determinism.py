@@ -13,11 +13,11 @@ import azure.durable_functions as df
 import pytest
 
 from dafx_testing import NonDeterminismError, Simulator
-from dafx_testing._hashseed import may_depend_on_set_order
-from dafx_testing.app import ORCHESTRATOR, index_app
-from dafx_testing.determinism import PERTURBED_ENVIRONMENT_VALUE, PerturbedReplay, configure
-from dafx_testing.errors import PerturbedReplayError
-from dafx_testing.guard import Guard
+from dafx_testing.checks.hashseed import may_depend_on_set_order
+from dafx_testing.functions.app import ORCHESTRATOR, index_app
+from dafx_testing.checks.determinism import PERTURBED_ENVIRONMENT_VALUE, PerturbedReplay, configure
+from dafx_testing.core.errors import PerturbedReplayError
+from dafx_testing.checks.guard import Guard
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parent.parent
@@ -244,7 +244,7 @@ def test_the_check_leaves_the_runs_random_stream_alone():
     ("content_approval", lambda sim, iid: sim.raise_event(iid, "ApprovalDecision", False)),
     ("content_approval", lambda sim, iid: sim.advance(timedelta(hours=25))),
 ])
-@pytest.mark.filterwarnings("error::dafx_testing.app.DafxWarning")   # a skipped check is a failure
+@pytest.mark.filterwarnings("error::dafx_testing.functions.app.DafxWarning")   # a skipped check is a failure
 def test_no_false_positive_on_the_content_approval_scenario(scenario, drive):
     guard, checks = configure("error", perturb=PerturbedReplay(hash_seed=True))
     sim = Simulator(ROOT / "scenarios" / scenario / "function_app.py", guard=guard,
@@ -257,7 +257,7 @@ def test_no_false_positive_on_the_content_approval_scenario(scenario, drive):
     assert sim.nondeterminism == [] and guard.reports == []
 
 
-@pytest.mark.filterwarnings("error::dafx_testing.app.DafxWarning")
+@pytest.mark.filterwarnings("error::dafx_testing.functions.app.DafxWarning")
 def test_no_false_positive_on_the_counter_entity_scenario():
     guard, checks = configure("error", perturb=PerturbedReplay(hash_seed=True))
     sim = Simulator(ROOT / "scenarios" / "counter_entity" / "function_app.py", guard=guard,

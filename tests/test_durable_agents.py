@@ -5,8 +5,8 @@ import json
 import pytest
 
 from dafx_testing import CrashPlan
-from dafx_testing.agents import conversation_problems, read_session
-from dafx_testing.errors import DafxError, NonDeterminismError
+from dafx_testing.agents.sessions import conversation_problems, read_session
+from dafx_testing.core.errors import DafxError, NonDeterminismError
 from fakes.personas import forecaster
 
 pytestmark = pytest.mark.dafx_app("apps/forecast_app.py")
@@ -84,8 +84,8 @@ def test_yielding_a_fire_and_forget_call_fails_like_on_azure_functions(sim):
 
 
 def test_a_replay_that_fails_before_a_recorded_task_names_the_failure(sim):
-    from dafx_testing.host import HostReplay
-    from dafx_testing.history import EventType, new_event
+    from dafx_testing.functions.host import HostReplay
+    from dafx_testing.core.history import EventType, new_event
     from datetime import datetime, timezone
 
     now = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -141,7 +141,7 @@ def test_conversation_problems_name_duplicates_and_orphans():
 def test_a_sweep_reports_a_conversation_that_stored_a_turn_twice():
     from collections import Counter
 
-    from dafx_testing.sweep import MODEL_CALLS, Observation, SweepReport, _compare
+    from dafx_testing.checks.sweep import MODEL_CALLS, Observation, SweepReport, _compare
 
     reply = {"role": "assistant", "contents": [{"$type": "text", "text": "hello"}]}
     once = state(request("c1", "hi"), response("c1", reply))

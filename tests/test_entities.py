@@ -4,7 +4,7 @@ import azure.durable_functions as df
 import pytest
 
 from dafx_testing import Simulator, UnknownFunctionError
-from dafx_testing.history import EventType
+from dafx_testing.core.history import EventType
 
 app = df.DFApp()
 CONTEXTS = []   # one context object per batch the entity function ran

@@ -8,7 +8,7 @@ from dateutil.parser import parse as dateutil_parse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dafx_testing.fast_timestamps import parse, swapped_in
+from dafx_testing.functions.fast_timestamps import parse, swapped_in
 
 def same(text):
     fast, slow = parse(text), dateutil_parse(text)

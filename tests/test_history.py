@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from dafx_testing import HistoryFormatError
-from dafx_testing.history import (
+from dafx_testing.core.history import (
     EventType,
     format_timestamp,
     load_history,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dafx_testing import Simulator
-from dafx_testing.historydiff import diff_histories
+from dafx_testing.checks.historydiff import diff_histories
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT_APPROVAL = ROOT / "scenarios" / "content_approval" / "function_app.py"

@@ -16,11 +16,11 @@ from typing import List, Tuple
 
 import pytest
 
-from dafx_testing.crash import CommitPoint
-from dafx_testing.history import load_history
-from dafx_testing.html_report import PageLink, page_file_name, render_html, write_html, write_index
-from dafx_testing.recorded import read_instances
-from dafx_testing.sweep import DuplicatedEffect, RepeatedModelCalls, SweepFailure, SweepReport
+from dafx_testing.core.crash import CommitPoint
+from dafx_testing.core.history import load_history
+from dafx_testing.reports.html_report import PageLink, page_file_name, render_html, write_html, write_index
+from dafx_testing.reports.recorded import read_instances
+from dafx_testing.checks.sweep import DuplicatedEffect, RepeatedModelCalls, SweepFailure, SweepReport
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists()
                                         else None)

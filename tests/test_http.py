@@ -10,7 +10,7 @@ import azure.functions as func
 import pytest
 
 from dafx_testing import DafxError, Simulator
-from dafx_testing.http import HttpTestClient
+from dafx_testing.functions.http import HttpTestClient
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 

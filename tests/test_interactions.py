@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from dafx_testing.history import EventType, load_history
-from dafx_testing.interactions import IN, OUT, Participant, decode_payload, read_interactions
+from dafx_testing.core.history import EventType, load_history
+from dafx_testing.reports.interactions import IN, OUT, Participant, decode_payload, read_interactions
 
 
 def steps_of(trip, instance_id):

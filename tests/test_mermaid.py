@@ -6,8 +6,8 @@ import json
 import re
 from datetime import datetime, timezone
 
-from dafx_testing.history import EventType, load_history, new_event
-from dafx_testing.mermaid import sequence_diagram
+from dafx_testing.core.history import EventType, load_history, new_event
+from dafx_testing.reports.mermaid import sequence_diagram
 
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 DECLARATION = re.compile(r"^    (actor|participant) (\w+) as (.+)$")

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from dafx_testing import CrashPlan, Simulator
-from dafx_testing.errors import WaitTimeoutError
+from dafx_testing.core.errors import WaitTimeoutError
 from fakes.personas import EXPLANATION, JOKE, joker
 
 pytestmark = pytest.mark.dafx_app("apps/deadline_app.py")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dafx_testing import AgentSession
-from dafx_testing.goldens import normalize
+from dafx_testing.pytest_plugin.goldens import normalize
 
 INSTANCE = "e3e70682c2094cac629f6fbed82c07cd"
 EXECUTION = "f728b4fa42485e3a0a5d2f346baa9455"

@@ -217,7 +217,7 @@ def test_the_shards_of_a_sweep_add_up_to_the_whole_sweep(tmp_path):
 
 @pytest.mark.parametrize("shard", [(2, 2), (-1, 2), (0, 0)])
 def test_a_shard_outside_its_count_is_refused(shard):
-    from dafx_testing.sweep import crash_sweep as sweep
+    from dafx_testing.checks.sweep import crash_sweep as sweep
 
     with pytest.raises(ValueError, match=re.escape(f"shard={shard!r}: expected (index, count) "
                                                    "with 0 <= index < count")):

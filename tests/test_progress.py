@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from dafx_testing.progress import ProgressBar
+from dafx_testing.reports.progress import ProgressBar
 
 
 class Terminal(io.StringIO):

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from dafx_testing.errors import HistoryFormatError
-from dafx_testing.history import EventType, load_history
-from dafx_testing.recorded import RecordedInstance, read_instances
+from dafx_testing.core.errors import HistoryFormatError
+from dafx_testing.core.history import EventType, load_history
+from dafx_testing.reports.recorded import RecordedInstance, read_instances
 
 
 def test_a_saved_file_gives_its_id_status_input_and_output(trip):

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import azure.durable_functions as df
 from dafx_testing import Simulator
-from dafx_testing.history import EventType
-from dafx_testing.report import timeline
+from dafx_testing.core.history import EventType
+from dafx_testing.core.timeline import timeline
 
 app = df.DFApp()
 

@@ -19,7 +19,7 @@ from dafx_testing import (
     UnknownFunctionError,
     WaitTimeoutError,
 )
-from dafx_testing.history import EventType
+from dafx_testing.core.history import EventType
 
 app = df.DFApp()
 FLAKY = {"failures_left": 0}
@@ -722,7 +722,7 @@ def reads_the_wall_clock(context):
 
 
 def test_the_determinism_guard_is_on_by_default(sim):
-    from dafx_testing.errors import NonDeterministicCallError
+    from dafx_testing.core.errors import NonDeterministicCallError
 
     with pytest.raises(NonDeterministicCallError, match=r"datetime\.now\(\) at tests/test_simulator\.py"):
         sim.wait_for_completion(sim.start_new("reads_the_wall_clock"))

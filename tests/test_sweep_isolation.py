@@ -12,7 +12,7 @@ import azure.durable_functions as df
 import pytest
 
 from dafx_testing import Simulator
-from dafx_testing.forks import can_fork
+from dafx_testing.checks.forks import can_fork
 
 app = df.DFApp()
 LEDGER = []                  # the outside world: what the activities did

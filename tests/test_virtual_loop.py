@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from dafx_testing._async import call_off_loop, run_sync
-from dafx_testing.virtual_loop import VirtualTimeLoop
+from dafx_testing.core.async_bridge import call_off_loop, run_sync
+from dafx_testing.core.virtual_loop import VirtualTimeLoop
 
 
 class Clock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import DafxError
+from ..core.errors import DafxError
 
 __all__ = [
     "CassetteMiss",
@@ -22,7 +22,7 @@ __all__ = [
 
 
 class FakeLLMError(DafxError):
-    """Base of every error raised by :mod:`dafx_testing.llm`; a :class:`~dafx_testing.errors.DafxError`."""
+    """Base of every error raised by :mod:`dafx_testing.llm`; a :class:`~dafx_testing.core.errors.DafxError`."""
 
 
 class ScriptExhausted(FakeLLMError):

@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..core.latency import charge
 from .cassette import Cassette, Exchange
 from .clock import Clock, epoch_seconds, wall_clock
 from .conversation import Message, from_chat, from_responses, reply_messages
@@ -21,7 +22,6 @@ from .errors import FakeLLMError, through_openai
 from .faults import render_fault
 from .forward import forward
 from .intercept import intercepting
-from .latency import charge
 from .masking import mask_headers, mask_url, secret_values
 from .netguard import blocked, guarding
 from .render import render

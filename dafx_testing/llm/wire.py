@@ -70,7 +70,7 @@ class WireResponse:
     """A response as the server sends it: status, headers, body chunks, perhaps a drop after them.
 
     ``delay`` is how many real seconds pass before it arrives (a slow model used outside the
-    simulator; see :mod:`dafx_testing.llm.latency`).
+    simulator; see :mod:`dafx_testing.core.latency`).
     """
 
     status: int

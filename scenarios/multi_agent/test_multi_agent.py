@@ -9,7 +9,7 @@ import json
 import pytest
 
 from dafx_testing import Simulator
-from dafx_testing.history import EventType
+from dafx_testing.core.history import EventType
 
 pytestmark = pytest.mark.dafx_app("function_app.py")
 

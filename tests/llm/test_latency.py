@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from dafx_testing.llm import FakeLLM, latency
+from dafx_testing.core import latency
+from dafx_testing.llm import FakeLLM
 from dafx_testing.llm import intercept as intercept_module
 from dafx_testing.llm.wire import RawRequest
 

@@ -12,7 +12,7 @@ GOLDEN = Path(__file__).resolve().parents[2] / "fakes" / "cassettes" / "forecast
 
 CONFTEST = """
 import pytest
-from dafx_testing.llm import pytest_fixture
+from dafx_testing.pytest_plugin import fake_llm as pytest_fixture
 
 fake_llm = pytest.fixture(name="fake_llm")(pytest_fixture.fake_llm)
 

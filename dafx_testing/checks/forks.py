@@ -1,0 +1,175 @@
+"""Crash runs as forks of one run: a crash sweep without re-running every prefix.
+
+Until its crash, a crash run is the baseline step for step. Running the scenario
+again from the start for every commit point therefore repeats the same prefix
+P times over. Instead, a sweep can run the scenario once more and, at each point
+it wants a crash at, fork the process: the child *is* that crash run at that
+instant (the scenario's position in its own code, the task hub, the app's
+module memory and fakes, all copied by the operating system) and crashes there,
+while the parent carries on to the next point as if nothing happened. A sweep
+then costs one more run plus each crash run's recovery, not one prefix per point.
+
+The copy is the process's memory and nothing else: state an app keeps outside
+the process (files, a database) is shared by the forks, so sweeps of such apps
+need ``isolation="rerun"``. Forking needs POSIX and a process with one thread
+(a fork copies only the calling thread; another thread's locks would stay held
+in the child), so :func:`can_fork` says when it is safe and the sweep reruns
+otherwise.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import pickle
+import random
+import sys
+import threading
+from typing import Any, Callable, Collection, Dict, List, NoReturn, Optional, Sequence, Tuple
+
+from ..core.crash import CommitPoint
+
+__all__ = ["ForkPass", "PassOver", "can_fork", "ISOLATIONS"]
+
+ISOLATIONS = ("auto", "fork", "rerun")
+"""How crash runs are isolated: ``fork`` one pass at each point, ``rerun`` the
+scenario per point, or ``auto``: fork where :func:`can_fork` allows, else rerun."""
+
+
+def can_fork(explicit: bool = False) -> Optional[str]:
+    """None if this process can fork crash runs now, else why not.
+
+    By default only Linux forks; macOS forks when asked explicitly (its system
+    frameworks are not fork-safe, which plain Python code rarely meets).
+    """
+    if not hasattr(os, "fork"):
+        return f"the platform ({sys.platform}) has no fork()"
+    if not explicit and not sys.platform.startswith("linux"):
+        return f"fork() is not used by default on {sys.platform}"
+    threads = threading.enumerate()
+    if len(threads) > 1:
+        names = ", ".join(t.name for t in threads if t is not threading.current_thread())
+        return f"other threads are running ({names}); a forked copy would lose them"
+    return None
+
+
+class PassOver(BaseException):
+    """Ends the parent's pass: every wanted point is forked, or the run left the baseline."""
+
+
+class ForkPass:
+    """Forks a crash run at each wanted commit point of one more run of the scenario.
+
+    Install :meth:`at_point` as the run's ``CrashLog.branch``. In the child it
+    returns True (crash here) and the child runs on to the end of its run, where
+    the sweep calls :meth:`finish_child` with what the run found. In the parent
+    it returns False after starting the child, so the pass goes on; after the
+    last wanted point it raises :class:`PassOver`.
+
+    Args:
+        expected: the baseline's points; a pass that reaches a different point
+            left the baseline (the scenario is not deterministic) and stops, so
+            the remaining points are left to reruns.
+        wanted: indices of the points to fork a crash run at.
+        max_running: children running at once (the parent's pass runs meanwhile).
+        on_result: called in the parent with each child's point index and result,
+            in the order of the points.
+    """
+
+    def __init__(self, expected: Sequence[CommitPoint], wanted: Collection[int],
+                 on_result: Callable[[int, Any], None], max_running: Optional[int] = None) -> None:
+        self.expected = expected
+        self.wanted = set(wanted)
+        self.last = max(self.wanted, default=-1)
+        self.on_result = on_result
+        self.max_running = max_running or max(1, os.cpu_count() or 1)
+        self.in_child = False
+        self.results: Dict[int, Any] = {}
+        self._running: List[Tuple[int, int, int]] = []     # (point index, pid, read end)
+        self._pipe = -1
+
+    def at_point(self, point: CommitPoint) -> bool:
+        """The ``CrashLog.branch`` hook: True in the child that crashes at ``point``."""
+        if self.in_child:
+            return False                         # a crash run crashes once, where it was forked
+        if point.index >= len(self.expected) or point != self.expected[point.index]:
+            raise PassOver()
+        if point.index not in self.wanted:
+            return False
+        if self._fork(point.index):
+            return True
+        if point.index >= self.last:
+            raise PassOver()
+        return False
+
+    def _fork(self, index: int) -> bool:
+        _flush()                                 # or the child would write it out again
+        # The child gets the parent's random state, as a rerun would have it (CPython
+        # reseeds the random module in a forked child).
+        state = random.getstate()
+        read, write = os.pipe()
+        gc.freeze()        # the child's collections then leave the parent's objects (and pages) alone
+        pid = os.fork()
+        if pid == 0:
+            for *_, sibling in self._running:    # the parent's ends of the other children
+                os.close(sibling)
+            os.close(read)
+            random.setstate(state)
+            self.in_child, self._pipe = True, write
+            self._running.clear()
+            return True
+        gc.unfreeze()
+        os.close(write)
+        self._running.append((index, pid, read))
+        while len(self._running) >= self.max_running:
+            self._collect_oldest()
+        return False
+
+    def finish_child(self, result: Any) -> NoReturn:
+        """In the child: hand ``result`` to the parent and exit (never returns)."""
+        code = 1
+        try:
+            data = pickle.dumps(result)
+            with os.fdopen(self._pipe, "wb") as pipe:
+                pipe.write(data)
+            _flush()
+            code = 0
+        finally:
+            os._exit(code)
+
+    def fail_child(self) -> NoReturn:
+        """In the child, when its run went wrong: exit without a result (the point is rerun)."""
+        os._exit(1)
+
+    def collect(self) -> Dict[int, Any]:
+        """Wait for every child; the results by point index (a child that failed has none)."""
+        while self._running:
+            self._collect_oldest()
+        return self.results
+
+    def abandon(self) -> None:
+        """Kill and reap the children still running (the parent's pass is failing)."""
+        for _, pid, read in self._running:
+            os.close(read)
+            try:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+            except (ChildProcessError, ProcessLookupError):
+                pass
+        self._running.clear()
+
+    def _collect_oldest(self) -> None:
+        index, pid, read = self._running.pop(0)
+        with os.fdopen(read, "rb") as pipe:
+            data = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) == 0 and data:
+            self.results[index] = result = pickle.loads(data)
+            self.on_result(index, result)
+
+
+def _flush() -> None:
+    """Flush Python's buffered output (none under pythonw, where the streams are None)."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()

@@ -1,0 +1,423 @@
+"""The non-deterministic APIs an orchestrator can reach, and the seam to intercept them.
+
+Both the API guard (:mod:`dafx_testing.checks.guard`) and the perturbed replay
+(:mod:`dafx_testing.checks.determinism`) need the same three things, kept here:
+
+* **the catalogue** (:data:`APIS`): wall clock, uuid, random, entropy,
+  environment, file and socket I/O, sleeping, asyncio and threads, each with
+  the replay-safe alternative a message should suggest;
+* **the patch** (:func:`intercepted`): while the block runs, every catalogued
+  API is replaced by a thin wrapper (module attributes, the few class
+  attributes such as ``socket.socket.connect``, and the names user modules
+  imported with ``from time import time``). It is installed once per block and
+  removed after it, so nothing is traced and code outside the block is untouched;
+* **whose call it is** (:func:`user_frame`): a wrapper walks out from its
+  caller, looking through the standard library and third-party packages
+  (``os.getenv`` -> ``Mapping.get``, ``dateutil`` -> ``datetime.now``) until it
+  meets either framework code (the Durable SDK, ``azure.functions``, the Agent
+  Framework, dafx-testing, and stdlib modules that only read the clock or files
+  for their own bookkeeping, such as ``logging``), whose calls are never
+  reported, or the user's code, whose frame is the call site.
+
+A wrapper hands the user's calls to the block's ``hook``, which decides what
+the call returns (the real value, a perturbed one) or raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import datetime as _datetime
+import inspect
+import io
+import os
+import random
+import secrets
+import socket
+import sys
+import sysconfig
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType, ModuleType
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+# -- kinds of non-determinism, with the replay-safe alternative ----------------------
+
+CLOCK = "clock"
+UUID = "uuid"
+RANDOM = "random"
+ENTROPY = "entropy"
+ENVIRONMENT = "environment"
+FILE = "file"
+NETWORK = "network"
+SLEEP = "sleep"
+ASYNCIO = "asyncio"
+THREAD = "thread"
+
+ALTERNATIVES: Dict[str, str] = {
+    CLOCK: "use context.current_utc_datetime, the replay-safe time of the current episode",
+    UUID: "use context.new_uuid(), which gives the same value on every replay",
+    RANDOM: "draw the value in an activity (its result is recorded in history) or derive it "
+            "from context.new_uuid()",
+    ENTROPY: "draw the value in an activity (its result is recorded in history)",
+    ENVIRONMENT: "read configuration in an activity, or pass it in the orchestration input",
+    FILE: "do file I/O in an activity (context.call_activity)",
+    NETWORK: "call services from an activity, or with context.call_http",
+    SLEEP: "yield context.create_timer(context.current_utc_datetime + delay)",
+    ASYNCIO: "orchestrators are generators: yield context.task_all([...]) or task_any([...]) "
+             "instead of running an event loop, and put async work in activities",
+    THREAD: "fan out with context.task_all([...]) over activities instead of threads",
+}
+
+
+@dataclass(frozen=True)
+class Api:
+    """One guarded API: its public name, its kind, and how a call to it reads."""
+
+    name: str
+    kind: str
+
+    def render(self, args: Tuple[Any, ...]) -> str:
+        """The call as a person would write it, e.g. ``os.environ['HOME']``."""
+        if self.kind == ENVIRONMENT:
+            return f"os.environ[{args[1]!r}]" if len(args) > 1 else "os.environ[...]"
+        if self.kind == FILE and args:
+            return f"{self.name}({args[0]!r})"
+        if self.kind == NETWORK and args:
+            # socket.connect(self, address) vs socket.getaddrinfo(host, port)
+            return f"{self.name}({args[1] if self.name.startswith('socket.connect') else args[0]!r})"
+        return f"{self.name}()"
+
+    @property
+    def alternative(self) -> str:
+        return ALTERNATIVES[self.kind]
+
+
+# (owner, attribute, api). Module owners also get their ``from x import y``
+# aliases in user modules rebound; class owners are looked up at call time.
+_RANDOM_FUNCTIONS = ("random", "uniform", "randint", "randrange", "choice", "choices", "shuffle",
+                     "sample", "getrandbits", "randbytes", "gauss", "normalvariate",
+                     "lognormvariate", "expovariate", "vonmisesvariate", "gammavariate",
+                     "triangular", "betavariate", "paretovariate", "weibullvariate")
+_SECRETS_FUNCTIONS = ("token_bytes", "token_hex", "token_urlsafe", "choice", "randbelow", "randbits")
+_TIME_FUNCTIONS = ("time", "time_ns", "monotonic", "monotonic_ns", "perf_counter",
+                   "perf_counter_ns")
+
+_FUNCTION_TARGETS: List[Tuple[Any, str, Api]] = [
+    *[(time, n, Api(f"time.{n}", CLOCK)) for n in _TIME_FUNCTIONS],
+    (time, "sleep", Api("time.sleep", SLEEP)),
+    (uuid, "uuid1", Api("uuid.uuid1", UUID)),
+    (uuid, "uuid4", Api("uuid.uuid4", UUID)),
+    *[(random, n, Api(f"random.{n}", RANDOM)) for n in _RANDOM_FUNCTIONS],
+    *[(secrets, n, Api(f"secrets.{n}", ENTROPY)) for n in _SECRETS_FUNCTIONS],
+    (os, "urandom", Api("os.urandom", ENTROPY)),
+    *([(os, "getrandom", Api("os.getrandom", ENTROPY))] if hasattr(os, "getrandom") else []),
+    (builtins, "open", Api("open", FILE)),
+    (io, "open", Api("open", FILE)),
+    (socket, "getaddrinfo", Api("socket.getaddrinfo", NETWORK)),
+    (asyncio, "run", Api("asyncio.run", ASYNCIO)),
+    (asyncio, "new_event_loop", Api("asyncio.new_event_loop", ASYNCIO)),
+    (asyncio, "get_event_loop", Api("asyncio.get_event_loop", ASYNCIO)),
+    (asyncio, "sleep", Api("asyncio.sleep", ASYNCIO)),
+    (socket.socket, "connect", Api("socket.connect", NETWORK)),
+    (socket.socket, "connect_ex", Api("socket.connect_ex", NETWORK)),
+    (threading.Thread, "start", Api("threading.Thread.start", THREAD)),
+    (type(os.environ), "__getitem__", Api("os.environ", ENVIRONMENT)),
+]
+
+DATETIME_NOW = Api("datetime.now", CLOCK)
+DATETIME_UTCNOW = Api("datetime.utcnow", CLOCK)
+DATETIME_TODAY = Api("datetime.today", CLOCK)
+DATE_TODAY = Api("date.today", CLOCK)
+
+APIS: Tuple[Api, ...] = tuple(
+    dict.fromkeys([api for _, _, api in _FUNCTION_TARGETS]
+                  + [DATETIME_NOW, DATETIME_UTCNOW, DATETIME_TODAY, DATE_TODAY]))
+"""Every API the seam intercepts."""
+
+
+# -- whose call is it ---------------------------------------------------------------
+
+FRAMEWORK_MODULES: Tuple[str, ...] = (
+    "azure.durable_functions", "azure.functions", "agent_framework", "dafx_testing",
+    # stdlib modules that read the clock or files for their own bookkeeping
+    "logging", "linecache", "tokenize", "traceback", "warnings", "inspect", "importlib",
+    "zipimport", "encodings", "codecs",
+)
+"""Module prefixes whose calls are never reported (``agent_framework`` covers
+``agent_framework_azurefunctions`` and the other Agent Framework packages)."""
+
+_USER, _FRAMEWORK, _TRANSPARENT = 0, 1, 2
+_SITE_DIRS = tuple({str(Path(p)) + os.sep for p in (sysconfig.get_paths()["purelib"],
+                                                    sysconfig.get_paths()["platlib"])})
+_STDLIB_DIRS = tuple({str(Path(p)) + os.sep for p in (sysconfig.get_paths()["stdlib"],
+                                                      sysconfig.get_paths()["platstdlib"])})
+_kinds: Dict[Tuple[str, str], int] = {}
+
+
+def _frame_kind(filename: str, module: str) -> int:
+    key = (filename, module)
+    kind = _kinds.get(key)
+    if kind is None:
+        if module.startswith(FRAMEWORK_MODULES):
+            kind = _FRAMEWORK
+        elif filename.startswith(_SITE_DIRS) or "site-packages" in filename:
+            kind = _TRANSPARENT   # third-party packages: look through to who called them
+        elif filename.startswith(_STDLIB_DIRS) or filename.startswith("<frozen"):
+            kind = _TRANSPARENT
+        else:
+            kind = _USER
+        _kinds[key] = kind
+    return kind
+
+
+def user_frame(frame: Optional[FrameType]) -> Optional[FrameType]:
+    """The user's frame responsible for a call made at ``frame``, or None for framework calls.
+
+    Standard-library and third-party frames are looked through; the first
+    frame that is neither decides: framework code (None) or the user's code.
+    """
+    while frame is not None:
+        kind = _frame_kind(frame.f_code.co_filename, frame.f_globals.get("__name__") or "")
+        if kind == _USER:
+            return frame
+        if kind == _FRAMEWORK:
+            return None
+        frame = frame.f_back
+    return None
+
+
+def is_user_module(module: ModuleType) -> bool:
+    """True for modules of the project under test (not stdlib, packages or framework)."""
+    filename = getattr(module, "__file__", None)
+    return bool(filename) and _frame_kind(filename, module.__name__) == _USER
+
+
+# -- calls and hooks ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """Where in the user's code a call was made."""
+
+    filename: str
+    lineno: int
+    function: str
+    module: str
+
+    @classmethod
+    def of(cls, frame: FrameType) -> "CallSite":
+        return cls(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name,
+                   frame.f_globals.get("__name__") or "")
+
+    @property
+    def path(self) -> str:
+        """The file, relative to the working directory when it is inside it."""
+        try:
+            return Path(self.filename).relative_to(Path.cwd()).as_posix()
+        except ValueError:
+            return self.filename
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.lineno}"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One intercepted call from user code."""
+
+    api: Api
+    site: CallSite
+    args: Tuple[Any, ...]
+    kwargs: Dict[str, Any]
+
+    def render(self) -> str:
+        return self.api.render(self.args)
+
+
+Original = Callable[..., Any]
+Outcome = Callable[[Original, Tuple[Any, ...], Dict[str, Any]], Any]
+"""What a hook decides: called with the real function and the arguments."""
+
+Hook = Callable[[Call], Outcome]
+
+
+def call_through(original: Original, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+    """The outcome that lets the real function run."""
+    return original(*args, **kwargs)
+
+
+class _Session:
+    """The active interception: its hook, its thread, the frames being served."""
+
+    def __init__(self, hook: Hook) -> None:
+        self.hook = hook
+        self.thread = threading.get_ident()
+        self.busy = False
+        self.serving: List[FrameType] = []
+
+
+_session: Optional[_Session] = None
+
+
+def _dispatch(api: Api, original: Original, args: Tuple[Any, ...],
+              kwargs: Dict[str, Any]) -> Any:
+    __tracebackhide__ = True
+    session = _session
+    if session is None or session.busy or session.thread != threading.get_ident():
+        return original(*args, **kwargs)
+    frame = user_frame(sys._getframe(2))
+    # A guarded call's own internals (uuid4 -> os.urandom) belong to the call
+    # already seen; only a different user frame (a coroutine asyncio.run
+    # drives) is a new call.
+    if frame is None or (session.serving and session.serving[-1] is frame):
+        return original(*args, **kwargs)
+    session.busy = True
+    try:
+        outcome = session.hook(Call(api, CallSite.of(frame), args, kwargs))
+    finally:
+        session.busy = False
+    session.serving.append(frame)
+    try:
+        return outcome(original, args, kwargs)
+    finally:
+        session.serving.pop()
+
+
+# -- wrappers, made once per original ------------------------------------------------
+
+# (api name or "class", id(original)) -> (original, wrapper); holding the
+# original keeps its id from being reused by another object.
+_wrappers: Dict[Tuple[str, int], Tuple[Any, Any]] = {}
+
+
+def _function_wrapper(api: Api, original: Original) -> Original:
+    key = (api.name, id(original))
+    cached = _wrappers.get(key)
+    if cached is not None:
+        return cached[1]
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        return _dispatch(api, original, args, kwargs)
+
+    wrapper.__name__ = getattr(original, "__name__", api.name)
+    wrapper.__qualname__ = getattr(original, "__qualname__", api.name)
+    wrapper.__doc__ = getattr(original, "__doc__", None)
+    wrapper.__wrapped__ = original  # type: ignore[attr-defined]
+    _wrappers[key] = (original, wrapper)
+    return wrapper
+
+
+def _class_wrapper(base: type, methods: Dict[str, Api]) -> type:
+    """A subclass of ``datetime``/``date`` whose ``now``/``today``... are intercepted.
+
+    Instances stay instances of ``base`` (``__new__`` builds base objects) and
+    ``isinstance(x, wrapper)`` answers as ``isinstance(x, base)``, so code that
+    only constructs or type-checks datetimes behaves exactly as before.
+    """
+    key = ("class", id(base))
+    cached = _wrappers.get(key)
+    if cached is not None:
+        return cached[1]
+
+    class _Meta(type(base)):
+        def __instancecheck__(cls, obj: Any) -> bool:
+            return isinstance(obj, base)
+
+        def __subclasscheck__(cls, sub: type) -> bool:
+            return issubclass(sub, base)
+
+    def make(name: str, api: Api) -> classmethod:
+        def method(cls: type, *args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True
+            return _dispatch(api, getattr(base, name), args, kwargs)
+        method.__name__ = name
+        return classmethod(method)
+
+    namespace: Dict[str, Any] = {name: make(name, api) for name, api in methods.items()}
+    namespace["__new__"] = lambda cls, *args, **kwargs: base(*args, **kwargs)
+    namespace["__module__"] = base.__module__
+    wrapper = _Meta(base.__name__, (base,), namespace)
+    _wrappers[key] = (base, wrapper)
+    return wrapper
+
+
+# -- installing ----------------------------------------------------------------------
+
+_user_modules: Tuple[int, List[ModuleType]] = (-1, [])
+_aliases: Dict[str, Tuple[int, List[str]]] = {}   # module name -> (dict size, names)
+
+
+def _modules_of_user() -> List[ModuleType]:
+    global _user_modules
+    count = len(sys.modules)
+    if _user_modules[0] != count:
+        _user_modules = (count, [m for m in list(sys.modules.values())
+                                 if isinstance(m, ModuleType) and is_user_module(m)])
+    return _user_modules[1]
+
+
+def _alias_names(module: ModuleType, originals: Dict[int, Any]) -> List[str]:
+    """Names in a user module bound to a patched function or class (``from time import time``)."""
+    namespace = vars(module)
+    cached = _aliases.get(module.__name__)
+    if cached is None or cached[0] != len(namespace):
+        names = [name for name, value in list(namespace.items()) if id(value) in originals]
+        cached = (len(namespace), names)
+        _aliases[module.__name__] = cached
+    return cached[1]
+
+
+@contextlib.contextmanager
+def intercepted(hook: Hook) -> Iterator[None]:
+    """Route the user's calls to catalogued APIs through ``hook`` inside the block.
+
+    Only calls made on the entering thread are intercepted. A nested block
+    (or one entered while another is active on any thread) is a no-op: the
+    outer hook keeps serving.
+    """
+    global _session
+    if _session is not None:
+        yield
+        return
+    undo: List[Tuple[Any, str, Any, bool]] = []
+    replacements: Dict[int, Any] = {}
+
+    def patch(owner: Any, name: str, replacement: Any) -> None:
+        current = getattr(owner, name)
+        undo.append((owner, name, current, name in vars(owner)))
+        replacements[id(current)] = replacement
+        setattr(owner, name, replacement)
+
+    _session = _Session(hook)
+    try:
+        for owner, name, api in _FUNCTION_TARGETS:
+            patch(owner, name, _function_wrapper(api, getattr(owner, name)))
+        patch(_datetime, "datetime", _class_wrapper(_datetime.datetime, {
+            "now": DATETIME_NOW, "utcnow": DATETIME_UTCNOW, "today": DATETIME_TODAY}))
+        patch(_datetime, "date", _class_wrapper(_datetime.date, {"today": DATE_TODAY}))
+        # A user module may hold the function from before other seams wrapped it
+        # (``from uuid import uuid4`` under the simulator's seeded uuid4, which nests
+        # when a handler's poll drives the worker): match it and all it wraps.
+        module_owned = {id(target): replacements[id(current)]
+                        for owner, _, current, _ in undo if isinstance(owner, ModuleType)
+                        for target in (current, inspect.unwrap(current))}
+        for module in _modules_of_user():
+            for name in _alias_names(module, module_owned):
+                value = vars(module).get(name)
+                if id(value) in module_owned:
+                    undo.append((module, name, value, True))
+                    setattr(module, name, module_owned[id(value)])
+        yield
+    finally:
+        _session = None
+        for owner, name, value, owned in reversed(undo):
+            if owned:
+                setattr(owner, name, value)
+            else:
+                delattr(owner, name)

@@ -1,0 +1,595 @@
+"""Crash sweeps: try a crash at every commit point of a scenario and check nothing is lost.
+
+:func:`crash_sweep` runs the scenario once without crashes (the baseline) and
+records every commit point it passes. Then, for each point (or each pair of
+points), it runs the scenario again with a crash injected there and compares
+the recovered run with the baseline:
+
+* every instance ends with the same runtime status and output;
+* every entity ends with the same state;
+* no external event and no scheduled task of the baseline is missing from history;
+* the scenario itself did not raise;
+* activities ran no more often than in the baseline, unless declared
+  idempotent, and the outside world (``effects=``) looks the same;
+* every agent conversation (an Agent Framework ``dafx-`` entity) holds each
+  request and each reply exactly once.
+
+Model calls that a crash made the app repeat (an agent entity's batch ran, its
+state was lost, the batch ran again) are counted against the baseline and
+reported in :attr:`SweepReport.repeated_model_calls`: a cost, not a failure.
+
+Cost model: a crash run is the baseline until its crash, then a recovery. Most
+runs converge: after the retried work commits, the task hub's durable state
+(and the ``effects`` snapshot, if given) equals the baseline's at the same point
+of the scenario, so the rest is known to replay identically and the run stops
+there; runs that never converge (the ones that find bugs) run to the end. The
+prefix before the crash is paid in one of two ways (``isolation=``):
+
+* ``fork`` (the default on Linux for baselines of :data:`FORK_MIN_STEPS` steps
+  or more): one more run of the scenario forks a copy of
+  the process at each point and the copy crashes there (:mod:`dafx_testing.checks.forks`).
+  A sweep of P points costs two runs plus P forks and recoveries.
+* ``rerun``: each crash run runs the scenario from the start, reusing the
+  baseline's episode outcomes before its crash (no SDK replays there, but every
+  activity and commit again). A sweep costs P prefixes plus P recoveries.
+
+Pairs of points always rerun: the second crash is in the recovery of the first.
+
+Sharding: ``shard=(index, count)`` splits one sweep across ``count`` processes
+(the pytest plugin does it across xdist workers). Every shard runs the same
+baseline and takes the crash points whose position among the candidates is
+``index`` modulo ``count``, with the pairs that start there; the shards' failures
+and runs together are exactly those of the unsharded sweep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import random
+import sysconfig
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Collection, Dict, List, Optional, Tuple
+
+from ..agents.sessions import AGENT_ENTITY_PREFIX, conversation_problems
+from ..core.crash import CommitPoint, CrashPlan
+from ..core.history import Event, EventType
+from ..core.timeline import timeline
+from ..functions.worker import PrefixCache
+from .forks import ISOLATIONS, ForkPass, PassOver, can_fork
+
+__all__ = ["crash_sweep", "SweepReport", "SweepFailure", "DuplicatedEffect", "RepeatedModelCalls"]
+
+Scenario = Callable[[Any], Any]
+SimulatorFactory = Callable[[Optional[CrashPlan]], Any]
+
+ISOLATION_WORDS = {"fork": "forked", "rerun": "rerun from the start"}
+"""How :meth:`SweepReport.explain` says how the crash runs were isolated."""
+
+FORK_MIN_STEPS = 150
+"""Baselines of fewer worker steps rerun under ``isolation="auto"``: forking a
+crash run costs a few milliseconds, more than rerunning a short prefix."""
+
+MODEL_CALLS = "model calls"
+"""The executions counter's entry for requests the active fake LLMs answered."""
+
+
+@dataclass
+class Observation:
+    """What a finished run looks like, for comparing with the baseline."""
+
+    statuses: Dict[str, Tuple[str, Any]]
+    entities: Dict[str, Tuple[bool, Any]]
+    histories: Dict[str, List[Event]]
+    executions: Counter
+    entity_operations: Collection[str]
+    effects: Any
+    error: Optional[BaseException]
+    points: List[CommitPoint]
+    crashed: List[CommitPoint]
+
+
+@dataclass(frozen=True)
+class DuplicatedEffect:
+    """Work that ran more often than in the baseline after a crash."""
+
+    name: str
+    expected: int
+    actual: int
+    crashes: Tuple[CommitPoint, ...]
+    idempotent: bool
+
+    def __str__(self) -> str:
+        where = " and ".join(str(p) for p in self.crashes)
+        advice = "declared idempotent" if self.idempotent else "make it idempotent"
+        return (f"{self.name} ran {self.actual} times (baseline {self.expected}) after a crash "
+                f"at {where}; {advice}")
+
+
+@dataclass(frozen=True)
+class RepeatedModelCalls:
+    """A crash run that sent more model requests than the baseline (work lost and redone)."""
+
+    expected: int
+    actual: int
+    crashes: Tuple[CommitPoint, ...]
+
+    def __str__(self) -> str:
+        where = " and ".join(str(p) for p in self.crashes)
+        return (f"{self.actual - self.expected} model call(s) repeated ({self.actual}, baseline "
+                f"{self.expected}) after a crash at {where}: a cost, not a correctness problem")
+
+
+@dataclass
+class SweepFailure:
+    """One crash schedule after which an invariant broke."""
+
+    crashes: Tuple[CommitPoint, ...]
+    problems: List[str]
+    timelines: Dict[str, str] = field(repr=False, default_factory=dict)
+
+    def explain(self) -> str:
+        lines = [f"crash at {' and '.join(str(p) for p in self.crashes)}:"]
+        lines += [f"  - {problem}" for problem in self.problems]
+        for instance_id, text in self.timelines.items():
+            lines.append(f"  recovered history of {instance_id}:")
+            lines += ["    " + line for line in text.splitlines()]
+        lines.append(f"  reproduce: CrashPlan(at={[p.index for p in self.crashes]})")
+        return "\n".join(lines)
+
+
+@dataclass
+class SweepReport:
+    """The result of :func:`crash_sweep`.
+
+    Attributes:
+        points: every commit point of the baseline run.
+        runs: crash runs made; ``pruned`` of them stopped early on convergence.
+        failures: schedules after which an invariant broke.
+        duplicated_effects: work that ran more often than in the baseline.
+        repeated_model_calls: crash runs that repeated model requests (cost only).
+        shard: ``(index, count)`` when this report covers one shard of a sweep.
+        isolation: how the crash runs were isolated: ``fork`` or ``rerun``.
+    """
+
+    points: List[CommitPoint]
+    runs: int = 0
+    pruned: int = 0
+    failures: List[SweepFailure] = field(default_factory=list)
+    duplicated_effects: List[DuplicatedEffect] = field(default_factory=list)
+    repeated_model_calls: List[RepeatedModelCalls] = field(default_factory=list)
+    seed: int = 0
+    shard: Optional[Tuple[int, int]] = None
+    isolation: str = "rerun"
+
+    def add(self, outcome: "_RunOutcome") -> None:
+        """Count one crash run and take in what it found."""
+        self.runs += 1
+        self.pruned += outcome.pruned
+        self.failures += outcome.found.failures
+        self.duplicated_effects += outcome.found.duplicated_effects
+        self.repeated_model_calls += outcome.found.repeated_model_calls
+
+    @property
+    def ok(self) -> bool:
+        """True when no crash schedule broke an invariant."""
+        return not self.failures
+
+    def counts(self) -> str:
+        """What was tried: "17 commit points, 17 crash runs (15 converged early; forked), seed 0"."""
+        return (f"{len(self.points)} commit points, {self.runs} crash runs ({self.pruned} "
+                f"converged early; {ISOLATION_WORDS[self.isolation]}), seed {self.seed}")
+
+    def explain(self, max_failures: int = 5) -> str:
+        """A readable account: what was tried, what broke, how to reproduce it.
+
+        The first ``max_failures`` failing schedules are shown in full, the rest
+        by their crash points.
+        """
+        part = "" if self.shard is None else f" (shard {self.shard[0]} of {self.shard[1]})"
+        head = (f"crash sweep{part}: {self.counts()}: "
+                + ("all invariants held" if self.ok else f"{len(self.failures)} failing schedule(s)"))
+        lines = [head]
+        for failure in self.failures[:max_failures]:
+            lines.append(failure.explain())
+        rest = self.failures[max_failures:]
+        if rest:
+            lines.append(f"... and {len(rest)} more failing schedule(s), crashing at: "
+                         + ", ".join(" and ".join(f"#{p.index}" for p in f.crashes) for f in rest))
+        tolerated = [d for d in self.duplicated_effects if d.idempotent]
+        if tolerated:
+            lines.append(f"{len(tolerated)} duplicated execution(s) of work declared idempotent, "
+                         f"e.g. {tolerated[0]}")
+        if self.repeated_model_calls:
+            extra = sum(r.actual - r.expected for r in self.repeated_model_calls)
+            lines.append(f"{len(self.repeated_model_calls)} crash run(s) repeated {extra} model "
+                         f"call(s) in all, e.g. {self.repeated_model_calls[0]}")
+        return "\n".join(lines)
+
+
+class _Converged(BaseException):
+    """Raised inside a crash run once its durable state matches the baseline's."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+
+@dataclass
+class _Trace:
+    """The baseline's state after each step, keyed for convergence checks."""
+
+    keys: Dict[Tuple[Any, ...], int] = field(default_factory=dict)
+    executions: List[Counter] = field(default_factory=list)
+
+
+def crash_sweep(
+    make_simulator: SimulatorFactory,
+    scenario: Scenario,
+    *,
+    pairs: bool = False,
+    idempotent: Collection[str] = (),
+    effects: Optional[Callable[[], Any]] = None,
+    kinds: Optional[Collection[str]] = None,
+    seed: int = 0,
+    progress: Optional[Callable[[int, int], None]] = None,
+    shard: Optional[Tuple[int, int]] = None,
+    isolation: str = "auto",
+) -> SweepReport:
+    """Crash ``scenario`` at every commit point and compare each recovery with the baseline.
+
+    Args:
+        make_simulator: builds a fresh simulator for a crash plan (None: no crashes).
+        scenario: ``scenario(sim)`` drives one run; it must start from a clean
+            world (reset your fakes in it) because it runs many times.
+        pairs: also crash at every pair of points (the second after the first's recovery).
+        idempotent: activity names whose repeated execution is not a failure.
+        effects: returns a JSON-able snapshot of the outside world (a fake's
+            ledger); it must match the baseline's after every crash.
+        kinds: only crash points of these kinds (default: all).
+        seed: recorded in the report and its reproduction hints.
+        progress: called with (runs done, runs planned) after each run.
+        shard: ``(index, count)``: crash only at the candidate points whose
+            position is ``index`` modulo ``count`` (and the pairs starting there).
+        isolation: ``fork`` each crash run off one more run of the scenario,
+            ``rerun`` the scenario from the start for each, or ``auto`` (the
+            default): fork on Linux in a single-threaded process when the
+            baseline has :data:`FORK_MIN_STEPS` worker steps or more, else rerun. Use
+            ``rerun`` when the app keeps state outside the process (files, a
+            database): forks share it. See :mod:`dafx_testing.checks.forks`.
+    """
+    if shard is not None:
+        index, count = shard
+        if not (isinstance(index, int) and isinstance(count, int) and 0 <= index < count):
+            raise ValueError(f"shard={shard!r}: expected (index, count) with 0 <= index < count, "
+                             "e.g. (0, 2) and (1, 2) for a sweep split in two")
+    if isolation not in ISOLATIONS:      # before the baseline: bad input costs no run
+        raise ValueError(f"isolation={isolation!r}: expected one of {', '.join(ISOLATIONS)}")
+    first = make_simulator(None)
+    # One freezegun patch for the whole sweep: each run's clock then stacks on it
+    # cheaply instead of re-patching every loaded module per run.
+    with first.clock.bound():
+        return _sweep(first, make_simulator, scenario, pairs=pairs, idempotent=idempotent,
+                      effects=effects, kinds=kinds, seed=seed, progress=progress, shard=shard,
+                      isolation=isolation)
+
+
+def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, pairs: bool,
+           idempotent: Collection[str], effects: Optional[Callable[[], Any]],
+           kinds: Optional[Collection[str]], seed: int,
+           progress: Optional[Callable[[int, int], None]],
+           shard: Optional[Tuple[int, int]], isolation: str) -> SweepReport:
+    trace = _Trace()
+    cache = PrefixCache()
+    first.attach_prefix_cache(cache)
+    baseline, _, _ = _run(first, scenario, effects, record=trace)
+    if baseline.error is not None:
+        raise baseline.error
+    cache.recording = False
+    report = SweepReport(points=baseline.points, seed=seed, shard=shard,
+                         isolation=_isolation(isolation, len(trace.executions)))
+    idempotent_names = {name.lower() for name in idempotent}
+    candidates = [p for p in baseline.points if kinds is None or p.kind in kinds]
+    if shard is not None:
+        candidates = candidates[shard[0]::shard[1]]
+    schedules: List[List[int]] = [[p.index] for p in candidates]
+    tally = _Tally(progress, planned=len(schedules), pairs=pairs)
+
+    def outcome_of(sim: Any, result: _RunResult) -> _RunOutcome:
+        return _outcome(sim, result, baseline, trace, idempotent_names, kinds)
+
+    forked: Dict[int, _RunOutcome] = {}
+    if report.isolation == "fork" and schedules:
+        forked = _fork_pass(make_simulator(None), scenario, effects, trace, cache, baseline,
+                            [p.index for p in candidates], outcome_of,
+                            on_result=lambda _, outcome: tally.count(outcome))
+    while schedules:
+        indices = schedules.pop(0)
+        outcome = forked.pop(indices[0], None) if len(indices) == 1 else None
+        if outcome is None:
+            sim = make_simulator(CrashPlan(at=indices))
+            sim.attach_prefix_cache(cache)
+            outcome = outcome_of(sim, _run(sim, scenario, effects, converge_on=trace,
+                                           crashes_expected=len(indices)))
+            tally.count(outcome, single=len(indices) == 1)
+        report.add(outcome)
+        if pairs and len(indices) == 1:
+            schedules.extend([indices[0], j] for j in outcome.later)
+    return report
+
+
+def _isolation(requested: str, baseline_steps: int) -> str:
+    """The isolation a sweep uses: ``fork`` or ``rerun`` (see :mod:`dafx_testing.checks.forks`).
+
+    ``auto`` forks only where forking is safe and the baseline is long enough
+    for it to pay: a fork costs about as much as rerunning :data:`FORK_MIN_STEPS`
+    / 2 worker steps (the average prefix), measured with the cheapest activities.
+    """
+    if requested == "rerun" or (requested == "auto" and baseline_steps < FORK_MIN_STEPS):
+        return "rerun"
+    reason = can_fork(explicit=requested == "fork")
+    if reason is None:
+        return "fork"
+    if requested == "fork":
+        raise RuntimeError(f"isolation='fork' is not possible here: {reason}; "
+                           "use isolation='rerun' (or 'auto', which falls back to it)")
+    return "rerun"
+
+
+def _fork_pass(sim: Any, scenario: Scenario, effects: Optional[Callable[[], Any]], trace: _Trace,
+               cache: PrefixCache, baseline: Observation, wanted: List[int],
+               outcome_of: Callable[[Any, _RunResult], _RunOutcome],
+               on_result: Callable[[int, Any], None]) -> Dict[int, _RunOutcome]:
+    """Run the scenario once more, forking a crash run at each wanted point.
+
+    Returns the forked runs' outcomes by point; points missing from it (the pass
+    left the baseline, a child failed) are left to reruns.
+    """
+    forks = ForkPass(baseline.points, wanted, on_result)
+    sim.attach_prefix_cache(cache)
+    sim.crash_log.branch = forks.at_point
+    try:
+        result = _run(sim, scenario, effects, converge_on=trace, crashes_expected=1)
+        if forks.in_child:
+            forks.finish_child(outcome_of(sim, result))
+    except PassOver:
+        pass                            # the last wanted point is forked
+    except BaseException:
+        if forks.in_child:
+            forks.fail_child()          # the sweep reruns this point and meets it there
+        forks.abandon()
+        raise
+    try:
+        return forks.collect()          # (a pass that ends by itself left the baseline)
+    except BaseException:
+        forks.abandon()
+        raise
+
+
+def _run(sim: Any, scenario: Scenario, effects: Optional[Callable[[], Any]],
+         record: Optional[_Trace] = None, converge_on: Optional[_Trace] = None,
+         crashes_expected: int = 0) -> Tuple[Optional[Observation], int, Optional[Counter]]:
+    """One run of the scenario: (observation, -1, None), or (None, step, work done) if it converged."""
+    steps = [0]
+    memory = _module_state(sim)
+    calls_before = _model_calls()
+
+    def executions() -> Counter:
+        counts = _executions(sim)
+        counts[MODEL_CALLS] = _model_calls() - calls_before
+        return counts
+
+    def key() -> Tuple[Any, ...]:
+        # The random module's state too: an activity that draws from it behaves differently
+        # after a crash made another draw first, though the task hub looks the same.
+        return (sim.driving_calls, sim.now, sim.fingerprint(), memory(), hash(random.getstate()),
+                json.dumps(effects(), sort_keys=True, default=str) if effects else None)
+
+    def after_step() -> None:
+        if record is not None:
+            record.keys.setdefault(key(), steps[0])
+            record.executions.append(executions())
+        elif converge_on is not None and len(sim.crash_log.crashed) >= crashes_expected:
+            step = converge_on.keys.get(key())
+            if step is not None:
+                raise _Converged(step)
+        steps[0] += 1
+
+    sim.after_step = after_step
+    error = None
+    try:
+        scenario(sim)
+    except _Converged as converged:
+        return None, converged.step, executions()
+    except Exception as exc:
+        error = exc
+    finally:
+        sim.after_step = None
+    return _observe(sim, effects, error, executions()), -1, None
+
+
+def _module_state(sim: Any) -> Callable[[], str]:
+    """Fingerprint the plain containers (dicts, lists, sets) the app's modules hold globally.
+
+    That memory is not in the task hub, so a run whose hub matches the
+    baseline's may still behave differently if a module global differs (state
+    wrongly kept across episodes, or an in-process ledger); such runs must not
+    count as converged. Modules installed in site-packages are left out.
+    """
+    modules = {inspect.getmodule(info.user_function) for info in sim.index.functions}
+    containers = [(module.__name__, name, value)
+                  for module in modules if module is not None and _is_user_module(module)
+                  for name, value in sorted(vars(module).items())
+                  if isinstance(value, (dict, list, set, frozenset, deque, tuple))
+                  and not name.startswith("__")]
+
+    def fingerprint() -> str:
+        return hashlib.sha1(repr([(m, n, _stable(v)) for m, n, v in containers]).encode()).hexdigest()
+
+    return fingerprint
+
+
+def _is_user_module(module: Any) -> bool:
+    path = getattr(module, "__file__", None) or ""
+    return bool(path) and "site-packages" not in path and not path.startswith(sysconfig.get_paths()["stdlib"])
+
+
+def _stable(value: Any) -> Any:
+    """A repr-friendly form whose order does not depend on hashing (sets are sorted)."""
+    if isinstance(value, (set, frozenset)):
+        return sorted(repr(v) for v in value)
+    if isinstance(value, dict):
+        return [(repr(k), _stable(v)) for k, v in value.items()]
+    if isinstance(value, (list, tuple, deque)):
+        return [_stable(v) for v in value]
+    return repr(value)
+
+
+def _observe(sim: Any, effects: Optional[Callable[[], Any]],
+             error: Optional[BaseException], executions: Counter) -> Observation:
+    hub = sim.hub
+    return Observation(
+        statuses={i.instance_id: (i.runtime_status, i.output) for i in hub.instances.values()},
+        entities={e: (r.exists, r.state) for e, r in hub.entities.items()},
+        histories={i.instance_id: list(i.history) for i in hub.instances.values()},
+        executions=executions,
+        entity_operations=set(sim.entity_operations),
+        effects=effects() if effects else None,
+        error=error,
+        points=sim.commit_points,
+        crashed=sim.crashes,
+    )
+
+
+def _model_calls() -> int:
+    """Requests answered so far by the fake LLMs in use (none: 0)."""
+    from ..llm.fake import active_fakes
+
+    return sum(len(fake.requests) for fake in active_fakes())
+
+
+def _executions(sim: Any) -> Counter:
+    counts = Counter(call.name for call in sim.activity_calls())
+    counts.update(sim.entity_operations)
+    return counts
+
+
+def _converged_observation(sim: Any, baseline: Observation, trace: _Trace,
+                           step: int, so_far: Counter) -> Observation:
+    """A converged run ends as the baseline does, plus the extra work done before converging."""
+    at_step = trace.executions[step]
+    executions = baseline.executions + so_far
+    executions.subtract(at_step)
+    return Observation(baseline.statuses, baseline.entities, baseline.histories,
+                       +executions, baseline.entity_operations, baseline.effects, None,
+                       sim.commit_points, sim.crashes)
+
+
+_RunResult = Tuple[Optional[Observation], int, Optional[Counter]]
+
+
+@dataclass
+class _RunOutcome:
+    """What one crash run adds to the report (a forked run sends it to the sweep)."""
+
+    pruned: bool
+    found: SweepReport
+    later: List[int]
+    """The candidate points after the run's first crash, where pairs add a second."""
+
+
+def _outcome(sim: Any, result: _RunResult, baseline: Observation, trace: _Trace,
+             idempotent: Collection[str], kinds: Optional[Collection[str]]) -> _RunOutcome:
+    observation, converged_at, so_far = result
+    pruned = observation is None
+    if observation is None:             # converged and identical from there on
+        observation = _converged_observation(sim, baseline, trace, converged_at, so_far)
+    found = SweepReport(points=[])
+    _compare(baseline, observation, idempotent, found)
+    first = observation.crashed[0].index if observation.crashed else len(observation.points)
+    later = [p.index for p in observation.points[first + 1:] if kinds is None or p.kind in kinds]
+    return _RunOutcome(pruned, found, later)
+
+
+@dataclass
+class _Tally:
+    """Counts finished crash runs for the progress callback (pairs add to the plan)."""
+
+    progress: Optional[Callable[[int, int], None]]
+    planned: int
+    pairs: bool
+    done: int = 0
+
+    def count(self, outcome: _RunOutcome, single: bool = True) -> None:
+        if self.pairs and single:
+            self.planned += len(outcome.later)
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.planned)
+
+
+def _compare(baseline: Observation, run: Observation, idempotent: Collection[str],
+             report: SweepReport) -> None:
+    crashes = tuple(run.crashed)
+    problems: List[str] = []
+    if run.error is not None:
+        problems.append(f"the scenario raised {type(run.error).__name__}: {run.error}")
+    for instance_id, expected in baseline.statuses.items():
+        actual = run.statuses.get(instance_id)
+        if actual != expected:
+            problems.append(f"instance {instance_id!r}: expected {expected[0]} with output "
+                            f"{expected[1]}, got " + (f"{actual[0]} with output {actual[1]}"
+                                                      if actual else "no such instance"))
+    for entity_id, expected in baseline.entities.items():
+        actual = run.entities.get(entity_id)
+        if actual != expected:
+            problems.append(f"entity {entity_id}: expected state {expected[1]}, got "
+                            f"{actual[1] if actual else 'nothing'}")
+    # A converged run has the baseline's histories by construction: nothing to compare.
+    compared = {} if run.histories is baseline.histories else baseline.histories
+    for instance_id, events in compared.items():
+        missing = _essential(events) - _essential(run.histories.get(instance_id, []))
+        if missing:
+            problems.append(f"instance {instance_id!r} lost history: "
+                            + ", ".join(sorted(missing)))
+    if baseline.effects != run.effects:
+        problems.append(f"the outside world differs: expected {baseline.effects}, got {run.effects}")
+    for entity_id, (exists, state) in run.entities.items():
+        if entity_id.startswith("@" + AGENT_ENTITY_PREFIX) and exists:
+            problems += [f"agent session {entity_id}: {p}" for p in conversation_problems(state)]
+    for name, count in sorted(run.executions.items()):
+        expected = baseline.executions.get(name, 0)
+        if name == MODEL_CALLS:
+            if count > expected:
+                report.repeated_model_calls.append(RepeatedModelCalls(expected, count, crashes))
+            continue
+        if count > expected:
+            # An entity batch lost in a crash leaves no state behind: its rerun is safe.
+            tolerated = name.lower() in idempotent or name in run.entity_operations
+            duplicate = DuplicatedEffect(name, expected, count, crashes, tolerated)
+            report.duplicated_effects.append(duplicate)
+            if not tolerated:
+                problems.append(str(duplicate))
+    if problems:
+        report.failures.append(SweepFailure(
+            crashes, problems,
+            {i: timeline(h, max_lines=40) for i, h in run.histories.items()
+             if run.statuses.get(i) != baseline.statuses.get(i)}))
+
+
+def _essential(events: List[Event]) -> set:
+    """What must never disappear from history: scheduled work and external events."""
+    found = set()
+    for event in events:
+        kind = event["EventType"]
+        if kind in (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated):
+            found.add(f"{EventType(kind).name} #{event['EventId']} {event.get('Name')}")
+        elif kind == EventType.EventRaised and not _is_entity_response(event):
+            found.add(f"EventRaised {event.get('Name')} {event.get('Input')}")
+    return found
+
+
+def _is_entity_response(event: Event) -> bool:
+    name = str(event.get("Name", ""))
+    return len(name) == 36 and name.count("-") == 4

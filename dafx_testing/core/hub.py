@@ -1,0 +1,289 @@
+"""The durable store: what Azure Storage or DTS would hold for a task hub.
+
+Instances (their committed history, runtime status, output), the messages
+waiting for each instance, the activity queue and the timers. Everything the
+simulator keeps between steps lives here and nowhere else, so throwing away any
+other state (a crash) loses nothing the host would keep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Deque, Dict, List, Optional, Set, Tuple
+
+from .errors import InstanceNotFoundError
+from .history import Event, EventType
+from .messages import ActivityWork, EntityRequest
+
+TERMINAL = ("Completed", "Failed", "Terminated")
+
+
+@dataclass(frozen=True)
+class ParentLink:
+    """Where a sub-orchestration reports back: the parent's execution and task id."""
+
+    instance_id: str
+    execution_id: str
+    task_id: int
+    name: str
+
+
+@dataclass
+class Instance:
+    """One orchestration instance as stored by the host.
+
+    ``history`` is the current execution's committed history; ``inbox`` holds
+    delivered messages (as history events) that no episode has processed yet.
+    """
+
+    instance_id: str
+    name: str
+    execution_id: str
+    input: Optional[str]
+    created_time: datetime
+    last_updated_time: datetime
+    parent: Optional[ParentLink] = None
+    runtime_status: str = "Pending"
+    history: List[Event] = field(default_factory=list)
+    inbox: List[Event] = field(default_factory=list)
+    output: Optional[str] = None
+    custom_status: Optional[str] = None
+    waiting_for: List[str] = field(default_factory=list)
+    history_digest: str = ""         # running hash of ``history``, kept by the hub
+    settled: "SettledHistory" = field(default_factory=lambda: SettledHistory())
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.runtime_status in TERMINAL
+
+
+@dataclass
+class EntityRecord:
+    """One entity as the host stores it: existence, state text and its request queue."""
+
+    name: str
+    key: str
+    exists: bool = False
+    state: Optional[str] = None      # the entityState JSON text, verbatim
+    last_modified_time: Optional[datetime] = None
+    batches: int = 0                 # batches committed so far
+    queue: Deque[EntityRequest] = field(default_factory=deque)
+
+
+class TaskHub:
+    """Instances, inboxes, entities, the activity queue and the timer queue."""
+
+    def __init__(self) -> None:
+        self.instances: Dict[str, Instance] = {}
+        self.entities: Dict[str, EntityRecord] = {}    # by scheduler id "@name@key"
+        self.ready: Deque[str] = deque()           # instances with inbox messages, FIFO
+        self.entities_ready: Deque[str] = deque()  # entities with queued requests, FIFO
+        self.activities: Deque[ActivityWork] = deque()
+        self._timers: List[Tuple[datetime, int, str, str, Event]] = []
+        self._timer_seq = 0
+        self._executions: Dict[str, int] = {}
+
+    def get(self, instance_id: str) -> Instance:
+        try:
+            return self.instances[instance_id]
+        except KeyError:
+            known = ", ".join(repr(i) for i in list(self.instances)[:10]) or "none"
+            raise InstanceNotFoundError(
+                f"no orchestration instance {instance_id!r} in the task hub; instances: {known}"
+            ) from None
+
+    def add(self, instance: Instance) -> None:
+        self.instances[instance.instance_id] = instance
+        self.replace_history(instance, instance.history)
+
+    def append_history(self, instance: Instance, events: List[Event]) -> None:
+        """Commit events to an instance's history (and its running digests)."""
+        instance.history.extend(events)
+        self._digest(instance, events)
+
+    def replace_history(self, instance: Instance, events: List[Event]) -> None:
+        """Set a whole new history (continue-as-new, rewind, loading a file)."""
+        instance.history = events
+        instance.history_digest = ""
+        instance.settled = SettledHistory()
+        self._digest(instance, events)
+
+    @staticmethod
+    def _digest(instance: Instance, events: List[Event]) -> None:
+        """Extend both running digests, encoding each event once."""
+        encoded = [_encode(event) for event in events]
+        instance.history_digest = _chain(encoded, instance.history_digest)
+        instance.settled.add(events, encoded)
+
+    def next_execution_number(self, instance_id: str) -> int:
+        """How many executions this instance id has had; counts the new one."""
+        number = self._executions.get(instance_id, 0)
+        self._executions[instance_id] = number + 1
+        return number
+
+    def fingerprint(self) -> str:
+        """A hash of everything durable: two hubs with equal fingerprints behave alike.
+
+        Instances (status, output, settled history, inbox), entities (state and
+        queue), the activity queue, pending timers and the ready orders; used by
+        crash sweeps to notice that a recovered run has converged. A history is
+        compared without the duplicate completions the host ignored, once they
+        have been replayed (see :class:`SettledHistory`).
+        """
+        parts: List[Any] = []
+        for instance in sorted(self.instances.values(), key=lambda i: i.instance_id):
+            parts.append((instance.instance_id, instance.execution_id, instance.runtime_status,
+                          instance.output, instance.custom_status, instance.settled.digest,
+                          instance.settled.absorbing and not instance.is_terminal,
+                          instance.inbox))
+        for entity_id in sorted(self.entities):
+            record = self.entities[entity_id]
+            parts.append((entity_id, record.exists, record.state,
+                          [(r.request_id, r.operation) for r in record.queue]))
+        parts.append([(w.instance_id, w.execution_id, w.task_id, w.attempt) for w in self.activities])
+        parts.append(sorted((t[0].isoformat(), t[2], t[3], json.dumps(t[4], sort_keys=True))
+                            for t in self._timers))
+        parts.append((list(self.ready), list(self.entities_ready)))
+        return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+    def deliver(self, instance_id: str, event: Event, execution_id: Optional[str] = None) -> bool:
+        """Queue a message for an instance; dropped (False) if it cannot take it.
+
+        Messages for a finished instance, or for an earlier execution (before a
+        continue-as-new), are discarded as the host discards them.
+        """
+        instance = self.instances.get(instance_id)
+        if instance is None or instance.is_terminal:
+            return False
+        if execution_id is not None and execution_id != instance.execution_id:
+            return False
+        instance.inbox.append(event)
+        if instance_id not in self.ready:
+            self.ready.append(instance_id)
+        return True
+
+    def send_to_entity(self, scheduler_id: str, name: str, key: str,
+                       request: EntityRequest) -> None:
+        """Queue an operation for an entity (created on first use, as the host does)."""
+        record = self.entities.setdefault(scheduler_id, EntityRecord(name=name, key=key))
+        record.queue.append(request)
+        if scheduler_id not in self.entities_ready:
+            self.entities_ready.append(scheduler_id)
+
+    def schedule_timer(self, fire_at: datetime, instance_id: str, execution_id: str,
+                       event: Event) -> None:
+        heapq.heappush(self._timers, (fire_at, self._timer_seq, instance_id, execution_id, event))
+        self._timer_seq += 1
+
+    def next_timer(self) -> Optional[datetime]:
+        """When the earliest pending timer fires (None if there is none)."""
+        while self._timers:
+            fire_at, _, instance_id, execution_id, _ = self._timers[0]
+            instance = self.instances.get(instance_id)
+            if instance is None or instance.is_terminal or instance.execution_id != execution_id:
+                heapq.heappop(self._timers)      # the host would drop it on delivery
+                continue
+            return fire_at
+        return None
+
+    def fire_due_timers(self, now: datetime) -> int:
+        """Deliver every timer due at ``now``; returns how many were delivered."""
+        fired = 0
+        while self._timers and self._timers[0][0] <= now:
+            _, _, instance_id, execution_id, event = heapq.heappop(self._timers)
+            fired += self.deliver(instance_id, event, execution_id)
+        return fired
+
+    def pending_timers(self, instance_id: str) -> List[datetime]:
+        return sorted(t[0] for t in self._timers if t[2] == instance_id)
+
+    def purge(self, instance_id: str) -> None:
+        del self.instances[instance_id]
+        if instance_id in self.ready:
+            self.ready.remove(instance_id)
+
+
+_COMPLETIONS = {EventType.TaskCompleted: "TaskScheduledId", EventType.TaskFailed: "TaskScheduledId",
+                EventType.SubOrchestrationInstanceCompleted: "TaskScheduledId",
+                EventType.SubOrchestrationInstanceFailed: "TaskScheduledId",
+                EventType.TimerFired: "TimerId"}
+_EPISODE_MARKERS = (EventType.OrchestratorStarted, EventType.OrchestratorCompleted)
+
+
+@dataclass
+class SettledHistory:
+    """A history's digest without the duplicate completions the host ignored.
+
+    A message delivered twice (at-least-once queues) puts a second completion
+    of the same task in history; the host records it and ignores it on every
+    replay. A crash run that met one can never equal the baseline event for
+    event, yet it behaves alike once the orchestrator has replayed the
+    duplicate as a past event and decided the same. So this digest skips such
+    completions (and an episode made of nothing else), and ``absorbing`` stays
+    True from the episode that received one until the next episode replays it.
+    (A finished instance replays no more, so there it does not matter.) Crash
+    sweeps compare this digest, which lets duplicate-delivery runs converge
+    instead of running to the end.
+    """
+
+    digest: str = ""
+    absorbing: bool = False
+    completed: Set[int] = field(default_factory=set)
+
+    def add(self, events: List[Event], encoded: Optional[List[bytes]] = None) -> None:
+        """Account for newly committed events: one episode, or a whole history.
+
+        ``encoded``: the events as the hub already serialized them, if at hand.
+        """
+        if encoded is None:
+            encoded = [_encode(event) for event in events]
+        duplicates = False
+        for episode in _episodes(list(zip(events, encoded))):
+            kept = [(e, code) for e, code in episode if not self._is_duplicate(e)]
+            if len(kept) < len(episode):
+                duplicates = True
+                if all(e["EventType"] in _EPISODE_MARKERS for e, _ in kept):
+                    continue             # an episode that only received a duplicate
+            self.digest = _chain([code for _, code in kept], self.digest)
+        self.absorbing = duplicates
+
+    def _is_duplicate(self, event: Event) -> bool:
+        field_name = _COMPLETIONS.get(event["EventType"])
+        if field_name is None:
+            return False
+        task_id = event.get(field_name)
+        if task_id in self.completed:
+            return True
+        self.completed.add(task_id)
+        return False
+
+
+def _episodes(pairs: List[Tuple[Event, bytes]]) -> List[List[Tuple[Event, bytes]]]:
+    """(event, encoding) pairs cut before each OrchestratorStarted."""
+    episodes: List[List[Tuple[Event, bytes]]] = []
+    for pair in pairs:
+        if pair[0]["EventType"] == EventType.OrchestratorStarted or not episodes:
+            episodes.append([])
+        episodes[-1].append(pair)
+    return episodes
+
+
+def digest_events(events: List[Event], previous: str = "") -> str:
+    """A hash of ``events``, continuing a previous digest (histories are append-only)."""
+    return _chain([_encode(event) for event in events], previous)
+
+
+def _encode(event: Event) -> bytes:
+    return json.dumps(event, sort_keys=True).encode()
+
+
+def _chain(encoded: List[bytes], previous: str) -> str:
+    hasher = hashlib.sha1(previous.encode())
+    for code in encoded:
+        hasher.update(code)
+    return hasher.hexdigest()

@@ -1,0 +1,280 @@
+"""Index a Functions app once: its orchestrators, activities, entities and HTTP routes.
+
+The index reads the app's function builders (never ``get_functions()`` twice,
+which the SDK forbids) and resolves names the way the Durable extension does:
+an orchestrator is registered under its trigger alias (``orchestration=``),
+else its ``@app.function_name``, else the Python name, and lookups ignore case.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from ..core.errors import AppLoadError, UnknownFunctionError
+
+ORCHESTRATOR = "orchestrator"
+ACTIVITY = "activity"
+ENTITY = "entity"
+HTTP = "http"
+
+_TRIGGER_KINDS = {
+    "orchestrationTrigger": ORCHESTRATOR,
+    "activityTrigger": ACTIVITY,
+    "entityTrigger": ENTITY,
+    "httpTrigger": HTTP,
+}
+
+
+class DafxWarning(UserWarning):
+    """The app does something the real Functions host would trip on."""
+
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    """One function of the app, as the host would register it.
+
+    Attributes:
+        name: the name the host registers (alias, ``function_name`` or ``__name__``).
+        kind: ``"orchestrator"``, ``"activity"``, ``"entity"``, ``"http"`` or the
+            trigger type for anything else.
+        handler: what the Python worker calls: the SDK-generated handle for
+            orchestrators and entities, the user function for activities, the
+            durable-client middleware for HTTP starters.
+        trigger_param: the parameter the trigger binds to.
+        client_param: the durable client binding's parameter, if any.
+        route: the HTTP route template (HTTP functions only).
+        methods: allowed HTTP methods, upper-case; empty means all.
+    """
+
+    name: str
+    kind: str
+    handler: Callable[..., Any]
+    trigger_param: str
+    client_param: Optional[str] = None
+    route: Optional[str] = None
+    methods: Tuple[str, ...] = ()
+
+    @property
+    def user_function(self) -> Callable[..., Any]:
+        """The code the user wrote (unwrapping the SDK's handles and middleware)."""
+        for attr in ("orchestrator_function", "entity_function", "client_function"):
+            inner = getattr(self.handler, attr, None)
+            if inner is not None:
+                return inner
+        return self.handler
+
+
+@dataclass
+class AppIndex:
+    """The functions of one app, by kind, with host name resolution.
+
+    Build it with :func:`index_app`.
+    """
+
+    app: Any
+    functions: List[FunctionInfo]
+    warnings: List[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._by_kind: Dict[str, Dict[str, FunctionInfo]] = {}
+        for info in self.functions:
+            self._by_kind.setdefault(info.kind, {})[info.name.lower()] = info
+
+    def names(self, kind: str) -> List[str]:
+        """Registered names of one kind, in declaration order."""
+        return [info.name for info in self._by_kind.get(kind, {}).values()]
+
+    def find(self, kind: str, name: str) -> Optional[FunctionInfo]:
+        """The function of ``kind`` named ``name`` (case-insensitive), or None."""
+        return self._by_kind.get(kind, {}).get(str(name).lower())
+
+    def get(self, kind: str, name: str) -> FunctionInfo:
+        """Like :meth:`find` but raises :class:`UnknownFunctionError` listing the known names."""
+        info = self.find(kind, name)
+        if info is None:
+            known = self.names(kind)
+            listing = ", ".join(repr(n) for n in known) if known else "none"
+            plural = {ACTIVITY: "activities", ENTITY: "entities", HTTP: "HTTP functions"}
+            raise UnknownFunctionError(
+                f"the app has no {kind} named {name!r}; known {plural.get(kind, kind + 's')}: "
+                f"{listing}"
+            )
+        return info
+
+
+def index_app(app_ref: Any) -> AppIndex:
+    """Load (if needed) and index an app.
+
+    Args:
+        app_ref: a ``FunctionApp``/``DFApp`` object, a ``"pkg.module:attr"``
+            string, a module name, a path to a ``function_app.py`` (or its folder),
+            or an :class:`AppIndex` already built (returned as is).
+    """
+    if isinstance(app_ref, AppIndex):      # already indexed: share it
+        return app_ref
+    app = load_app(app_ref)
+    functions: List[FunctionInfo] = []
+    found_warnings: List[str] = []
+    seen: Dict[Tuple[str, str], str] = {}
+    for builder in app._function_builders:
+        function = builder.build(getattr(app, "auth_level", None))
+        info = _describe(function)
+        key = (info.kind, info.name.lower())
+        if key in seen:
+            raise AppLoadError(
+                f"two {info.kind} functions are both named {info.name!r} "
+                f"({seen[key]} and {function.get_user_function().__qualname__}); "
+                "the host requires unique names"
+            )
+        seen[key] = function.get_user_function().__qualname__
+        functions.append(info)
+        found_warnings.extend(_pitfalls(info))
+    for message in found_warnings:
+        warnings.warn(message, DafxWarning, stacklevel=3)
+    return AppIndex(app=app, functions=functions, warnings=found_warnings)
+
+
+def _describe(function: Any) -> FunctionInfo:
+    trigger = function.get_trigger()
+    kind = _TRIGGER_KINDS.get(trigger.type, trigger.type)
+    python_name = function.get_function_name()
+    alias = {
+        ORCHESTRATOR: getattr(trigger, "orchestration", None),
+        ACTIVITY: getattr(trigger, "activity", None),
+        ENTITY: getattr(trigger, "entity_name", None),
+    }.get(kind)
+    client_param = next(
+        (b.name for b in function.get_bindings() if b.type == "durableClient"), None
+    )
+    route = methods = None
+    if kind == HTTP:
+        route = (trigger.route if trigger.route is not None else python_name).strip("/")
+        methods = tuple(str(getattr(m, "value", m)).upper() for m in (trigger.methods or ()))
+    return FunctionInfo(
+        name=alias or python_name,
+        kind=kind,
+        handler=function.get_user_function(),
+        trigger_param=trigger.name,
+        client_param=client_param,
+        route=route,
+        methods=methods or (),
+    )
+
+
+def _pitfalls(info: FunctionInfo) -> List[str]:
+    """Mistakes that run in plain Python but fail under the real host."""
+    found = []
+    if info.kind == ORCHESTRATOR and info.trigger_param != "context":
+        found.append(
+            f"orchestrator {info.name!r} binds its trigger to {info.trigger_param!r}; the "
+            "SDK's generated handle takes a parameter named 'context', so the host cannot "
+            "bind it. Use orchestration_trigger(context_name='context')."
+        )
+    if info.client_param and not inspect.iscoroutinefunction(info.user_function):
+        found.append(
+            f"function {info.name!r} uses a durable client but is not 'async def'; the "
+            "SDK's client middleware awaits it, so the host fails every call. Make it async."
+        )
+    return found
+
+
+# --- loading -----------------------------------------------------------------------
+
+
+def load_app(app_ref: Any) -> Any:
+    """Resolve ``app_ref`` to the app object (see :func:`index_app`)."""
+    if hasattr(app_ref, "_function_builders"):
+        return app_ref
+    if isinstance(app_ref, Path) or (
+        isinstance(app_ref, str) and (app_ref.endswith(".py") or "/" in app_ref or "\\" in app_ref)
+    ):
+        return _find_app(_import_path(Path(app_ref)), str(app_ref))
+    if isinstance(app_ref, str):
+        module_name, _, attr = app_ref.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise AppLoadError(
+                f"cannot import {module_name!r} for app {app_ref!r}: {exc}. Use "
+                "'package.module:app' with the package importable, or a path to function_app.py."
+            ) from exc
+        except Exception as exc:  # the module's own code raised (or has a syntax error)
+            raise AppLoadError(
+                f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
+        if not attr:
+            return _find_app(module, app_ref)
+        try:
+            app = getattr(module, attr)
+        except AttributeError:
+            raise AppLoadError(
+                f"module {module_name!r} has no attribute {attr!r}; its apps: "
+                f"{', '.join(_apps_in(module)) or 'none'}"
+            ) from None
+        if not hasattr(app, "_function_builders"):
+            raise AppLoadError(f"{app_ref!r} is a {type(app).__name__}, not a FunctionApp")
+        return app
+    raise AppLoadError(
+        f"cannot use a {type(app_ref).__name__} as an app; pass a FunctionApp/DFApp, "
+        "'package.module:app', or a path to function_app.py"
+    )
+
+
+def _import_path(path: Path) -> Any:
+    """Import a function_app.py the way the Python worker does.
+
+    The worker puts the app folder on ``sys.path`` and imports the entry module
+    as ``function_app``. Several apps in one process need distinct names in
+    ``sys.modules`` (the Agent Framework re-imports classes by module name), so
+    a second app gets ``function_app_<hash>``; loading the same file twice
+    returns the module already loaded.
+    """
+    path = path.resolve()
+    if path.is_dir():
+        path = path / "function_app.py"
+    if not path.is_file():
+        raise AppLoadError(f"app file not found: {path}")
+    for module in list(sys.modules.values()):
+        if getattr(module, "__file__", None) and Path(module.__file__).resolve() == path:
+            return module
+    name = "function_app"
+    if name in sys.modules:
+        name = f"function_app_{hashlib.sha1(str(path).encode()).hexdigest()[:10]}"
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise AppLoadError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
+    return module
+
+
+def _apps_in(module: Any) -> List[str]:
+    return [
+        name
+        for name, value in vars(module).items()
+        if hasattr(value, "_function_builders") and not isinstance(value, type)
+    ]
+
+
+def _find_app(module: Any, where: str) -> Any:
+    names = _apps_in(module)
+    if not names:
+        raise AppLoadError(f"{where} defines no FunctionApp/DFApp object")
+    if len(names) > 1 and "app" not in names:
+        raise AppLoadError(
+            f"{where} defines several apps ({', '.join(names)}); name one as 'module:attr'"
+        )
+    return getattr(module, "app" if "app" in names else names[0])

@@ -1,0 +1,150 @@
+"""One orchestrator episode: the host's context JSON in, the SDK's state out, replayed.
+
+The SDK's generated handle is called exactly as the Python worker calls it: with
+``func.OrchestrationContext(<json>)``. The JSON is what the extension builds in
+``OrchestrationContextToString``: the full history (past events ``IsPlayed``,
+then ``OrchestratorStarted`` and the new events), the input, the schema flags
+and the storage provider's timer limits. The returned ``OrchestratorState`` (or
+the one embedded after ``$OutOfProcData$`` when user code raised) then goes
+through :class:`~dafx_testing.functions.host.HostReplay`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable, ContextManager, Dict, List, Optional
+
+import azure.functions as func
+
+from ..core.history import Event, EventType, new_event
+from .host import FunctionCatalog, HostReplay, ReplayOutcome
+
+OUT_OF_PROC_MARKER = "$OutOfProcData$:"
+DEFAULT_HTTP_POLL_MS = 30_000
+
+
+@dataclass(frozen=True)
+class TimerLimits:
+    """A storage provider's timer limits, sent to the SDK with every episode.
+
+    Azure Storage (the default) caps one timer at 6 days and splits longer ones
+    into 3-day chunks; providers without limits (MSSQL, Netherite, DTS) send
+    none, which :data:`NO_TIMER_LIMITS` models.
+    """
+
+    long_running_interval: Optional[timedelta] = timedelta(days=3)
+    maximum_short_timer: Optional[timedelta] = timedelta(days=6)
+
+
+AZURE_STORAGE_TIMER_LIMITS = TimerLimits()
+NO_TIMER_LIMITS = TimerLimits(None, None)
+
+
+@dataclass
+class Execution:
+    """The identity of the execution an episode belongs to."""
+
+    instance_id: str
+    execution_id: str
+    name: str
+    parent_instance_id: Optional[str]
+    input: Optional[str]   # ExecutionStarted.Input, JSON text
+
+
+@dataclass
+class Episode:
+    """What one episode produced: the events it saw and the host's decisions."""
+
+    started: Event
+    events: List[Event]         # the full history the SDK was given
+    body: str                   # the context JSON the handle was called with
+    state: Dict[str, Any]       # the SDK's OrchestratorState JSON
+    outcome: ReplayOutcome
+    waiting_for: List[str]      # external events still awaited
+    suspended: bool             # the replay ended inside ExecutionSuspended
+    host_replay: Optional[HostReplay] = None   # to resume from next episode (see run_episode)
+
+
+def run_episode(
+    handle: Callable[..., Any],
+    execution: Execution,
+    past: List[Event],
+    new_events: List[Event],
+    now: datetime,
+    catalog: FunctionCatalog,
+    timer_limits: TimerLimits = AZURE_STORAGE_TIMER_LIMITS,
+    guard: Callable[[], ContextManager[Any]] = contextlib.nullcontext,
+    previous: Optional[HostReplay] = None,
+) -> Episode:
+    """Run one episode through the SDK handle, then replay it host-side.
+
+    ``guard`` wraps the call into orchestrator code (the determinism guard
+    watches for wall-clock, random and I/O calls there). ``previous`` is the
+    host-side replay of this instance's last episode, if ``past`` is exactly
+    what that episode committed: it goes on with the new events where that is
+    equivalent to replaying everything again (see :meth:`HostReplay.resume`).
+    """
+    started = new_event(EventType.OrchestratorStarted, now)
+    events = past + [started] + new_events
+    body = json.dumps(context_json(execution, events, bool(past), timer_limits))
+    with guard():
+        state = call_handle(handle, body)
+    replay = previous
+    outcome = previous.resume(events[previous.processed:], state) if previous else None
+    if outcome is None:
+        replay = HostReplay(
+            instance_id=execution.instance_id,
+            execution_id=execution.execution_id,
+            name=execution.name,
+            parent_instance_id=execution.parent_instance_id,
+            catalog=catalog,
+        )
+        outcome = replay.replay(events, state)
+    return Episode(started, events, body, state, outcome, replay.waiting_for,
+                   replay.is_suspended, replay)
+
+
+def context_json(execution: Execution, history: List[Event], is_replaying: bool,
+                 timer_limits: TimerLimits) -> Dict[str, Any]:
+    """The orchestration trigger payload, key for key as the extension builds it."""
+    return {
+        "history": history,
+        "input": json.loads(execution.input) if execution.input is not None else None,
+        "instanceId": execution.instance_id,
+        "parentInstanceId": execution.parent_instance_id,
+        "isReplaying": is_replaying,
+        "upperSchemaVersion": 1,
+        "upperSchemaVersionNew": 2,
+        "longRunningTimerIntervalDuration": _timespan(timer_limits.long_running_interval),
+        "maximumShortTimerDuration": _timespan(timer_limits.maximum_short_timer),
+        "defaultHttpAsyncRequestSleepTimeMillseconds": DEFAULT_HTTP_POLL_MS,
+    }
+
+
+def call_handle(handle: Callable[..., Any], body: str) -> Dict[str, Any]:
+    """Call the generated handle; recover the state from ``$OutOfProcData$`` on errors."""
+    try:
+        return json.loads(handle(func.OrchestrationContext(body)))
+    except Exception as exc:
+        text = str(exc)
+        marker = text.rfind(OUT_OF_PROC_MARKER)
+        if marker >= 0:
+            return json.loads(text[marker + len(OUT_OF_PROC_MARKER):])
+        # The handle failed before producing a state (the host then fails the
+        # instance with the exception's message and no actions).
+        return {"isDone": False, "schemaVersion": 2, "actions": [[]],
+                "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _timespan(value: Optional[timedelta]) -> Optional[str]:
+    """A .NET TimeSpan string (``d.hh:mm:ss``) or None."""
+    if value is None:
+        return None
+    seconds = int(value.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{days}.{hours:02d}:{minutes:02d}:{secs:02d}"

@@ -1,0 +1,148 @@
+"""The ``crash_sweep`` marker: a test body run as a scenario, with a crash at every commit point.
+
+::
+
+    @pytest.mark.crash_sweep(idempotent=["send_receipt"])
+    def test_checkout_survives_any_crash(dafx):
+        iid = dafx.start_new("checkout", {"cart": 3})
+        assert dafx.wait_for_completion(iid).runtime_status == "Completed"
+
+What happens depends on ``--dafx-sweep`` (ini ``dafx_sweep``):
+
+* ``points`` (the default): the plugin runs the body once to record the commit
+  points, then once more per point with a crash injected there, each time on a
+  fresh simulator passed as ``dafx`` (see :func:`dafx_testing.checks.sweep.crash_sweep`).
+  The test fails with :meth:`SweepReport.explain <dafx_testing.checks.sweep.SweepReport.explain>`
+  when any recovery loses or duplicates work.
+* ``pairs``: also a crash at every pair of points (slower, finds more).
+* ``off``: the body runs once, as a plain test (a quick edit-run loop).
+
+The marker's keywords are passed on: ``idempotent`` (activity names allowed to
+run twice), ``kinds`` (crash only points of these kinds), ``effects`` (a
+function returning a snapshot of the outside world to compare).
+
+The body runs many times, but the other fixtures it takes are made once: it
+must reset what it uses (a fake service's ledger, say), like any sweep scenario.
+``virtual_clock`` and ``fake_llm`` follow the simulator of the current run.
+
+Sharding: with ``--dafx-sweep-shards=N`` (default ``auto``: the number of
+pytest-xdist workers, so ``pytest -n auto`` spreads every sweep), each marked
+test becomes N items ``test[dafx-shard-I-of-N]``; item I crashes at the points
+whose position is I modulo N, after running the same baseline. Together they try
+exactly the schedules one unsharded sweep tries, and find the same failures.
+The terminal summary adds the shards up per test.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+
+import pytest
+
+from .config import PluginConfig
+
+if TYPE_CHECKING:
+    from ..checks.sweep import SweepReport
+    from .factory import SimulatorFactory
+
+__all__ = ["MARKER", "parametrize", "run", "summary"]
+
+MARKER = "crash_sweep"
+SWEEP_REPORT: "pytest.StashKey[SweepReport]" = pytest.StashKey()
+"""Where a swept test keeps its report (the HTML page shows it)."""
+OPTIONS = ("idempotent", "kinds", "effects", "isolation")
+"""Keywords the marker accepts (those of :meth:`Simulator.crash_sweep`)."""
+
+SHARD_PARAM = "_dafx_sweep_shard"
+"""The parameter (not a fixture the test takes) that numbers a sweep's shards."""
+
+RESULT = "dafx_sweep"
+"""The ``user_properties`` key of a sweep's result (it reaches the xdist controller)."""
+
+
+def parametrize(metafunc: pytest.Metafunc, config: PluginConfig) -> None:
+    """Split a marked test into ``config.shards`` items when sweeps run and shards are asked for."""
+    marked = metafunc.definition.get_closest_marker(MARKER) is not None
+    if not marked or config.sweep == "off" or config.shards < 2:
+        return
+    # The test does not take this argument: adding it to the closure lets pytest
+    # parametrize it directly, and the test function is still called without it.
+    metafunc.fixturenames.append(SHARD_PARAM)
+    metafunc.parametrize(SHARD_PARAM, range(config.shards),
+                         ids=[_shard_id(i, config.shards) for i in range(config.shards)])
+
+
+def run(item: pytest.Function, config: PluginConfig,
+        factory: Optional["SimulatorFactory"]) -> None:
+    """Sweep the marked test ``item``: its body is the scenario, ``dafx`` the template simulator.
+
+    ``factory`` is the test's ``dafx_factory`` (there whenever the test takes ``dafx``).
+    """
+    __tracebackhide__ = True
+    marker = item.get_closest_marker(MARKER)
+    unknown = sorted(set(marker.kwargs) - set(OPTIONS))
+    if marker.args or unknown:
+        given = [repr(a) for a in marker.args] + [f"{k}=..." for k in unknown]
+        pytest.fail(f"@pytest.mark.crash_sweep on {item.nodeid}: unexpected {', '.join(given)}; "
+                    f"it takes only the keywords {', '.join(OPTIONS)}", pytrace=False)
+    arguments = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
+    if "dafx" not in arguments:
+        pytest.fail(f"@pytest.mark.crash_sweep on {item.nodeid}: the test must take the dafx "
+                    "fixture; its body runs once per crash, each time on a fresh simulator "
+                    "passed as dafx", pytrace=False)
+    template = arguments["dafx"]
+    assert factory is not None, "the dafx fixture is built by dafx_factory"
+
+    def scenario(sim: Any) -> None:
+        with factory.driving(sim):
+            item.obj(**dict(arguments, dafx=sim))
+
+    index = item.callspec.params.get(SHARD_PARAM) if hasattr(item, "callspec") else None
+    shard = None if index is None else (index, config.shards)
+    report = template.crash_sweep(scenario, pairs=config.sweep == "pairs", shard=shard,
+                                  **marker.kwargs)
+    item.stash[SWEEP_REPORT] = report
+    item.user_properties.append((RESULT, {
+        "test": _unsharded(item.nodeid, shard), "shard": shard, "points": len(report.points),
+        "runs": report.runs, "failures": [[p.index for p in f.crashes] for f in report.failures]}))
+    if not report.ok:
+        pytest.fail(report.explain(), pytrace=False)
+
+
+def summary(reports: Sequence[Any]) -> List[str]:
+    """One line per swept test, its shards added up: points, runs, failing schedules."""
+    sweeps: Dict[str, Dict[str, Any]] = {}
+    for report in reports:
+        for key, result in getattr(report, "user_properties", ()):
+            if key != RESULT:
+                continue
+            total = sweeps.setdefault(result["test"], {"points": result["points"], "runs": 0,
+                                                       "shards": 0, "failures": []})
+            total["runs"] += result["runs"]
+            total["shards"] += 1
+            total["failures"] += result["failures"]
+    lines = []
+    for test, total in sorted(sweeps.items()):
+        shards = f" in {total['shards']} shards" if total["shards"] > 1 else ""
+        failures = sorted(total["failures"])
+        outcome = (f"{len(failures)} failing schedule(s): "
+                   + ", ".join(" and ".join(f"#{i}" for i in crash) for crash in failures)
+                   if failures else "all invariants held")
+        lines.append(f"{test}: {total['points']} commit points, {total['runs']} crash runs"
+                     f"{shards}, {outcome}")
+    return lines
+
+
+def _shard_id(index: int, count: int) -> str:
+    return f"dafx-shard-{index}-of-{count}"
+
+
+def _unsharded(nodeid: str, shard: Optional[tuple]) -> str:
+    """The node id without the shard's part of the parameter id (the sweep's name)."""
+    if shard is None:
+        return nodeid
+    part = _shard_id(*shard)
+    for old, new in ((f"[{part}]", ""), (f"[{part}-", "["), (f"-{part}", "")):
+        if old in nodeid:
+            return nodeid.replace(old, new, 1)
+    return nodeid
