@@ -41,10 +41,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Tuple, Union
 
-from ..core.errors import NonDeterminismError, PerturbedReplayError
+from ..core.errors import DafxWarning, NonDeterminismError, PerturbedReplayError
 from ..core.history import Event, EventType, new_event, parse_timestamp
 from ..core.timeline import preview
-from ..functions.app import DafxWarning
 from ..functions.host import COMPLETE, Decision, FunctionCatalog, HostReplay
 from ..functions.orchestrations import Episode, call_handle
 from . import hashseed as _hashseed

@@ -40,8 +40,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, ContextManager, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from ..core.errors import NonDeterministicCallError
-from ..functions.app import DafxWarning
+from ..core.errors import DafxWarning, NonDeterministicCallError
 from .nondeterministic_apis import Call, CallSite, Outcome, call_through, intercepted
 
 __all__ = ["Guard", "GuardReport", "NonDeterministicCallWarning", "MODES"]

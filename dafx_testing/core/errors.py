@@ -1,4 +1,4 @@
-"""One exception tree for everything dafx-testing raises.
+"""One exception tree for everything dafx-testing raises, and the one warning class it warns with.
 
 Every message names the thing that was wrong, where it was (instance id, event
 index, file) and what to do about it, so a failing test explains itself.
@@ -23,11 +23,16 @@ __all__ = [
     "NonDeterministicCallError",
     "PerturbedReplayError",
     "ReplayError",
+    "DafxWarning",
 ]
 
 
 class DafxError(Exception):
     """Base class of every error raised by dafx-testing."""
+
+
+class DafxWarning(UserWarning):
+    """Something the real host would trip on, or a check that had to be skipped; the run goes on."""
 
 
 class AppLoadError(DafxError):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ..core.errors import AppLoadError, UnknownFunctionError
+from ..core.errors import AppLoadError, DafxWarning, UnknownFunctionError
 
 ORCHESTRATOR = "orchestrator"
 ACTIVITY = "activity"
@@ -31,10 +31,6 @@ _TRIGGER_KINDS = {
     "entityTrigger": ENTITY,
     "httpTrigger": HTTP,
 }
-
-
-class DafxWarning(UserWarning):
-    """The app does something the real Functions host would trip on."""
 
 
 @dataclass(frozen=True)
