@@ -30,16 +30,18 @@ import sys
 import time
 import tracemalloc
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from importlib import metadata
-from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional, Tuple, TypeVar
+from typing import Any, TypeVar
 
 import azure.durable_functions as df
 
 from dafx_testing import Simulator
-from dafx_testing.functions.app import ORCHESTRATOR
 from dafx_testing.core.history import Event, EventType
+from dafx_testing.functions.app import ORCHESTRATOR
 from dafx_testing.functions.orchestrations import call_handle, context_json
 from dafx_testing.functions.worker import execution_of
 
@@ -103,7 +105,7 @@ def chain_scenario(steps: int) -> Callable[[Simulator], None]:
 # --- measuring ------------------------------------------------------------------------------------
 
 
-def timed(action: Callable[[], T]) -> Tuple[float, T]:
+def timed(action: Callable[[], T]) -> tuple[float, T]:
     """Wall time and result of one call, with the garbage collector's debts settled beforehand."""
     gc.collect()
     started = time.perf_counter()
@@ -111,13 +113,13 @@ def timed(action: Callable[[], T]) -> Tuple[float, T]:
     return time.perf_counter() - started, result
 
 
-def medians(repetitions: int, *actions: Callable[[], Any]) -> List[float]:
+def medians(repetitions: int, *actions: Callable[[], Any]) -> list[float]:
     """The median wall time of each action, the actions taking turns in every repetition.
 
     Taking turns spreads any slowdown of the machine over all sides, so their
     ratio holds even when the absolute figures drift.
     """
-    samples: List[List[float]] = [[] for _ in actions]
+    samples: list[list[float]] = [[] for _ in actions]
     for _ in range(repetitions):
         for action, times in zip(actions, samples):
             times.append(timed(action)[0])
@@ -143,7 +145,7 @@ class Target:
     at_most: bool = True
     unit: str = "x"
 
-    def met(self, figure: "Figure") -> bool:
+    def met(self, figure: Figure) -> bool:
         value = figure.ratio if self.unit == "x" else figure.ours
         assert value is not None
         return value <= self.bound if self.at_most else value >= self.bound
@@ -161,18 +163,18 @@ class Figure:
     case: str
     unit: str                       # "s", "MB" or "/s"
     ours: float
-    reference: Optional[float] = None
+    reference: float | None = None
     reference_name: str = ""
-    ratio: Optional[float] = None
+    ratio: float | None = None
     ratio_reads: str = "x"          # "x" (ours / reference) or "x faster" (reference / ours)
-    target: Optional[Target] = None
+    target: Target | None = None
     repetitions: int = 1
 
     @property
-    def met(self) -> Optional[bool]:
+    def met(self) -> bool | None:
         return None if self.target is None else self.target.met(self)
 
-    def cells(self) -> List[str]:
+    def cells(self) -> list[str]:
         reference = ("" if self.reference is None
                      else f"{self.reference_name}: {_quantity(self.reference, self.unit)}")
         ratio = "" if self.ratio is None else f"{self.ratio:.2f}{self.ratio_reads}"
@@ -192,7 +194,7 @@ def _quantity(value: float, unit: str) -> str:
 # --- the timestamp fast path ----------------------------------------------------------------------
 
 
-def parser_variants(compare: bool = True) -> Dict[str, Dict[str, Any]]:
+def parser_variants(compare: bool = True) -> dict[str, dict[str, Any]]:
     """Simulator options for each timestamp parser to measure: dateutil, and the fast path.
 
     ``Simulator(fast_timestamps=...)`` swaps the SDK's dateutil timestamp
@@ -206,7 +208,7 @@ def parser_variants(compare: bool = True) -> Dict[str, Dict[str, Any]]:
     return {"dateutil": {"fast_timestamps": False}, **fast} if compare else fast
 
 
-def sdk_parser(options: Dict[str, Any]) -> ContextManager[Any]:
+def sdk_parser(options: dict[str, Any]) -> AbstractContextManager[Any]:
     """The SDK's timestamp parser the simulator uses with ``options``, for the bare replays."""
     if not options.get("fast_timestamps"):
         return contextlib.nullcontext()
@@ -223,7 +225,7 @@ DECISIONS = {EventType.TaskScheduled, EventType.TimerCreated,
 """Events the host records from an episode's actions; the rest of an episode came in as messages."""
 
 
-def episode_bodies(sim: Simulator, instance_id: str) -> List[str]:
+def episode_bodies(sim: Simulator, instance_id: str) -> list[str]:
     """The context JSON of every episode the simulator ran for an instance, rebuilt from history.
 
     An episode's recorded events are ``OrchestratorStarted``, the messages it
@@ -257,7 +259,7 @@ class SdkWork:
     """The SDK calls a simulated chain makes: its orchestrator's handle, and each episode's JSON."""
 
     handle: Callable[..., Any]
-    bodies: List[str]
+    bodies: list[str]
 
 
 def sdk_work(steps: int) -> SdkWork:
@@ -266,15 +268,15 @@ def sdk_work(steps: int) -> SdkWork:
     return SdkWork(sim.index.get(ORCHESTRATOR, "chain").handler, episode_bodies(sim, "bench"))
 
 
-def bare_replays(work: SdkWork, parser: ContextManager[Any]) -> None:
+def bare_replays(work: SdkWork, parser: AbstractContextManager[Any]) -> None:
     """Call the SDK's generated handle once per episode, as the Python worker does."""
     with parser:
         for body in work.bodies:
             call_handle(work.handle, body)
 
 
-def engine_overhead(steps: int, repetitions: int, name: str, options: Dict[str, Any],
-                    work: SdkWork) -> Tuple[Figure, float]:
+def engine_overhead(steps: int, repetitions: int, name: str, options: dict[str, Any],
+                    work: SdkWork) -> tuple[Figure, float]:
     """A simulated N-step chain against the sum of the SDK replays it must perform.
 
     The simulator's whole run (building it, the scheduler, the host-side
@@ -292,9 +294,9 @@ def engine_overhead(steps: int, repetitions: int, name: str, options: Dict[str, 
     return figure, simulated
 
 
-def engine_overhead_section(sizes: List[Tuple[int, int]]) -> List[Figure]:
+def engine_overhead_section(sizes: list[tuple[int, int]]) -> list[Figure]:
     """Engine overhead for each size and timestamp parser, plus the fast path's speed-up."""
-    figures: List[Figure] = []
+    figures: list[Figure] = []
     for steps, repetitions in sizes:
         work = sdk_work(steps)
         runs = {}
@@ -321,7 +323,7 @@ def checks_cost_section(steps: int, repetitions: int) -> Figure:
 # --- 2. crash sweeps: every commit point against one crash-free run -------------------------------
 
 
-def sweep_cost(steps: int, repetitions: int, name: str, options: Dict[str, Any],
+def sweep_cost(steps: int, repetitions: int, name: str, options: dict[str, Any],
                isolation: str) -> Figure:
     """A full every-point crash sweep of an N-step chain, as a multiple of one run.
 
@@ -343,8 +345,8 @@ def sweep_cost(steps: int, repetitions: int, name: str, options: Dict[str, Any],
                   target=target, repetitions=repetitions)
 
 
-def sweep_section(sizes: List[Tuple[int, int]], compare_parsers: bool,
-                  large: Optional[int]) -> List[Figure]:
+def sweep_section(sizes: list[tuple[int, int]], compare_parsers: bool,
+                  large: int | None) -> list[Figure]:
     """Sweep cost for each size, timestamp parser and isolation; optionally one large sweep.
 
     The large sweep forks, with the fast path only: rerun from the start it would
@@ -379,7 +381,7 @@ def throughput_section(count: int, repetitions: int) -> Figure:
 # --- 4. memory ------------------------------------------------------------------------------------
 
 
-def memory_section(run_steps: int, sweep_steps: int) -> List[Figure]:
+def memory_section(run_steps: int, sweep_steps: int) -> list[Figure]:
     """Peak Python memory of a long run, and of a sweep against one run of the same chain.
 
     The sweep reruns its crash runs: forked ones live in processes of their own,
@@ -478,7 +480,7 @@ class DurableTaskCase:
     orchestrator: str
     ours: Any
     theirs: Any
-    target: Optional[Target] = Target(5, at_most=False)
+    target: Target | None = Target(5, at_most=False)
 
 
 DURABLETASK_CASES = [
@@ -489,7 +491,7 @@ DURABLETASK_CASES = [
 ]
 
 
-def durabletask_section(repetitions: int) -> List[Figure]:
+def durabletask_section(repetitions: int) -> list[Figure]:
     """The same orchestrations on both, wall time per orchestration; the ratio is our speed-up.
 
     Ours are timed first, before their backend starts, rather than in turns:
@@ -518,13 +520,13 @@ def durabletask_section(repetitions: int) -> List[Figure]:
 class Plan:
     """Sizes and repetitions: (N, repetitions) pairs per comparison."""
 
-    overhead: List[Tuple[int, int]]
-    checks: Tuple[int, int]
-    sweeps: List[Tuple[int, int]]
+    overhead: list[tuple[int, int]]
+    checks: tuple[int, int]
+    sweeps: list[tuple[int, int]]
     compare_sweep_parsers: bool                  # sweeps with dateutil too, not only the fast path
-    large_sweep: Optional[int]                   # N of one more sweep (fork, fast path), or None
-    throughput: Tuple[int, int]
-    memory: Tuple[int, int]                      # (run N, sweep N)
+    large_sweep: int | None                   # N of one more sweep (fork, fast path), or None
+    throughput: tuple[int, int]
+    memory: tuple[int, int]                      # (run N, sweep N)
     durabletask_repetitions: int
 
 
@@ -536,7 +538,7 @@ FULL = Plan(overhead=[(10, 9), (100, 5), (1000, 1)], checks=(100, 5),
             throughput=(200, 5), memory=(1000, 100), durabletask_repetitions=9)
 
 
-def machine() -> Dict[str, str]:
+def machine() -> dict[str, str]:
     """What the figures were measured on."""
     versions = {package: _version(package) for package in
                 ("dafx-testing", "azure-functions-durable", "azure-functions", "durabletask")}
@@ -561,11 +563,11 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def measure(plan: Plan, progress: Callable[[str], None]) -> List[Figure]:
+def measure(plan: Plan, progress: Callable[[str], None]) -> list[Figure]:
     """Every comparison of the plan, in order; durabletask's last (its threads end with it)."""
     simulated_run("chain", 10, **PLAIN)                 # warm-up: imports and first calls
-    figures: List[Figure] = []
-    sections: List[Tuple[str, Callable[[], List[Figure]]]] = [
+    figures: list[Figure] = []
+    sections: list[tuple[str, Callable[[], list[Figure]]]] = [
         ("engine overhead", lambda: engine_overhead_section(plan.overhead)),
         ("determinism checks", lambda: [checks_cost_section(*plan.checks)]),
         ("crash sweeps", lambda: sweep_section(plan.sweeps, plan.compare_sweep_parsers,
@@ -584,7 +586,7 @@ def measure(plan: Plan, progress: Callable[[str], None]) -> List[Figure]:
 COLUMNS = ["comparison", "case", "ours", "reference", "ratio", "target", "verdict", "reps"]
 
 
-def table(figures: List[Figure]) -> str:
+def table(figures: list[Figure]) -> str:
     """The figures as a Markdown table (readable in a terminal, pasteable into the README)."""
     rows = [COLUMNS] + [figure.cells() for figure in figures]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]

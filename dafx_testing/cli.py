@@ -50,10 +50,11 @@ import shlex
 import sys
 import textwrap
 import warnings
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
+from typing import Any, NoReturn
 
 from .checks.forks import ISOLATIONS
 from .checks.replayer import Replayer
@@ -125,7 +126,7 @@ def parse_json(text: str, what: str) -> object:
             "JSON quotes, e.g. --input '\"hello\"'") from None
 
 
-def parse_event(text: str) -> Tuple[str, object]:
+def parse_event(text: str) -> tuple[str, object]:
     """``NAME=JSON`` -> (name, data)."""
     name, sep, payload = text.partition("=")
     if not sep or not name:
@@ -331,7 +332,7 @@ def _version() -> str:
 # --- running a command ------------------------------------------------------------------------
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``dafx`` command line; returns the exit code (see the module docstring)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -449,9 +450,9 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_RUNNING
 
 
-def _call_http(sim: Any, method: str, path: str, body: Optional[str]) -> Dict[str, Any]:
+def _call_http(sim: Any, method: str, path: str, body: str | None) -> dict[str, Any]:
     """One request to the app: the exchange, with the instance id a check-status answer names."""
-    exchange: Dict[str, Any] = {"method": method.upper(), "path": path}
+    exchange: dict[str, Any] = {"method": method.upper(), "path": path}
     headers = {"Content-Type": "application/json"} if body is not None else None
     try:
         response = HttpTestClient(sim).request(method, path, data=body, headers=headers)
@@ -471,7 +472,7 @@ def _call_http(sim: Any, method: str, path: str, body: Optional[str]) -> Dict[st
                 instanceId=payload["id"] if follows else None)
 
 
-def _print_exchange(exchange: Dict[str, Any]) -> None:
+def _print_exchange(exchange: dict[str, Any]) -> None:
     if "error" in exchange:
         print(f"dafx: {exchange['method']} {exchange['path']} raised {exchange['error']} "
               "(the host answers 500)", file=sys.stderr)
@@ -484,7 +485,7 @@ def _print_exchange(exchange: Dict[str, Any]) -> None:
     print()
 
 
-def _print_fields(fields: Sequence[Tuple[str, Any]]) -> None:
+def _print_fields(fields: Sequence[tuple[str, Any]]) -> None:
     """``name       value`` lines; None values are left out, others shown as JSON unless text."""
     for name, value in fields:
         if value is not None:
@@ -502,7 +503,7 @@ def _print_status(status: Any, now: datetime) -> None:
     print(timeline(status.history))
 
 
-def _json_or_none(value: Any) -> Optional[str]:
+def _json_or_none(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
 
 
@@ -516,7 +517,7 @@ def _sweep(args: argparse.Namespace) -> int:
                          f"{', '.join(POINT_KINDS)}",
                          "name one or more kinds, e.g. --kinds activity episode")
     _prepare()
-    baseline: List[Simulator] = []     # the crash-free run: its instances go into --html
+    baseline: list[Simulator] = []     # the crash-free run: its instances go into --html
 
     def scenario(sim: Simulator) -> None:
         if sim.crash_log.plan is None and not baseline:

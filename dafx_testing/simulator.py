@@ -18,21 +18,13 @@ import json
 import os
 import random
 from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import (
     TYPE_CHECKING,
     Any,
-    Awaitable,
-    Callable,
-    ContextManager,
-    Dict,
-    Iterator,
-    List,
-    Optional,
-    Sequence,
-    Tuple,
-    Union,
 )
 
 from .agents.sessions import AgentSession, agent_entity_name, agent_of, read_session, session_key
@@ -83,7 +75,7 @@ def _driving(method: Callable[..., Any]) -> Callable[..., Any]:
     """Count calls that change the hub or do work (crash sweeps key convergence on it)."""
 
     @functools.wraps(method)
-    def counted(self: "Simulator", *args: Any, **kwargs: Any) -> Any:
+    def counted(self: Simulator, *args: Any, **kwargs: Any) -> Any:
         self.driving_calls += 1
         return method(self, *args, **kwargs)
 
@@ -91,7 +83,7 @@ def _driving(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _determinism(guard: Any, allow: Sequence[str],
-                 perturb: Any) -> "tuple[Callable[[], ContextManager[Any]], List[EpisodeCheck]]":
+                 perturb: Any) -> tuple[Callable[[], AbstractContextManager[Any]], list[EpisodeCheck]]:
     """The guard factory and the perturbed-replay checks for the constructor's options."""
     from .checks.determinism import configure
     from .checks.guard import Guard
@@ -137,8 +129,8 @@ class InstanceStatus:
     custom_status: Any
     created_time: datetime
     last_updated_time: datetime
-    history: List[Event] = field(repr=False, default_factory=list)
-    waiting_for: List[str] = field(default_factory=list)
+    history: list[Event] = field(repr=False, default_factory=list)
+    waiting_for: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -157,8 +149,8 @@ class EntityStatus:
     key: str
     exists: bool
     state: Any
-    raw_state: Optional[str]
-    last_modified_time: Optional[datetime]
+    raw_state: str | None
+    last_modified_time: datetime | None
     pending_operations: int
 
 
@@ -221,20 +213,20 @@ class Simulator:
         self,
         app: Any,
         *,
-        start_time: Union[datetime, str, None] = None,
+        start_time: datetime | str | None = None,
         seed: int = 0,
-        http_handler: Optional[HttpHandler] = None,
+        http_handler: HttpHandler | None = None,
         timer_limits: TimerLimits = AZURE_STORAGE_TIMER_LIMITS,
         max_episodes: int = 10_000,
         max_history_events: int = 50_000,
         raise_on_nondeterminism: bool = True,
         entity_batch_size: int = DEFAULT_BATCH_SIZE,
-        guard: Union[str, Callable[[], ContextManager[Any]], None] = "error",
+        guard: str | Callable[[], AbstractContextManager[Any]] | None = "error",
         guard_allow: Sequence[str] = (),
         perturb: Any = True,
         episode_checks: Sequence[EpisodeCheck] = (),
-        crash_plan: Optional[CrashPlan] = None,
-        shuffle_seed: Optional[int] = None,
+        crash_plan: CrashPlan | None = None,
+        shuffle_seed: int | None = None,
         fast_timestamps: bool = True,
     ) -> None:
         self._options = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
@@ -257,10 +249,10 @@ class Simulator:
                               seed, self.crash_log)
         self._fast_timestamps = fast_timestamps
         self.driving_calls = 0
-        self.after_step: Optional[Callable[[], None]] = None   # observer hook for sweeps
+        self.after_step: Callable[[], None] | None = None   # observer hook for sweeps
 
     @functools.cached_property
-    def client(self) -> "InMemoryClient":
+    def client(self) -> InMemoryClient:
         """The SDK's real ``DurableOrchestrationClient``, served in memory by this simulator.
 
         Its methods are coroutines: ``await sim.client.start_new("orch", None, value)``.
@@ -270,24 +262,24 @@ class Simulator:
         return InMemoryClient(self)
 
     @functools.cached_property
-    def http(self) -> "HttpTestClient":
+    def http(self) -> HttpTestClient:
         """HTTP requests to the app's functions and management URLs: ``sim.http.post("/api/...")``."""
         from .functions.http import HttpTestClient
 
         return HttpTestClient(self)
 
     @property
-    def nondeterminism(self) -> List[NonDeterminismError]:
+    def nondeterminism(self) -> list[NonDeterminismError]:
         """Every non-determinism found so far (raised or not)."""
         return self._worker.nondeterminism
 
     @property
-    def crashes(self) -> List[CommitPoint]:
+    def crashes(self) -> list[CommitPoint]:
         """The crashes injected so far by the ``crash_plan``."""
         return list(self.crash_log.crashed)
 
     @property
-    def commit_points(self) -> List[CommitPoint]:
+    def commit_points(self) -> list[CommitPoint]:
         """Every commit point the run has passed, in order."""
         return list(self.crash_log.points)
 
@@ -306,7 +298,7 @@ class Simulator:
     # -- starting and steering instances (enqueue only) --
 
     @_driving
-    def start_new(self, name: str, input: Any = None, instance_id: Optional[str] = None) -> str:
+    def start_new(self, name: str, input: Any = None, instance_id: str | None = None) -> str:
         """Schedule a new orchestration instance; returns its id.
 
         The instance runs on the next :meth:`run_until_idle`. Reusing the id of
@@ -333,7 +325,7 @@ class Simulator:
                          new_event(EventType.EventRaised, self.now, Name=name, Input=payload))
 
     @_driving
-    def terminate(self, instance_id: str, reason: Optional[str] = None) -> None:
+    def terminate(self, instance_id: str, reason: str | None = None) -> None:
         """Terminate an instance; a no-op for finished ones (the host answers 410)."""
         instance = self.hub.get(instance_id)
         if not instance.is_terminal:
@@ -341,7 +333,7 @@ class Simulator:
                              new_event(EventType.ExecutionTerminated, self.now, Input=reason))
 
     @_driving
-    def suspend(self, instance_id: str, reason: Optional[str] = None) -> None:
+    def suspend(self, instance_id: str, reason: str | None = None) -> None:
         """Suspend an instance: events keep arriving, but nothing is processed until resumed."""
         instance = self.hub.get(instance_id)
         if not instance.is_terminal:
@@ -349,7 +341,7 @@ class Simulator:
                              new_event(EventType.ExecutionSuspended, self.now, Reason=reason))
 
     @_driving
-    def resume(self, instance_id: str, reason: Optional[str] = None) -> None:
+    def resume(self, instance_id: str, reason: str | None = None) -> None:
         """Resume a suspended instance; what arrived meanwhile is then processed in order."""
         instance = self.hub.get(instance_id)
         if not instance.is_terminal:
@@ -368,7 +360,7 @@ class Simulator:
         self.hub.purge(instance_id)
 
     @_driving
-    def rewind(self, instance_id: str, reason: Optional[str] = None) -> None:
+    def rewind(self, instance_id: str, reason: str | None = None) -> None:
         """Rewind a Failed instance: its failed tasks run again on the next episode.
 
         As the Azure Storage provider does, the failed tasks' scheduling and
@@ -419,7 +411,7 @@ class Simulator:
         self.hub.send_to_entity(scheduler_id(info.name, key), info.name.lower(), key, EntityRequest(
             operation=operation, input=payload, is_signal=True, request_id=self._new_uuid()))
 
-    def get_entity(self, entity: EntityRef) -> Optional[EntityStatus]:
+    def get_entity(self, entity: EntityRef) -> EntityStatus | None:
         """The entity's existence, state and queue; None if it was never addressed."""
         name, key = entity_key(entity)
         record = self.hub.entities.get(scheduler_id(name, key))
@@ -438,7 +430,7 @@ class Simulator:
     # -- agents (Agent Framework durable agents) --
 
     @property
-    def agents(self) -> List[str]:
+    def agents(self) -> list[str]:
         """The durable agents the app registers (one ``dafx-{name}`` entity each)."""
         return [agent_of(info.name) for info in self.index.functions
                 if info.kind == ENTITY and agent_of(info.name) is not None]
@@ -456,7 +448,7 @@ class Simulator:
         return read_session(agent_of(info.name), key,
                             status.raw_state if status is not None and status.exists else None)
 
-    def agent_sessions(self, agent: str) -> List[AgentSession]:
+    def agent_sessions(self, agent: str) -> list[AgentSession]:
         """Every session of ``agent`` that has stored state, in the order they were created."""
         info = self._agent_entity(agent)
         return [self.agent_session(agent, record.key) for record in self.hub.entities.values()
@@ -472,10 +464,10 @@ class Simulator:
 
     # -- observing --
 
-    def list_instances(self, created_from: Optional[datetime] = None,
-                       created_to: Optional[datetime] = None,
-                       runtime_status: Optional[List[str]] = None,
-                       instance_id_prefix: Optional[str] = None) -> List[InstanceStatus]:
+    def list_instances(self, created_from: datetime | None = None,
+                       created_to: datetime | None = None,
+                       runtime_status: list[str] | None = None,
+                       instance_id_prefix: str | None = None) -> list[InstanceStatus]:
         """Statuses of the instances matching every given filter, oldest first."""
         wanted = {s.lower() for s in runtime_status} if runtime_status else None
         found = []
@@ -518,11 +510,11 @@ class Simulator:
         """How many times each entity operation ran (``"counter.add"`` -> n), retries included."""
         return Counter(self._ledger.entity_operations)
 
-    def crash_sweep(self, scenario: Callable[["Simulator"], Any], *, pairs: bool = False,
-                    idempotent: Sequence[str] = (), effects: Optional[Callable[[], Any]] = None,
-                    kinds: Optional[Sequence[str]] = None,
-                    progress: Optional[Callable[[int, int], None]] = None,
-                    shard: Optional[Tuple[int, int]] = None,
+    def crash_sweep(self, scenario: Callable[[Simulator], Any], *, pairs: bool = False,
+                    idempotent: Sequence[str] = (), effects: Callable[[], Any] | None = None,
+                    kinds: Sequence[str] | None = None,
+                    progress: Callable[[int, int], None] | None = None,
+                    shard: tuple[int, int] | None = None,
                     isolation: str = "auto") -> SweepReport:
         """Run ``scenario`` with a crash at every commit point; see :func:`crash_sweep`.
 
@@ -550,9 +542,9 @@ class Simulator:
                            effects=effects, kinds=kinds, seed=self.seed, progress=progress,
                            shard=shard, isolation=isolation)
 
-    def explore(self, scenario: Callable[["Simulator"], Any], *, max_examples: int = 50,
+    def explore(self, scenario: Callable[[Simulator], Any], *, max_examples: int = 50,
                 max_crashes: int = 3, reorder: bool = True, idempotent: Sequence[str] = (),
-                effects: Optional[Callable[[], Any]] = None) -> int:
+                effects: Callable[[], Any] | None = None) -> int:
         """Let Hypothesis search crash schedules and completion orders that break ``scenario``.
 
         Returns how many schedules ran; raises
@@ -568,8 +560,8 @@ class Simulator:
         """Share episode outcomes with other runs of one scenario (used by crash sweeps)."""
         self._worker.prefix_cache = cache
 
-    def _fresh(self, crash_plan: Optional[CrashPlan],
-               shuffle_seed: Optional[int] = None) -> "Simulator":
+    def _fresh(self, crash_plan: CrashPlan | None,
+               shuffle_seed: int | None = None) -> Simulator:
         """A new simulator like this one (options, later settings, mocks), with a crash plan."""
         options = dict(self._options, crash_plan=crash_plan, shuffle_seed=shuffle_seed)
         del options["app"]
@@ -580,7 +572,7 @@ class Simulator:
         sim._ledger.mocks.update(self._ledger.mocks)
         return sim
 
-    def activity_calls(self, name: Optional[str] = None) -> List[ActivityCall]:
+    def activity_calls(self, name: str | None = None) -> list[ActivityCall]:
         """Every activity execution so far (of ``name``, or all), in order."""
         if name is not None:
             self.index.get(ACTIVITY, name)
@@ -715,15 +707,15 @@ class Simulator:
 
     # -- history files --
 
-    def save_history(self, instance_id: str, path: Union[str, os.PathLike]) -> None:
+    def save_history(self, instance_id: str, path: str | os.PathLike) -> None:
         """Write the instance's current history to a JSON file (host event format)."""
         instance = self.hub.get(instance_id)
         save_history(path, {"instanceId": instance.instance_id, "name": instance.name,
                             "runtimeStatus": instance.runtime_status, "history": instance.history})
 
     @_driving
-    def load_history(self, source: Union[str, os.PathLike, Dict[str, Any]],
-                     instance_id: Optional[str] = None) -> str:
+    def load_history(self, source: str | os.PathLike | dict[str, Any],
+                     instance_id: str | None = None) -> str:
         """Import an instance from a saved history; it continues under the current code.
 
         Outstanding work in the history (activities not completed, timers not
@@ -767,7 +759,7 @@ class Simulator:
         return instance
 
     def _new_id(self) -> str:
-        return "%032x" % self._rng.getrandbits(128)
+        return f"{self._rng.getrandbits(128):032x}"
 
     def _new_uuid(self) -> str:
         return str(random_uuid4(self._rng))
@@ -794,14 +786,14 @@ class Simulator:
         )
 
 
-def _last_episode_time(events: List[Event]) -> Optional[datetime]:
+def _last_episode_time(events: list[Event]) -> datetime | None:
     for event in reversed(events):
         if event["EventType"] == EventType.OrchestratorStarted:
             return parse_timestamp(event["Timestamp"])
     return None
 
 
-def _last_completion(events: List[Event]) -> Optional[Event]:
+def _last_completion(events: list[Event]) -> Event | None:
     for event in reversed(events):
         if event["EventType"] == EventType.ExecutionCompleted:
             return event

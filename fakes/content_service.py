@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,8 @@ class ContentService:
     """Drafts, notifies, publishes and escalates, remembering each call."""
 
     def __init__(self) -> None:
-        self.calls: List[ServiceCall] = []
-        self._done: Dict[Tuple[str, str], str] = {}
+        self.calls: list[ServiceCall] = []
+        self._done: dict[tuple[str, str], str] = {}
 
     def _once(self, operation: str, key: str, payload: Any, make_result) -> str:
         repeated = (operation, key) in self._done
@@ -56,10 +56,10 @@ class ContentService:
     def escalate(self, draft: str) -> str:
         return self._once("escalate", draft, draft, lambda: "escalated to the editor-in-chief")
 
-    def calls_to(self, operation: str) -> List[ServiceCall]:
+    def calls_to(self, operation: str) -> list[ServiceCall]:
         return [call for call in self.calls if call.operation == operation]
 
-    def effects(self, operation: str = "") -> List[Tuple[str, Any]]:
+    def effects(self, operation: str = "") -> list[tuple[str, Any]]:
         """The side effects that took place (first calls of notify/publish/escalate)."""
         return [(c.operation, c.payload) for c in self.calls
                 if not c.repeated and c.operation != "draft"

@@ -8,7 +8,6 @@ when the caller passes an idempotency key, as real payment APIs do.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
 
 
 class PaymentDeclined(Exception):
@@ -24,11 +23,11 @@ class Payments:
     """Charges and refunds, keyed by a generated charge id."""
 
     limit: int = 1_000
-    charges: List[Dict] = field(default_factory=list)
-    refunds: List[str] = field(default_factory=list)
-    _by_key: Dict[str, str] = field(default_factory=dict)
+    charges: list[dict] = field(default_factory=list)
+    refunds: list[str] = field(default_factory=list)
+    _by_key: dict[str, str] = field(default_factory=dict)
 
-    def charge(self, order_id: str, amount: int, idempotency_key: Optional[str] = None) -> str:
+    def charge(self, order_id: str, amount: int, idempotency_key: str | None = None) -> str:
         if idempotency_key is not None and idempotency_key in self._by_key:
             return self._by_key[idempotency_key]
         if amount > self.limit:
@@ -52,9 +51,9 @@ class Payments:
 class Warehouse:
     """Stock levels and reservations; an item with no stock cannot ship."""
 
-    stock: Dict[str, int] = field(default_factory=lambda: {"book": 5, "lamp": 0})
-    reserved: Dict[str, str] = field(default_factory=dict)   # order -> item
-    shipped: List[str] = field(default_factory=list)
+    stock: dict[str, int] = field(default_factory=lambda: {"book": 5, "lamp": 0})
+    reserved: dict[str, str] = field(default_factory=dict)   # order -> item
+    shipped: list[str] = field(default_factory=list)
 
     def reserve(self, order_id: str, item: str) -> None:
         self.reserved[order_id] = item
@@ -83,7 +82,7 @@ def reset() -> None:
     warehouse.__init__()
 
 
-def snapshot() -> Dict:
+def snapshot() -> dict:
     """The shop's state as plain data, for comparing runs (crash sweeps' ``effects=``)."""
     return {"charges": [dict(c) for c in payments.charges], "refunds": list(payments.refunds),
             "stock": dict(warehouse.stock), "shipped": list(warehouse.shipped)}

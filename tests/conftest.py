@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Dict, NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -16,7 +16,7 @@ class TripRun(NamedTuple):
     """``tests/apps/trip_app.py`` run once: the simulator, and its histories saved to files."""
 
     sim: Any
-    files: Dict[str, Path]
+    files: dict[str, Path]
     forecast: str = FORECAST      # the Forecaster's reply
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from dafx_testing.reports.agent_calls import conversations_in
 from dafx_testing.core.history import EventType, load_history
+from dafx_testing.reports.agent_calls import conversations_in
 
 
 def history_of(trip, instance_id="trip-1"):

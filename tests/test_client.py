@@ -21,8 +21,8 @@ from azure.durable_functions.models.OrchestrationRuntimeStatus import Orchestrat
 
 from dafx_testing import DafxError, Simulator
 from dafx_testing.core.async_bridge import run_sync
-from dafx_testing.functions.client import InMemoryClient, ManagementApi
 from dafx_testing.core.history import EventType
+from dafx_testing.functions.client import InMemoryClient, ManagementApi
 
 app = df.DFApp()
 

@@ -13,11 +13,11 @@ import azure.durable_functions as df
 import pytest
 
 from dafx_testing import NonDeterminismError, Simulator
-from dafx_testing.checks.hashseed import may_depend_on_set_order
-from dafx_testing.functions.app import ORCHESTRATOR, index_app
 from dafx_testing.checks.determinism import PERTURBED_ENVIRONMENT_VALUE, PerturbedReplay, configure
-from dafx_testing.core.errors import PerturbedReplayError
 from dafx_testing.checks.guard import Guard
+from dafx_testing.checks.hashseed import may_depend_on_set_order
+from dafx_testing.core.errors import PerturbedReplayError
+from dafx_testing.functions.app import ORCHESTRATOR, index_app
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parent.parent

@@ -84,9 +84,10 @@ def test_yielding_a_fire_and_forget_call_fails_like_on_azure_functions(sim):
 
 
 def test_a_replay_that_fails_before_a_recorded_task_names_the_failure(sim):
-    from dafx_testing.functions.host import HostReplay
-    from dafx_testing.core.history import EventType, new_event
     from datetime import datetime, timezone
+
+    from dafx_testing.core.history import EventType, new_event
+    from dafx_testing.functions.host import HostReplay
 
     now = datetime(2025, 1, 1, tzinfo=timezone.utc)
     history = [new_event(EventType.OrchestratorStarted, now),

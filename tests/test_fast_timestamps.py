@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from dafx_testing.functions.fast_timestamps import parse, swapped_in
 
+
 def same(text):
     fast, slow = parse(text), dateutil_parse(text)
     assert (fast, fast.tzinfo, repr(fast)) == (slow, slow.tzinfo, repr(slow))

@@ -22,8 +22,8 @@ import azure.durable_functions as df
 import pytest
 
 from dafx_testing import DafxWarning, Simulator
-from dafx_testing.core.errors import NonDeterministicCallError
 from dafx_testing.checks.guard import Guard, NonDeterministicCallWarning
+from dafx_testing.core.errors import NonDeterministicCallError
 
 HERE = Path(__file__).resolve()
 

@@ -12,15 +12,14 @@ import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import List, Tuple
 
 import pytest
 
+from dafx_testing.checks.sweep import DuplicatedEffect, RepeatedModelCalls, SweepFailure, SweepReport
 from dafx_testing.core.crash import CommitPoint
 from dafx_testing.core.history import load_history
 from dafx_testing.reports.html_report import PageLink, page_file_name, render_html, write_html, write_index
 from dafx_testing.reports.recorded import read_instances
-from dafx_testing.checks.sweep import DuplicatedEffect, RepeatedModelCalls, SweepFailure, SweepReport
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists()
                                         else None)
@@ -34,14 +33,14 @@ class Page(HTMLParser):
 
     def __init__(self, html: str) -> None:
         super().__init__()
-        self.text: List[str] = []
-        self.headings: List[Tuple[str, str]] = []
-        self.tables: List[Tuple[str, List[List[str]]]] = []   # (class, rows of cell texts)
-        self.attributes: List[Tuple[str, str, str]] = []
-        self.inline: List[str] = []                           # <style> and <script> contents
-        self.ids: List[str] = []
-        self._stack: List[str] = []
-        self._open: List[List[List[str]]] = []                # rows of the tables being read
+        self.text: list[str] = []
+        self.headings: list[tuple[str, str]] = []
+        self.tables: list[tuple[str, list[list[str]]]] = []   # (class, rows of cell texts)
+        self.attributes: list[tuple[str, str, str]] = []
+        self.inline: list[str] = []                           # <style> and <script> contents
+        self.ids: list[str] = []
+        self._stack: list[str] = []
+        self._open: list[list[list[str]]] = []                # rows of the tables being read
         self._heading = self._cell = self._row = None
         self.feed(html)
 
@@ -90,14 +89,14 @@ class Page(HTMLParser):
     def visible(self) -> str:
         return " ".join(" ".join(self.text).split())
 
-    def heading_texts(self, level: str) -> List[str]:
+    def heading_texts(self, level: str) -> list[str]:
         return [text for tag, text in self.headings if tag == level]
 
-    def rows(self, css: str) -> List[List[str]]:
+    def rows(self, css: str) -> list[list[str]]:
         """The rows of every table of this class, headers included, in page order."""
         return [row for table_class, rows in self.tables if table_class == css for row in rows]
 
-    def table(self, first_header: str) -> List[List[str]]:
+    def table(self, first_header: str) -> list[list[str]]:
         """The rows of the first table whose first column is headed ``first_header``."""
         return next(rows for _, rows in self.tables if rows and rows[0][0] == first_header)
 
@@ -297,7 +296,7 @@ def test_chromium_renders_what_a_person_should_see(tmp_path, trip):
     assert "Uncaught" not in log, log                 # the page's script ran without errors
 
 
-def render_in_chromium(page: Path, profile: Path) -> Tuple[str, str]:
+def render_in_chromium(page: Path, profile: Path) -> tuple[str, str]:
     done = subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",

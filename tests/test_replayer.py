@@ -11,11 +11,11 @@ import azure.durable_functions as df
 import pytest
 
 from dafx_testing import HistoryFormatError, Simulator
+from dafx_testing.checks.historydiff import diff_histories
+from dafx_testing.checks.replayer import Replayer, ReplayResult
 from dafx_testing.core.async_bridge import run_sync
 from dafx_testing.core.errors import ReplayError
 from dafx_testing.core.history import load_history
-from dafx_testing.checks.historydiff import diff_histories
-from dafx_testing.checks.replayer import Replayer, ReplayResult
 from dafx_testing.functions.status_history import from_status_history, is_status_history
 from scenarios.versioning.activities import V3_DIVERGENCE, register_activities
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import azure.durable_functions as df
+
 from dafx_testing import Simulator
 from dafx_testing.core.history import EventType
 from dafx_testing.core.timeline import timeline

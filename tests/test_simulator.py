@@ -555,7 +555,7 @@ def test_non_serializable_activity_output_fails_the_task_with_the_path(sim):
 
 def test_runaway_orchestrator_stops_with_the_cap_named(sim):
     sim.max_episodes = 50
-    instance_id = sim.start_new("spins", instance_id="spinner")
+    sim.start_new("spins", instance_id="spinner")
 
     with pytest.raises(RunawayOrchestrationError, match="'spinner'.*max_episodes=50"):
         sim.run_until_idle()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 __all__ = [
     "AGENT_ENTITY_PREFIX",
@@ -48,7 +48,7 @@ def agent_entity_name(agent: str) -> str:
     return AGENT_ENTITY_PREFIX + agent
 
 
-def agent_of(entity_name: str) -> Optional[str]:
+def agent_of(entity_name: str) -> str | None:
     """The agent whose sessions ``entity_name`` holds (None for another entity)."""
     if entity_name.startswith(AGENT_ENTITY_PREFIX):
         return entity_name[len(AGENT_ENTITY_PREFIX):]
@@ -85,11 +85,11 @@ class AgentMessage:
 
     role: str
     text: str
-    author: Optional[str] = None
-    contents: Tuple[Dict[str, Any], ...] = ()
+    author: str | None = None
+    contents: tuple[dict[str, Any], ...] = ()
 
     @property
-    def errors(self) -> List[str]:
+    def errors(self) -> list[str]:
         """The messages of ``error`` contents (a failed model call stores one)."""
         return [c.get("message") or c.get("errorCode") or "error"
                 for c in self.contents if c.get("$type") == "error"]
@@ -109,12 +109,12 @@ class AgentTurn:
     """
 
     correlation_id: str
-    request: Tuple[AgentMessage, ...]
-    response: Optional[Tuple[AgentMessage, ...]]
-    created_at: Optional[str] = None
-    orchestration_id: Optional[str] = None
-    response_type: Optional[str] = None
-    usage: Optional[Dict[str, Any]] = None
+    request: tuple[AgentMessage, ...]
+    response: tuple[AgentMessage, ...] | None
+    created_at: str | None = None
+    orchestration_id: str | None = None
+    response_type: str | None = None
+    usage: dict[str, Any] | None = None
 
     @property
     def message(self) -> str:
@@ -122,7 +122,7 @@ class AgentTurn:
         return "\n".join(m.text for m in self.request)
 
     @property
-    def reply(self) -> Optional[str]:
+    def reply(self) -> str | None:
         """The response's final assistant text (None while pending)."""
         if self.response is None:
             return None
@@ -130,7 +130,7 @@ class AgentTurn:
         return texts[-1] if texts else ""
 
     @property
-    def errors(self) -> List[str]:
+    def errors(self) -> list[str]:
         """Errors stored in the response (the entity stores one when the model call fails)."""
         return [error for m in self.response or () for error in m.errors]
 
@@ -147,29 +147,29 @@ class AgentSession:
 
     agent: str
     key: str
-    turns: List[AgentTurn] = field(default_factory=list)
-    state: Optional[Dict[str, Any]] = field(default=None, repr=False)
+    turns: list[AgentTurn] = field(default_factory=list)
+    state: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
-    def messages(self) -> List[AgentMessage]:
+    def messages(self) -> list[AgentMessage]:
         """Every stored message, requests and responses, in conversation order."""
         return [m for turn in self.turns for m in turn.request + (turn.response or ())]
 
     @property
-    def user_messages(self) -> List[str]:
+    def user_messages(self) -> list[str]:
         """The text of each request."""
         return [turn.message for turn in self.turns]
 
     @property
-    def replies(self) -> List[Optional[str]]:
+    def replies(self) -> list[str | None]:
         """The final reply of each turn (None for a turn still pending)."""
         return [turn.reply for turn in self.turns]
 
     @property
-    def tool_calls(self) -> List[AgentToolCall]:
+    def tool_calls(self) -> list[AgentToolCall]:
         """Every tool call in the session, with the result stored for it."""
-        calls: List[Dict[str, Any]] = []
-        results: Dict[str, Any] = {}
+        calls: list[dict[str, Any]] = []
+        results: dict[str, Any] = {}
         for message in self.messages:
             for content in message.contents:
                 if content.get("$type") == "functionCall":
@@ -193,7 +193,7 @@ class AgentSession:
     __str__ = transcript
 
 
-def read_session(agent: str, key: str, raw_state: Optional[str]) -> AgentSession:
+def read_session(agent: str, key: str, raw_state: str | None) -> AgentSession:
     """Parse an agent entity's stored state (the ``entityState`` JSON text)."""
     if raw_state is None:
         return AgentSession(agent=agent, key=key)
@@ -218,7 +218,7 @@ def read_session(agent: str, key: str, raw_state: Optional[str]) -> AgentSession
     return AgentSession(agent=agent, key=key, turns=turns, state=state)
 
 
-def conversation_problems(raw_state: Optional[str]) -> List[str]:
+def conversation_problems(raw_state: str | None) -> list[str]:
     """What breaks "each user message and each reply exactly once" in a stored conversation.
 
     A request whose correlation id appears twice was recorded twice (a crash
@@ -236,12 +236,12 @@ def conversation_problems(raw_state: Optional[str]) -> List[str]:
     return problems
 
 
-def _history(state: Any) -> List[Dict[str, Any]]:
+def _history(state: Any) -> list[dict[str, Any]]:
     """The ``conversationHistory`` entries of a decoded state (none if it has no history)."""
     return ((state or {}).get("data") or {}).get("conversationHistory") or []
 
 
-def _messages(entry: Dict[str, Any]) -> Tuple[AgentMessage, ...]:
+def _messages(entry: dict[str, Any]) -> tuple[AgentMessage, ...]:
     return tuple(
         AgentMessage(
             role=message.get("role") or "",
@@ -254,7 +254,7 @@ def _messages(entry: Dict[str, Any]) -> Tuple[AgentMessage, ...]:
     )
 
 
-def _render(message: AgentMessage) -> List[str]:
+def _render(message: AgentMessage) -> list[str]:
     lines = []
     for content in message.contents:
         kind = content.get("$type")

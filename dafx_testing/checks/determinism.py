@@ -37,9 +37,11 @@ from __future__ import annotations
 
 import random
 import warnings
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any
 
 from ..core.errors import DafxWarning, NonDeterminismError, PerturbedReplayError
 from ..core.history import Event, EventType, new_event, parse_timestamp
@@ -70,7 +72,7 @@ __all__ = ["PerturbedReplay", "configure", "PERTURBED_ENVIRONMENT_VALUE"]
 PERTURBED_ENVIRONMENT_VALUE = "dafx-perturbed"
 """What an unset environment variable reads as during a perturbed replay."""
 
-EpisodeCheck = Callable[[Callable[..., Any], Episode], Optional[NonDeterminismError]]
+EpisodeCheck = Callable[[Callable[..., Any], Episode], NonDeterminismError | None]
 
 _ACTIVE = {CLOCK, ENVIRONMENT, RANDOM}                 # changed on purpose
 _NATURAL = {RANDOM, UUID, ENTROPY, FILE, NETWORK, SLEEP, ASYNCIO, THREAD}   # differ anyway
@@ -110,7 +112,7 @@ class _DecisionLog(dict):
 
     def __init__(self) -> None:
         super().__init__()
-        self.decisions: List[Decision] = []
+        self.decisions: list[Decision] = []
 
     def __setitem__(self, key: int, decision: Decision) -> None:
         self.decisions.append(decision)
@@ -121,7 +123,7 @@ class _DecisionLog(dict):
 class _Difference:
     sequence_number: int
     expected: str
-    actual: Optional[str]
+    actual: str | None
     host_message: str
 
 
@@ -150,25 +152,25 @@ class PerturbedReplay:
     def __init__(self, clock_shift: timedelta = timedelta(days=403, hours=12, minutes=13,
                                                           seconds=17, microseconds=123457),
                  seed: int = 7919, environment: bool = True,
-                 hash_seed: Union[bool, str] = "auto") -> None:
+                 hash_seed: bool | str = "auto") -> None:
         if hash_seed not in (True, False, "auto"):
             raise ValueError(f"hash_seed={hash_seed!r}; use True, False or 'auto'")
         self.clock_shift = clock_shift
         self.seed = seed
         self.environment = environment
         self.hash_seed = hash_seed
-        self._children_failed: Dict[str, str] = {}
+        self._children_failed: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return (f"PerturbedReplay(clock_shift={self.clock_shift!r}, seed={self.seed}, "
                 f"environment={self.environment}, hash_seed={self.hash_seed!r})")
 
     def __call__(self, handle: Callable[..., Any],
-                 episode: Episode) -> Optional[PerturbedReplayError]:
+                 episode: Episode) -> PerturbedReplayError | None:
         """Replay ``episode`` through ``handle`` in a perturbed world; the error if it differs."""
         if episode.outcome.divergence is not None:
             return None   # already reported by the host replay
-        reads: List[Call] = []
+        reads: list[Call] = []
         state = self._replay(handle, episode.body, reads, perturbed=True)
         if not _same(state, episode.state):
             return self._error(handle, episode, state, self._causes(handle, episode, reads))
@@ -176,8 +178,8 @@ class PerturbedReplay:
 
     # -- replays --
 
-    def _replay(self, handle: Callable[..., Any], body: str, reads: List[Call],
-                perturbed: bool) -> Dict[str, Any]:
+    def _replay(self, handle: Callable[..., Any], body: str, reads: list[Call],
+                perturbed: bool) -> dict[str, Any]:
         def hook(call: Call) -> Outcome:
             reads.append(call)
             if perturbed and call.api.kind == CLOCK:
@@ -196,8 +198,8 @@ class PerturbedReplay:
         finally:
             random.setstate(saved)
 
-    def _shifted(self, original: Callable[..., Any], args: Tuple[Any, ...],
-                 kwargs: Dict[str, Any]) -> Any:
+    def _shifted(self, original: Callable[..., Any], args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> Any:
         value = original(*args, **kwargs)
         if isinstance(value, datetime):
             return value + self.clock_shift
@@ -208,9 +210,9 @@ class PerturbedReplay:
         return value + self.clock_shift.total_seconds()
 
     def _causes(self, handle: Callable[..., Any], episode: Episode,
-                reads: List[Call]) -> List[str]:
+                reads: list[Call]) -> list[str]:
         """Name what exposed the difference: the perturbations read, or memory."""
-        plain_reads: List[Call] = []
+        plain_reads: list[Call] = []
         plain = self._replay(handle, episode.body, plain_reads, perturbed=False)
         if _same(plain, episode.state):
             causes = _describe_reads(reads, _ACTIVE, self.clock_shift)
@@ -219,7 +221,7 @@ class PerturbedReplay:
         return causes or ["a second replay of the same history took another path"]
 
     def _check_hash_order(self, handle: Callable[..., Any],
-                          episode: Episode) -> Optional[PerturbedReplayError]:
+                          episode: Episode) -> PerturbedReplayError | None:
         function = getattr(handle, "orchestrator_function", handle)
         if self.hash_seed is False or (
                 self.hash_seed == "auto" and not _hashseed.may_depend_on_set_order(function)):
@@ -246,8 +248,8 @@ class PerturbedReplay:
 
     # -- the report --
 
-    def _error(self, handle: Callable[..., Any], episode: Episode, state: Dict[str, Any],
-               causes: List[str]) -> PerturbedReplayError:
+    def _error(self, handle: Callable[..., Any], episode: Episode, state: dict[str, Any],
+               causes: list[str]) -> PerturbedReplayError:
         difference = _first_difference(episode, state)
         return PerturbedReplayError(
             instance_id=_instance_id(episode), sequence_number=difference.sequence_number,
@@ -255,9 +257,9 @@ class PerturbedReplay:
             host_message=difference.host_message, exposed_by=causes)
 
 
-def configure(guard: Union[str, Guard, None] = "error", perturb: Union[bool, PerturbedReplay] = True,
-              allow: Sequence[str] = ()) -> Tuple[Callable[[], ContextManager[Any]],
-                                                  List[EpisodeCheck]]:
+def configure(guard: str | Guard | None = "error", perturb: bool | PerturbedReplay = True,
+              allow: Sequence[str] = ()) -> tuple[Callable[[], AbstractContextManager[Any]],
+                                                  list[EpisodeCheck]]:
     """Resolve the simulator's determinism settings into its ``guard`` and ``episode_checks``.
 
     Args:
@@ -282,7 +284,7 @@ def configure(guard: Union[str, Guard, None] = "error", perturb: Union[bool, Per
     elif allow:
         raise ValueError("pass allow= to the Guard itself when giving a Guard object")
     if perturb is True:
-        checks: List[EpisodeCheck] = [PerturbedReplay()]
+        checks: list[EpisodeCheck] = [PerturbedReplay()]
     elif perturb is False:
         checks = []
     elif isinstance(perturb, PerturbedReplay):
@@ -295,17 +297,17 @@ def configure(guard: Union[str, Guard, None] = "error", perturb: Union[bool, Per
 # -- comparing two states --------------------------------------------------------------
 
 
-def _decisive(state: Dict[str, Any]) -> Tuple[Any, ...]:
+def _decisive(state: dict[str, Any]) -> tuple[Any, ...]:
     """What the host acts on: the actions, whether it is done, its output, whether it failed."""
     return (state.get("actions"), state.get("isDone"), state.get("output"),
             bool(state.get("error")))
 
 
-def _same(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return _decisive(a) == _decisive(b)
 
 
-def _flipped(original: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+def _flipped(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``os.environ[key]`` with the variable's presence inverted."""
     try:
         original(*args, **kwargs)
@@ -314,8 +316,8 @@ def _flipped(original: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[s
     raise KeyError(args[1])
 
 
-def _describe_reads(reads: List[Call], kinds: set, shift: timedelta) -> List[str]:
-    by_kind: Dict[str, List[str]] = {}
+def _describe_reads(reads: list[Call], kinds: set, shift: timedelta) -> list[str]:
+    by_kind: dict[str, list[str]] = {}
     for call in reads:
         if call.api.kind in kinds:
             sites = by_kind.setdefault(call.api.kind, [])
@@ -331,7 +333,7 @@ def _instance_id(episode: Episode) -> str:
     return (started.get("OrchestrationInstance") or {}).get("InstanceId", "?")
 
 
-def _first_difference(episode: Episode, state: Dict[str, Any]) -> _Difference:
+def _first_difference(episode: Episode, state: dict[str, Any]) -> _Difference:
     """The first action where ``state`` departs from the episode, as the host would see it.
 
     Both states are replayed host-side against the history as it stands after
@@ -367,8 +369,8 @@ def _first_difference(episode: Episode, state: Dict[str, Any]) -> _Difference:
                        f"output {state.get('output')!r}", _UNSEEN_BY_HOST)
 
 
-def _replay_host(episode: Episode, history: List[Event],
-                 state: Dict[str, Any]) -> Tuple[List[Decision], Optional[NonDeterminismError]]:
+def _replay_host(episode: Episode, history: list[Event],
+                 state: dict[str, Any]) -> tuple[list[Decision], NonDeterminismError | None]:
     started = next(e for e in history if e["EventType"] == EventType.ExecutionStarted)
     instance = started.get("OrchestrationInstance") or {}
     parent = (started.get("ParentInstance") or {}).get("OrchestrationInstance") or {}
@@ -382,12 +384,12 @@ def _replay_host(episode: Episode, history: List[Event],
     return log.decisions, outcome.divergence
 
 
-def _decision_key(decision: Decision) -> Tuple[Any, ...]:
+def _decision_key(decision: Decision) -> tuple[Any, ...]:
     return (decision.id, decision.kind, decision.name, decision.input, decision.fire_at,
             decision.instance_id, decision.status, decision.result)
 
 
-def _describe_decision(decision: Optional[Decision]) -> Optional[str]:
+def _describe_decision(decision: Decision | None) -> str | None:
     if decision is None:
         return None
     if decision.kind == COMPLETE:
@@ -396,10 +398,10 @@ def _describe_decision(decision: Optional[Decision]) -> Optional[str]:
     return f"{text} input={preview(decision.input)}" if decision.input is not None else text
 
 
-def _flat(state: Dict[str, Any]) -> List[Dict[str, Any]]:
-    flat: List[Dict[str, Any]] = []
+def _flat(state: dict[str, Any]) -> list[dict[str, Any]]:
+    flat: list[dict[str, Any]] = []
 
-    def visit(action: Dict[str, Any]) -> None:
+    def visit(action: dict[str, Any]) -> None:
         flat.append({k: v for k, v in action.items() if k != "compoundActions"})
         for child in action.get("compoundActions") or ():
             visit(child)
@@ -410,7 +412,7 @@ def _flat(state: Dict[str, Any]) -> List[Dict[str, Any]]:
     return flat
 
 
-def _describe_action(action: Optional[Dict[str, Any]]) -> Optional[str]:
+def _describe_action(action: dict[str, Any] | None) -> str | None:
     if action is None:
         return None
     if action.get("actionType") == 6:

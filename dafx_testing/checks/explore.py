@@ -10,8 +10,9 @@ the error prints that schedule as a line you can paste into a test.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Collection, Optional, Sequence, Tuple
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as hypothesis_seed
@@ -28,8 +29,8 @@ __all__ = ["Schedule", "ScheduleFailure", "schedules", "explore"]
 class Schedule:
     """Where to crash (commit point indices) and how to order queued work (None: FIFO)."""
 
-    crash_at: Tuple[int, ...] = ()
-    shuffle_seed: Optional[int] = None
+    crash_at: tuple[int, ...] = ()
+    shuffle_seed: int | None = None
 
     def reproduce(self) -> str:
         """The simulator arguments that replay this schedule."""
@@ -57,14 +58,14 @@ def schedules(points: Sequence[CommitPoint], max_crashes: int = 3,
 
 
 def explore(
-    make_simulator: Callable[[Optional[CrashPlan], Optional[int]], Any],
+    make_simulator: Callable[[CrashPlan | None, int | None], Any],
     scenario: Callable[[Any], Any],
     *,
     max_examples: int = 50,
     max_crashes: int = 3,
     reorder: bool = True,
     idempotent: Collection[str] = (),
-    effects: Optional[Callable[[], Any]] = None,
+    effects: Callable[[], Any] | None = None,
     seed: int = 0,
 ) -> int:
     """Check ``scenario`` under Hypothesis-drawn schedules; returns how many ran.
@@ -89,9 +90,9 @@ def explore(
                         effects=effects, seed=seed)
 
 
-def _explore(first: Any, make_simulator: Callable[[Optional[CrashPlan], Optional[int]], Any],
+def _explore(first: Any, make_simulator: Callable[[CrashPlan | None, int | None], Any],
              scenario: Callable[[Any], Any], *, max_examples: int, max_crashes: int,
-             reorder: bool, idempotent: Collection[str], effects: Optional[Callable[[], Any]],
+             reorder: bool, idempotent: Collection[str], effects: Callable[[], Any] | None,
              seed: int) -> int:
     baseline, _, _ = _run(first, scenario, effects)
     if baseline.error is not None:

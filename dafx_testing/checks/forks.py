@@ -25,7 +25,8 @@ import pickle
 import random
 import sys
 import threading
-from typing import Any, Callable, Collection, Dict, List, NoReturn, Optional, Sequence, Tuple
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, NoReturn
 
 from ..core.crash import CommitPoint
 
@@ -36,7 +37,7 @@ ISOLATIONS = ("auto", "fork", "rerun")
 scenario per point, or ``auto``: fork where :func:`can_fork` allows, else rerun."""
 
 
-def can_fork(explicit: bool = False) -> Optional[str]:
+def can_fork(explicit: bool = False) -> str | None:
     """None if this process can fork crash runs now, else why not.
 
     By default only Linux forks; macOS forks when asked explicitly (its system
@@ -77,15 +78,15 @@ class ForkPass:
     """
 
     def __init__(self, expected: Sequence[CommitPoint], wanted: Collection[int],
-                 on_result: Callable[[int, Any], None], max_running: Optional[int] = None) -> None:
+                 on_result: Callable[[int, Any], None], max_running: int | None = None) -> None:
         self.expected = expected
         self.wanted = set(wanted)
         self.last = max(self.wanted, default=-1)
         self.on_result = on_result
         self.max_running = max_running or max(1, os.cpu_count() or 1)
         self.in_child = False
-        self.results: Dict[int, Any] = {}
-        self._running: List[Tuple[int, int, int]] = []     # (point index, pid, read end)
+        self.results: dict[int, Any] = {}
+        self._running: list[tuple[int, int, int]] = []     # (point index, pid, read end)
         self._pipe = -1
 
     def at_point(self, point: CommitPoint) -> bool:
@@ -141,7 +142,7 @@ class ForkPass:
         """In the child, when its run went wrong: exit without a result (the point is rerun)."""
         os._exit(1)
 
-    def collect(self) -> Dict[int, Any]:
+    def collect(self) -> dict[int, Any]:
         """Wait for every child; the results by point index (a child that failed has none)."""
         while self._running:
             self._collect_oldest()

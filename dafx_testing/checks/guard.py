@@ -37,15 +37,17 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, ContextManager, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any
 
 from ..core.errors import DafxWarning, NonDeterministicCallError
 from .nondeterministic_apis import Call, CallSite, Outcome, call_through, intercepted
 
 __all__ = ["Guard", "GuardReport", "NonDeterministicCallWarning", "MODES"]
 
-MODES: Tuple[str, ...] = ("error", "warn", "off")
+MODES: tuple[str, ...] = ("error", "warn", "off")
 """The guard's modes: raise, warn (and carry on), or do nothing."""
 
 
@@ -77,12 +79,12 @@ class GuardReport:
 class _Allowed:
     """One allow-list entry: a module (and its submodules), a file, or a file and line."""
 
-    module: Optional[str] = None
-    path: Optional[str] = None
-    line: Optional[int] = None
+    module: str | None = None
+    path: str | None = None
+    line: int | None = None
 
     @classmethod
-    def parse(cls, entry: str) -> "_Allowed":
+    def parse(cls, entry: str) -> _Allowed:
         text = entry.strip().replace("\\", "/")
         path, sep, line = text.rpartition(":")
         if sep and path.endswith(".py"):
@@ -140,17 +142,17 @@ class Guard:
         if isinstance(allow, str):
             allow = [allow]
         self.mode = mode
-        self.allow: Tuple[str, ...] = tuple(allow)
+        self.allow: tuple[str, ...] = tuple(allow)
         self._allowed = [_Allowed.parse(entry) for entry in self.allow]
-        self.reports: List[GuardReport] = []
+        self.reports: list[GuardReport] = []
         """Every call reported so far, oldest first."""
-        self._raised: List[NonDeterministicCallError] = []
-        self._warned: Dict[Any, Any] = {}   # the warnings registry: one warning per line
+        self._raised: list[NonDeterministicCallError] = []
+        self._warned: dict[Any, Any] = {}   # the warnings registry: one warning per line
 
     def __repr__(self) -> str:
         return f"Guard(mode={self.mode!r}, allow={list(self.allow)!r})"
 
-    def __call__(self) -> ContextManager[None]:
+    def __call__(self) -> AbstractContextManager[None]:
         """The context manager for one call into orchestrator code."""
         return self._watch()
 

@@ -26,16 +26,17 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from types import CodeType, FunctionType
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any
 
 from .nondeterministic_apis import is_user_module
 
-CHILD_SEEDS: Tuple[int, ...] = (1, 2)
+CHILD_SEEDS: tuple[int, ...] = (1, 2)
 """The ``PYTHONHASHSEED`` of each child interpreter."""
 
 _SET_OPCODES = {"BUILD_SET", "SET_ADD", "SET_UPDATE"}
-_verdicts: Dict[CodeType, bool] = {}
+_verdicts: dict[CodeType, bool] = {}
 
 
 def may_depend_on_set_order(function: Callable[..., Any]) -> bool:
@@ -55,7 +56,7 @@ def may_depend_on_set_order(function: Callable[..., Any]) -> bool:
     return _verdicts[code]
 
 
-def _scan(code: CodeType, namespace: Dict[str, Any], seen: Set[CodeType]) -> bool:
+def _scan(code: CodeType, namespace: dict[str, Any], seen: set[CodeType]) -> bool:
     if code in seen:
         return False
     seen.add(code)
@@ -92,7 +93,7 @@ class ChildReplayError(Exception):
     """A child interpreter could not replay the episode (the reason says why)."""
 
 
-def handle_reference(handle: Callable[..., Any]) -> Dict[str, str]:
+def handle_reference(handle: Callable[..., Any]) -> dict[str, str]:
     """How a child finds the orchestrator: its module's file and name, and its qualname.
 
     Raises:
@@ -112,9 +113,9 @@ def handle_reference(handle: Callable[..., Any]) -> Dict[str, str]:
 class _Children:
     """The child interpreters, one per seed, started together on first use."""
 
-    def __init__(self, seeds: Tuple[int, ...]) -> None:
+    def __init__(self, seeds: tuple[int, ...]) -> None:
         self.seeds = seeds
-        self.processes: Dict[int, subprocess.Popen] = {}
+        self.processes: dict[int, subprocess.Popen] = {}
 
     def start(self) -> None:
         if self.processes:
@@ -128,8 +129,8 @@ class _Children:
                 stderr=subprocess.DEVNULL, env=dict(environment), text=True, bufsize=1)
         atexit.register(self.close)
 
-    def replay(self, reference: Dict[str, str], body: str,
-               now: str) -> List[Tuple[int, Dict[str, Any]]]:
+    def replay(self, reference: dict[str, str], body: str,
+               now: str) -> list[tuple[int, dict[str, Any]]]:
         """Every child's OrchestratorState for ``body``, as ``(seed, state)`` pairs."""
         self.start()
         request = json.dumps({**reference, "body": body, "now": now}) + "\n"
@@ -160,11 +161,11 @@ class _Children:
                 process.wait()
 
 
-_children: Optional[_Children] = None
+_children: _Children | None = None
 
 
 def replay_in_children(handle: Callable[..., Any], body: str,
-                       now: str) -> List[Tuple[int, Dict[str, Any]]]:
+                       now: str) -> list[tuple[int, dict[str, Any]]]:
     """Replay ``body`` through the same orchestrator in each child interpreter.
 
     ``now`` is the virtual time the episode ran at: the children's wall clock
@@ -180,7 +181,7 @@ def replay_in_children(handle: Callable[..., Any], body: str,
 # -- the child's side ----------------------------------------------------------------
 
 
-def _load_handle(reference: Dict[str, str], cache: Dict[Tuple[str, str], Any]) -> Any:
+def _load_handle(reference: dict[str, str], cache: dict[tuple[str, str], Any]) -> Any:
     key = (reference["file"], reference["qualname"])
     if key in cache:
         return cache[key]
@@ -222,7 +223,7 @@ def _serve() -> None:
     from ..functions.orchestrations import call_handle
 
     warnings.simplefilter("ignore")
-    cache: Dict[Tuple[str, str], Any] = {}
+    cache: dict[tuple[str, str], Any] = {}
     # Frozen for the child's whole life (starting freezegun scans every module),
     # and moved to each episode's time, backwards too: episodes come from many
     # simulators, each on its own virtual clock.
@@ -233,10 +234,10 @@ def _serve() -> None:
         _answer(request, cache, call_handle)
 
 
-def _answer(request: Dict[str, Any], cache: Dict[Tuple[str, str], Any],
-            call_handle: Callable[[Any, str], Dict[str, Any]]) -> None:
+def _answer(request: dict[str, Any], cache: dict[tuple[str, str], Any],
+            call_handle: Callable[[Any, str], dict[str, Any]]) -> None:
     try:
-        answer: Dict[str, Any] = {"state": call_handle(_load_handle(request, cache),
+        answer: dict[str, Any] = {"state": call_handle(_load_handle(request, cache),
                                                        request["body"])}
     except Exception as exc:   # reported to the parent, which skips the check
         answer = {"error": f"{type(exc).__name__}: {exc}"}

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 from ..core.history import Event, EventType, OrchestrationStatus, parse_timestamp
 from ..core.timeline import preview
@@ -46,10 +47,10 @@ class HistoryDiff:
         lines: the rendered listing (``str(diff)`` joins them).
     """
 
-    labels: Tuple[str, str]
-    lengths: Tuple[int, int]
-    first_difference: Optional[int]
-    lines: Tuple[str, ...]
+    labels: tuple[str, str]
+    lengths: tuple[int, int]
+    first_difference: int | None
+    lines: tuple[str, ...]
 
     @property
     def same(self) -> bool:
@@ -107,7 +108,7 @@ def diff_histories(a: Any, b: Any, *, labels: Sequence[str] = ("a", "b"),
     return HistoryDiff(names, (len(left), len(right)), changes[0][1], tuple(lines))
 
 
-def _events(value: Any) -> List[Event]:
+def _events(value: Any) -> list[Event]:
     if isinstance(value, dict):
         value = value.get("history")
     elif not isinstance(value, list):
@@ -118,11 +119,11 @@ def _events(value: Any) -> List[Event]:
     return value
 
 
-def _normalized(events: List[Event]) -> List[str]:
+def _normalized(events: list[Event]) -> list[str]:
     """One comparable line per event, without what differs between equivalent runs."""
-    start: Optional[datetime] = None
+    start: datetime | None = None
     execution_id = ""
-    request_ids: Dict[str, str] = {}
+    request_ids: dict[str, str] = {}
     lines = []
     for event in events:
         if start is None and "Timestamp" in event:
@@ -151,12 +152,12 @@ def _normalized(events: List[Event]) -> List[str]:
     return lines
 
 
-def _field_order(name: str) -> Tuple[int, str]:
+def _field_order(name: str) -> tuple[int, str]:
     """Identifying fields first, in a fixed order; payloads after them, alphabetically."""
     return (_LEADING.index(name), "") if name in _LEADING else (len(_LEADING), name)
 
 
-def _request(raw: Any, request_ids: Dict[str, str], event_id: Any) -> Any:
+def _request(raw: Any, request_ids: dict[str, str], event_id: Any) -> Any:
     """An entity RequestMessage without its generated ids (they name the response)."""
     try:
         message = json.loads(raw)

@@ -40,10 +40,11 @@ import sysconfig
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, ModuleType
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any
 
 # -- kinds of non-determinism, with the replay-safe alternative ----------------------
 
@@ -58,7 +59,7 @@ SLEEP = "sleep"
 ASYNCIO = "asyncio"
 THREAD = "thread"
 
-ALTERNATIVES: Dict[str, str] = {
+ALTERNATIVES: dict[str, str] = {
     CLOCK: "use context.current_utc_datetime, the replay-safe time of the current episode",
     UUID: "use context.new_uuid(), which gives the same value on every replay",
     RANDOM: "draw the value in an activity (its result is recorded in history) or derive it "
@@ -81,7 +82,7 @@ class Api:
     name: str
     kind: str
 
-    def render(self, args: Tuple[Any, ...]) -> str:
+    def render(self, args: tuple[Any, ...]) -> str:
         """The call as a person would write it, e.g. ``os.environ['HOME']``."""
         if self.kind == ENVIRONMENT:
             return f"os.environ[{args[1]!r}]" if len(args) > 1 else "os.environ[...]"
@@ -107,7 +108,7 @@ _SECRETS_FUNCTIONS = ("token_bytes", "token_hex", "token_urlsafe", "choice", "ra
 _TIME_FUNCTIONS = ("time", "time_ns", "monotonic", "monotonic_ns", "perf_counter",
                    "perf_counter_ns")
 
-_FUNCTION_TARGETS: List[Tuple[Any, str, Api]] = [
+_FUNCTION_TARGETS: list[tuple[Any, str, Api]] = [
     *[(time, n, Api(f"time.{n}", CLOCK)) for n in _TIME_FUNCTIONS],
     (time, "sleep", Api("time.sleep", SLEEP)),
     (uuid, "uuid1", Api("uuid.uuid1", UUID)),
@@ -134,7 +135,7 @@ DATETIME_UTCNOW = Api("datetime.utcnow", CLOCK)
 DATETIME_TODAY = Api("datetime.today", CLOCK)
 DATE_TODAY = Api("date.today", CLOCK)
 
-APIS: Tuple[Api, ...] = tuple(
+APIS: tuple[Api, ...] = tuple(
     dict.fromkeys([api for _, _, api in _FUNCTION_TARGETS]
                   + [DATETIME_NOW, DATETIME_UTCNOW, DATETIME_TODAY, DATE_TODAY]))
 """Every API the seam intercepts."""
@@ -142,7 +143,7 @@ APIS: Tuple[Api, ...] = tuple(
 
 # -- whose call is it ---------------------------------------------------------------
 
-FRAMEWORK_MODULES: Tuple[str, ...] = (
+FRAMEWORK_MODULES: tuple[str, ...] = (
     "azure.durable_functions", "azure.functions", "agent_framework", "dafx_testing",
     # stdlib modules that read the clock or files for their own bookkeeping
     "logging", "linecache", "tokenize", "traceback", "warnings", "inspect", "importlib",
@@ -156,7 +157,7 @@ _SITE_DIRS = tuple({str(Path(p)) + os.sep for p in (sysconfig.get_paths()["purel
                                                     sysconfig.get_paths()["platlib"])})
 _STDLIB_DIRS = tuple({str(Path(p)) + os.sep for p in (sysconfig.get_paths()["stdlib"],
                                                       sysconfig.get_paths()["platstdlib"])})
-_kinds: Dict[Tuple[str, str], int] = {}
+_kinds: dict[tuple[str, str], int] = {}
 
 
 def _frame_kind(filename: str, module: str) -> int:
@@ -175,7 +176,7 @@ def _frame_kind(filename: str, module: str) -> int:
     return kind
 
 
-def user_frame(frame: Optional[FrameType]) -> Optional[FrameType]:
+def user_frame(frame: FrameType | None) -> FrameType | None:
     """The user's frame responsible for a call made at ``frame``, or None for framework calls.
 
     Standard-library and third-party frames are looked through; the first
@@ -210,7 +211,7 @@ class CallSite:
     module: str
 
     @classmethod
-    def of(cls, frame: FrameType) -> "CallSite":
+    def of(cls, frame: FrameType) -> CallSite:
         return cls(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name,
                    frame.f_globals.get("__name__") or "")
 
@@ -232,21 +233,21 @@ class Call:
 
     api: Api
     site: CallSite
-    args: Tuple[Any, ...]
-    kwargs: Dict[str, Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
 
     def render(self) -> str:
         return self.api.render(self.args)
 
 
 Original = Callable[..., Any]
-Outcome = Callable[[Original, Tuple[Any, ...], Dict[str, Any]], Any]
+Outcome = Callable[[Original, tuple[Any, ...], dict[str, Any]], Any]
 """What a hook decides: called with the real function and the arguments."""
 
 Hook = Callable[[Call], Outcome]
 
 
-def call_through(original: Original, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+def call_through(original: Original, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """The outcome that lets the real function run."""
     return original(*args, **kwargs)
 
@@ -258,14 +259,14 @@ class _Session:
         self.hook = hook
         self.thread = threading.get_ident()
         self.busy = False
-        self.serving: List[FrameType] = []
+        self.serving: list[FrameType] = []
 
 
-_session: Optional[_Session] = None
+_session: _Session | None = None
 
 
-def _dispatch(api: Api, original: Original, args: Tuple[Any, ...],
-              kwargs: Dict[str, Any]) -> Any:
+def _dispatch(api: Api, original: Original, args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> Any:
     __tracebackhide__ = True
     session = _session
     if session is None or session.busy or session.thread != threading.get_ident():
@@ -292,7 +293,7 @@ def _dispatch(api: Api, original: Original, args: Tuple[Any, ...],
 
 # (api name or "class", id(original)) -> (original, wrapper); holding the
 # original keeps its id from being reused by another object.
-_wrappers: Dict[Tuple[str, int], Tuple[Any, Any]] = {}
+_wrappers: dict[tuple[str, int], tuple[Any, Any]] = {}
 
 
 def _function_wrapper(api: Api, original: Original) -> Original:
@@ -313,7 +314,7 @@ def _function_wrapper(api: Api, original: Original) -> Original:
     return wrapper
 
 
-def _class_wrapper(base: type, methods: Dict[str, Api]) -> type:
+def _class_wrapper(base: type, methods: dict[str, Api]) -> type:
     """A subclass of ``datetime``/``date`` whose ``now``/``today``... are intercepted.
 
     Instances stay instances of ``base`` (``__new__`` builds base objects) and
@@ -339,7 +340,7 @@ def _class_wrapper(base: type, methods: Dict[str, Api]) -> type:
         method.__name__ = name
         return classmethod(method)
 
-    namespace: Dict[str, Any] = {name: make(name, api) for name, api in methods.items()}
+    namespace: dict[str, Any] = {name: make(name, api) for name, api in methods.items()}
     namespace["__new__"] = lambda cls, *args, **kwargs: base(*args, **kwargs)
     namespace["__module__"] = base.__module__
     wrapper = _Meta(base.__name__, (base,), namespace)
@@ -349,11 +350,11 @@ def _class_wrapper(base: type, methods: Dict[str, Api]) -> type:
 
 # -- installing ----------------------------------------------------------------------
 
-_user_modules: Tuple[int, List[ModuleType]] = (-1, [])
-_aliases: Dict[str, Tuple[int, List[str]]] = {}   # module name -> (dict size, names)
+_user_modules: tuple[int, list[ModuleType]] = (-1, [])
+_aliases: dict[str, tuple[int, list[str]]] = {}   # module name -> (dict size, names)
 
 
-def _modules_of_user() -> List[ModuleType]:
+def _modules_of_user() -> list[ModuleType]:
     global _user_modules
     count = len(sys.modules)
     if _user_modules[0] != count:
@@ -362,7 +363,7 @@ def _modules_of_user() -> List[ModuleType]:
     return _user_modules[1]
 
 
-def _alias_names(module: ModuleType, originals: Dict[int, Any]) -> List[str]:
+def _alias_names(module: ModuleType, originals: dict[int, Any]) -> list[str]:
     """Names in a user module bound to a patched function or class (``from time import time``)."""
     namespace = vars(module)
     cached = _aliases.get(module.__name__)
@@ -385,8 +386,8 @@ def intercepted(hook: Hook) -> Iterator[None]:
     if _session is not None:
         yield
         return
-    undo: List[Tuple[Any, str, Any, bool]] = []
-    replacements: Dict[int, Any] = {}
+    undo: list[tuple[Any, str, Any, bool]] = []
+    replacements: dict[int, Any] = {}
 
     def patch(owner: Any, name: str, replacement: Any) -> None:
         current = getattr(owner, name)

@@ -26,7 +26,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Union
 
 from ..core.errors import HistoryFormatError, NonDeterminismError, ReplayError
 from ..core.history import (
@@ -59,11 +59,11 @@ VERSIONING_HINT = (
 )
 """What a failed replay suggests; ``{name}`` is the orchestrator's name."""
 
-HistorySource = Union[str, "os.PathLike[str]", Dict[str, Any], List[Any], Any]
+HistorySource = Union[str, "os.PathLike[str]", dict[str, Any], list[Any], Any]
 
 # Fields the SDK and the host replay read, per event type (a KeyError or an
 # AttributeError deep in the SDK otherwise).
-_REQUIRED: Dict[EventType, Tuple[str, ...]] = {
+_REQUIRED: dict[EventType, tuple[str, ...]] = {
     EventType.ExecutionStarted: ("Name",),
     EventType.ExecutionCompleted: ("OrchestrationStatus",),
     EventType.TaskScheduled: ("Name",),
@@ -99,9 +99,9 @@ class ReplayResult:
     instance_id: str
     orchestrator: str
     events: int
-    divergence: Optional[NonDeterminismError] = None
-    failure: Optional[str] = None
-    notes: Tuple[str, ...] = ()
+    divergence: NonDeterminismError | None = None
+    failure: str | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -109,27 +109,27 @@ class ReplayResult:
         return self.divergence is None and self.failure is None
 
     @property
-    def sequence_number(self) -> Optional[int]:
+    def sequence_number(self) -> int | None:
         """The DTFx sequence number where the replay diverged."""
         return self.divergence.sequence_number if self.divergence else None
 
     @property
-    def expected(self) -> Optional[str]:
+    def expected(self) -> str | None:
         """What the history recorded at the divergence."""
         return self.divergence.expected if self.divergence else None
 
     @property
-    def actual(self) -> Optional[str]:
+    def actual(self) -> str | None:
         """What the current code did there (None if it scheduled nothing)."""
         return self.divergence.actual if self.divergence else None
 
     @property
-    def host_message(self) -> Optional[str]:
+    def host_message(self) -> str | None:
         """The ``Non-Deterministic workflow detected: ...`` text the host records."""
         return self.divergence.host_message if self.divergence else None
 
     @property
-    def hint(self) -> Optional[str]:
+    def hint(self) -> str | None:
         """How to make the change without breaking instances in flight."""
         return None if self.ok else VERSIONING_HINT.format(name=self.orchestrator)
 
@@ -176,7 +176,7 @@ class Replayer:
                                         orchestrators=self.index.names(ORCHESTRATOR),
                                         entities=self.index.names("entity"))
 
-    def replay(self, history: HistorySource, *, instance_id: Optional[str] = None) -> ReplayResult:
+    def replay(self, history: HistorySource, *, instance_id: str | None = None) -> ReplayResult:
         """Replay one history (a file path, a document, an event list or a status).
 
         Raises:
@@ -194,8 +194,8 @@ class Replayer:
             raise ReplayError(result)
         return result
 
-    def replay_dir(self, path: Union[str, "os.PathLike[str]"],
-                   pattern: str = "*.json") -> List[ReplayResult]:
+    def replay_dir(self, path: str | os.PathLike[str],
+                   pattern: str = "*.json") -> list[ReplayResult]:
         """Replay every history file under ``path`` (recursively), in path order."""
         folder = Path(path)
         if not folder.is_dir():
@@ -205,8 +205,8 @@ class Replayer:
             raise HistoryFormatError(f"{folder} holds no history files matching {pattern!r}")
         return [self.replay(file) for file in files]
 
-    def _replay_events(self, source: str, events: List[Event], started: Event,
-                       instance_id: str, notes: List[str]) -> ReplayResult:
+    def _replay_events(self, source: str, events: list[Event], started: Event,
+                       instance_id: str, notes: list[str]) -> ReplayResult:
         name = started["Name"]
         info = self.index.find(ORCHESTRATOR, name)
         base = dict(source=source, instance_id=instance_id, orchestrator=name,
@@ -242,7 +242,7 @@ class Replayer:
 # -- reading histories ---------------------------------------------------------------
 
 
-def _load(history: HistorySource) -> Tuple[str, List[Event], Optional[str], List[str]]:
+def _load(history: HistorySource) -> tuple[str, list[Event], str | None, list[str]]:
     """``(source, DTFx events, instance id, notes)`` from any accepted form."""
     source = "<history>"
     document: Any = history
@@ -278,7 +278,7 @@ def _load(history: HistorySource) -> Tuple[str, List[Event], Optional[str], List
     return source, events, recorded_id, []
 
 
-def _check_replayable(events: List[Any], where: str) -> None:
+def _check_replayable(events: list[Any], where: str) -> None:
     """Everything the SDK and the host replay read, checked up front, by event index."""
     validate_events(events, where)
     starts = [i for i, e in enumerate(events) if e["EventType"] == EventType.ExecutionStarted]

@@ -50,8 +50,9 @@ import json
 import random
 import sysconfig
 from collections import Counter, deque
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any, Callable, Collection, Dict, List, Optional, Tuple
+from typing import Any
 
 from ..agents.sessions import AGENT_ENTITY_PREFIX, conversation_problems
 from ..core.crash import CommitPoint, CrashPlan
@@ -63,7 +64,7 @@ from .forks import ISOLATIONS, ForkPass, PassOver, can_fork
 __all__ = ["crash_sweep", "SweepReport", "SweepFailure", "DuplicatedEffect", "RepeatedModelCalls"]
 
 Scenario = Callable[[Any], Any]
-SimulatorFactory = Callable[[Optional[CrashPlan]], Any]
+SimulatorFactory = Callable[[CrashPlan | None], Any]
 
 ISOLATION_WORDS = {"fork": "forked", "rerun": "rerun from the start"}
 """How :meth:`SweepReport.explain` says how the crash runs were isolated."""
@@ -80,15 +81,15 @@ MODEL_CALLS = "model calls"
 class Observation:
     """What a finished run looks like, for comparing with the baseline."""
 
-    statuses: Dict[str, Tuple[str, Any]]
-    entities: Dict[str, Tuple[bool, Any]]
-    histories: Dict[str, List[Event]]
+    statuses: dict[str, tuple[str, Any]]
+    entities: dict[str, tuple[bool, Any]]
+    histories: dict[str, list[Event]]
     executions: Counter
     entity_operations: Collection[str]
     effects: Any
-    error: Optional[BaseException]
-    points: List[CommitPoint]
-    crashed: List[CommitPoint]
+    error: BaseException | None
+    points: list[CommitPoint]
+    crashed: list[CommitPoint]
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class DuplicatedEffect:
     name: str
     expected: int
     actual: int
-    crashes: Tuple[CommitPoint, ...]
+    crashes: tuple[CommitPoint, ...]
     idempotent: bool
 
     def __str__(self) -> str:
@@ -114,7 +115,7 @@ class RepeatedModelCalls:
 
     expected: int
     actual: int
-    crashes: Tuple[CommitPoint, ...]
+    crashes: tuple[CommitPoint, ...]
 
     def __str__(self) -> str:
         where = " and ".join(str(p) for p in self.crashes)
@@ -126,9 +127,9 @@ class RepeatedModelCalls:
 class SweepFailure:
     """One crash schedule after which an invariant broke."""
 
-    crashes: Tuple[CommitPoint, ...]
-    problems: List[str]
-    timelines: Dict[str, str] = field(repr=False, default_factory=dict)
+    crashes: tuple[CommitPoint, ...]
+    problems: list[str]
+    timelines: dict[str, str] = field(repr=False, default_factory=dict)
 
     def explain(self) -> str:
         lines = [f"crash at {' and '.join(str(p) for p in self.crashes)}:"]
@@ -154,17 +155,17 @@ class SweepReport:
         isolation: how the crash runs were isolated: ``fork`` or ``rerun``.
     """
 
-    points: List[CommitPoint]
+    points: list[CommitPoint]
     runs: int = 0
     pruned: int = 0
-    failures: List[SweepFailure] = field(default_factory=list)
-    duplicated_effects: List[DuplicatedEffect] = field(default_factory=list)
-    repeated_model_calls: List[RepeatedModelCalls] = field(default_factory=list)
+    failures: list[SweepFailure] = field(default_factory=list)
+    duplicated_effects: list[DuplicatedEffect] = field(default_factory=list)
+    repeated_model_calls: list[RepeatedModelCalls] = field(default_factory=list)
     seed: int = 0
-    shard: Optional[Tuple[int, int]] = None
+    shard: tuple[int, int] | None = None
     isolation: str = "rerun"
 
-    def add(self, outcome: "_RunOutcome") -> None:
+    def add(self, outcome: _RunOutcome) -> None:
         """Count one crash run and take in what it found."""
         self.runs += 1
         self.pruned += outcome.pruned
@@ -220,8 +221,8 @@ class _Converged(BaseException):
 class _Trace:
     """The baseline's state after each step, keyed for convergence checks."""
 
-    keys: Dict[Tuple[Any, ...], int] = field(default_factory=dict)
-    executions: List[Counter] = field(default_factory=list)
+    keys: dict[tuple[Any, ...], int] = field(default_factory=dict)
+    executions: list[Counter] = field(default_factory=list)
 
 
 def crash_sweep(
@@ -230,11 +231,11 @@ def crash_sweep(
     *,
     pairs: bool = False,
     idempotent: Collection[str] = (),
-    effects: Optional[Callable[[], Any]] = None,
-    kinds: Optional[Collection[str]] = None,
+    effects: Callable[[], Any] | None = None,
+    kinds: Collection[str] | None = None,
     seed: int = 0,
-    progress: Optional[Callable[[int, int], None]] = None,
-    shard: Optional[Tuple[int, int]] = None,
+    progress: Callable[[int, int], None] | None = None,
+    shard: tuple[int, int] | None = None,
     isolation: str = "auto",
 ) -> SweepReport:
     """Crash ``scenario`` at every commit point and compare each recovery with the baseline.
@@ -276,10 +277,10 @@ def crash_sweep(
 
 
 def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, pairs: bool,
-           idempotent: Collection[str], effects: Optional[Callable[[], Any]],
-           kinds: Optional[Collection[str]], seed: int,
-           progress: Optional[Callable[[int, int], None]],
-           shard: Optional[Tuple[int, int]], isolation: str) -> SweepReport:
+           idempotent: Collection[str], effects: Callable[[], Any] | None,
+           kinds: Collection[str] | None, seed: int,
+           progress: Callable[[int, int], None] | None,
+           shard: tuple[int, int] | None, isolation: str) -> SweepReport:
     trace = _Trace()
     cache = PrefixCache()
     first.attach_prefix_cache(cache)
@@ -293,13 +294,13 @@ def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, 
     candidates = [p for p in baseline.points if kinds is None or p.kind in kinds]
     if shard is not None:
         candidates = candidates[shard[0]::shard[1]]
-    schedules: List[List[int]] = [[p.index] for p in candidates]
+    schedules: list[list[int]] = [[p.index] for p in candidates]
     tally = _Tally(progress, planned=len(schedules), pairs=pairs)
 
     def outcome_of(sim: Any, result: _RunResult) -> _RunOutcome:
         return _outcome(sim, result, baseline, trace, idempotent_names, kinds)
 
-    forked: Dict[int, _RunOutcome] = {}
+    forked: dict[int, _RunOutcome] = {}
     if report.isolation == "fork" and schedules:
         forked = _fork_pass(make_simulator(None), scenario, effects, trace, cache, baseline,
                             [p.index for p in candidates], outcome_of,
@@ -337,10 +338,10 @@ def _isolation(requested: str, baseline_steps: int) -> str:
     return "rerun"
 
 
-def _fork_pass(sim: Any, scenario: Scenario, effects: Optional[Callable[[], Any]], trace: _Trace,
-               cache: PrefixCache, baseline: Observation, wanted: List[int],
+def _fork_pass(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None, trace: _Trace,
+               cache: PrefixCache, baseline: Observation, wanted: list[int],
                outcome_of: Callable[[Any, _RunResult], _RunOutcome],
-               on_result: Callable[[int, Any], None]) -> Dict[int, _RunOutcome]:
+               on_result: Callable[[int, Any], None]) -> dict[int, _RunOutcome]:
     """Run the scenario once more, forking a crash run at each wanted point.
 
     Returns the forked runs' outcomes by point; points missing from it (the pass
@@ -367,9 +368,9 @@ def _fork_pass(sim: Any, scenario: Scenario, effects: Optional[Callable[[], Any]
         raise
 
 
-def _run(sim: Any, scenario: Scenario, effects: Optional[Callable[[], Any]],
-         record: Optional[_Trace] = None, converge_on: Optional[_Trace] = None,
-         crashes_expected: int = 0) -> Tuple[Optional[Observation], int, Optional[Counter]]:
+def _run(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None,
+         record: _Trace | None = None, converge_on: _Trace | None = None,
+         crashes_expected: int = 0) -> tuple[Observation | None, int, Counter | None]:
     """One run of the scenario: (observation, -1, None), or (None, step, work done) if it converged."""
     steps = [0]
     memory = _module_state(sim)
@@ -380,7 +381,7 @@ def _run(sim: Any, scenario: Scenario, effects: Optional[Callable[[], Any]],
         counts[MODEL_CALLS] = _model_calls() - calls_before
         return counts
 
-    def key() -> Tuple[Any, ...]:
+    def key() -> tuple[Any, ...]:
         # The random module's state too: an activity that draws from it behaves differently
         # after a crash made another draw first, though the task hub looks the same.
         return (sim.driving_calls, sim.now, sim.fingerprint(), memory(), hash(random.getstate()),
@@ -446,8 +447,8 @@ def _stable(value: Any) -> Any:
     return repr(value)
 
 
-def _observe(sim: Any, effects: Optional[Callable[[], Any]],
-             error: Optional[BaseException], executions: Counter) -> Observation:
+def _observe(sim: Any, effects: Callable[[], Any] | None,
+             error: BaseException | None, executions: Counter) -> Observation:
     hub = sim.hub
     return Observation(
         statuses={i.instance_id: (i.runtime_status, i.output) for i in hub.instances.values()},
@@ -486,7 +487,7 @@ def _converged_observation(sim: Any, baseline: Observation, trace: _Trace,
                        sim.commit_points, sim.crashes)
 
 
-_RunResult = Tuple[Optional[Observation], int, Optional[Counter]]
+_RunResult = tuple[Observation | None, int, Counter | None]
 
 
 @dataclass
@@ -495,12 +496,12 @@ class _RunOutcome:
 
     pruned: bool
     found: SweepReport
-    later: List[int]
+    later: list[int]
     """The candidate points after the run's first crash, where pairs add a second."""
 
 
 def _outcome(sim: Any, result: _RunResult, baseline: Observation, trace: _Trace,
-             idempotent: Collection[str], kinds: Optional[Collection[str]]) -> _RunOutcome:
+             idempotent: Collection[str], kinds: Collection[str] | None) -> _RunOutcome:
     observation, converged_at, so_far = result
     pruned = observation is None
     if observation is None:             # converged and identical from there on
@@ -516,7 +517,7 @@ def _outcome(sim: Any, result: _RunResult, baseline: Observation, trace: _Trace,
 class _Tally:
     """Counts finished crash runs for the progress callback (pairs add to the plan)."""
 
-    progress: Optional[Callable[[int, int], None]]
+    progress: Callable[[int, int], None] | None
     planned: int
     pairs: bool
     done: int = 0
@@ -532,7 +533,7 @@ class _Tally:
 def _compare(baseline: Observation, run: Observation, idempotent: Collection[str],
              report: SweepReport) -> None:
     crashes = tuple(run.crashed)
-    problems: List[str] = []
+    problems: list[str] = []
     if run.error is not None:
         problems.append(f"the scenario raised {type(run.error).__name__}: {run.error}")
     for instance_id, expected in baseline.statuses.items():
@@ -578,7 +579,7 @@ def _compare(baseline: Observation, run: Observation, idempotent: Collection[str
              if run.statuses.get(i) != baseline.statuses.get(i)}))
 
 
-def _essential(events: List[Event]) -> set:
+def _essential(events: list[Event]) -> set:
     """What must never disappear from history: scheduled work and external events."""
     found = set()
     for event in events:

@@ -11,8 +11,8 @@ does. Nothing else in dafx-testing reads the real clock.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Iterator, Optional, Union
 
 import freezegun
 
@@ -20,7 +20,7 @@ DEFAULT_START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 """The instant every simulation starts at unless told otherwise."""
 
 
-def to_utc(moment: Union[datetime, str]) -> datetime:
+def to_utc(moment: datetime | str) -> datetime:
     """Accept an aware datetime, a naive one (taken as UTC) or an ISO string."""
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
@@ -41,9 +41,9 @@ class VirtualClock:
             defaults to :data:`DEFAULT_START`.
     """
 
-    def __init__(self, start: Union[datetime, str, None] = None) -> None:
+    def __init__(self, start: datetime | str | None = None) -> None:
         self._now = to_utc(start) if start is not None else DEFAULT_START
-        self._frozen: Optional[freezegun.api.FrozenDateTimeFactory] = None
+        self._frozen: freezegun.api.FrozenDateTimeFactory | None = None
         self._depth = 0
 
     @property

@@ -18,8 +18,8 @@ from each crash the way a restarted worker does, from the store alone.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Callable, Collection, List, Optional, Set, Tuple
 
 __all__ = ["CommitPoint", "CrashPlan", "POINT_KINDS"]
 
@@ -74,10 +74,10 @@ class CrashPlan:
     """
 
     at: Collection[int] = ()
-    kinds: Optional[Collection[str]] = None
-    functions: Optional[Collection[str]] = None
+    kinds: Collection[str] | None = None
+    functions: Collection[str] | None = None
     rate: float = 0.0
-    times: Optional[int] = None
+    times: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -109,13 +109,13 @@ class CrashPlan:
 class CrashLog:
     """The points a run went through and the crashes injected, decided by a plan."""
 
-    plan: Optional[CrashPlan] = None
-    branch: Optional[Callable[[CommitPoint], bool]] = None
+    plan: CrashPlan | None = None
+    branch: Callable[[CommitPoint], bool] | None = None
     """A crash sweep's fork pass (see :mod:`dafx_testing.checks.forks`): True where this
     process is the crash run forked at the point."""
-    points: List[CommitPoint] = field(default_factory=list)
-    crashed: List[CommitPoint] = field(default_factory=list)
-    _just_crashed: Set[Tuple[str, str, str, str]] = field(default_factory=set)
+    points: list[CommitPoint] = field(default_factory=list)
+    crashed: list[CommitPoint] = field(default_factory=list)
+    _just_crashed: set[tuple[str, str, str, str]] = field(default_factory=set)
 
     def reach(self, kind: str, name: str, target: str, work: str) -> bool:
         """Record reaching a point; True if the worker dies there."""

@@ -6,7 +6,8 @@ index, file) and what to do about it, so a failing test explains itself.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "DafxError",
@@ -75,9 +76,9 @@ class NonDeterminismError(DafxError):
         instance_id: str,
         sequence_number: int,
         expected: str,
-        actual: Optional[str],
+        actual: str | None,
         host_message: str,
-        orchestrator_error: Optional[str] = None,
+        orchestrator_error: str | None = None,
     ) -> None:
         self.instance_id = instance_id
         self.sequence_number = sequence_number
@@ -115,7 +116,7 @@ class PerturbedReplayError(NonDeterminismError):
     """
 
     def __init__(self, instance_id: str, sequence_number: int, expected: str,
-                 actual: Optional[str], host_message: str, exposed_by: Sequence[str]) -> None:
+                 actual: str | None, host_message: str, exposed_by: Sequence[str]) -> None:
         super().__init__(instance_id, sequence_number, expected, actual, host_message)
         self.exposed_by = list(exposed_by)
         causes = "".join(f"\n    - {cause}" for cause in self.exposed_by)

@@ -15,11 +15,11 @@ import tempfile
 from datetime import datetime, timezone
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any
 
 from .errors import HistoryFormatError
 
-Event = Dict[str, Any]
+Event = dict[str, Any]
 
 FILE_FORMAT = "dafx-history"
 FILE_VERSION = 1
@@ -117,7 +117,7 @@ def event_name(event: Event) -> str:
 # --- history files -----------------------------------------------------------------
 
 
-def save_history(path: Union[str, os.PathLike], document: Dict[str, Any]) -> Path:
+def save_history(path: str | os.PathLike, document: dict[str, Any]) -> Path:
     """Write a history document atomically (temp file, then rename).
 
     ``document`` holds ``instanceId``, ``name``, ``input`` and ``history`` (the
@@ -139,7 +139,7 @@ def save_history(path: Union[str, os.PathLike], document: Dict[str, Any]) -> Pat
     return target
 
 
-def load_history(path: Union[str, os.PathLike]) -> Dict[str, Any]:
+def load_history(path: str | os.PathLike) -> dict[str, Any]:
     """Read a history file: ours, or a bare JSON list of host-format events.
 
     Returns a document with ``history`` and, when the file has them,
@@ -148,7 +148,7 @@ def load_history(path: Union[str, os.PathLike]) -> Dict[str, Any]:
     source = Path(path)
     raw = read_history_json(source)
     if isinstance(raw, list):
-        document: Dict[str, Any] = {"history": raw}
+        document: dict[str, Any] = {"history": raw}
     elif isinstance(raw, dict) and isinstance(raw.get("history"), list):
         document = dict(raw)
     else:
@@ -174,7 +174,7 @@ def read_history_json(source: Path) -> Any:
         ) from None
 
 
-def validate_events(events: List[Any], where: str) -> None:
+def validate_events(events: list[Any], where: str) -> None:
     """Check that every item looks like a DTFx event; name the first bad one."""
     for index, event in enumerate(events):
         if not isinstance(event, dict):
@@ -192,7 +192,7 @@ def validate_events(events: List[Any], where: str) -> None:
             )
 
 
-def find_started(events: List[Event]) -> Optional[Event]:
+def find_started(events: list[Event]) -> Event | None:
     """The ExecutionStarted event of a history, if present."""
     for event in events:
         if event["EventType"] == EventType.ExecutionStarted:

@@ -14,7 +14,7 @@ import json
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Deque, Dict, List, Optional, Set, Tuple
+from typing import Any
 
 from .errors import InstanceNotFoundError
 from .history import Event, EventType
@@ -44,18 +44,18 @@ class Instance:
     instance_id: str
     name: str
     execution_id: str
-    input: Optional[str]
+    input: str | None
     created_time: datetime
     last_updated_time: datetime
-    parent: Optional[ParentLink] = None
+    parent: ParentLink | None = None
     runtime_status: str = "Pending"
-    history: List[Event] = field(default_factory=list)
-    inbox: List[Event] = field(default_factory=list)
-    output: Optional[str] = None
-    custom_status: Optional[str] = None
-    waiting_for: List[str] = field(default_factory=list)
+    history: list[Event] = field(default_factory=list)
+    inbox: list[Event] = field(default_factory=list)
+    output: str | None = None
+    custom_status: str | None = None
+    waiting_for: list[str] = field(default_factory=list)
     history_digest: str = ""         # running hash of ``history``, kept by the hub
-    settled: "SettledHistory" = field(default_factory=lambda: SettledHistory())
+    settled: SettledHistory = field(default_factory=lambda: SettledHistory())
 
     @property
     def is_terminal(self) -> bool:
@@ -69,24 +69,24 @@ class EntityRecord:
     name: str
     key: str
     exists: bool = False
-    state: Optional[str] = None      # the entityState JSON text, verbatim
-    last_modified_time: Optional[datetime] = None
+    state: str | None = None      # the entityState JSON text, verbatim
+    last_modified_time: datetime | None = None
     batches: int = 0                 # batches committed so far
-    queue: Deque[EntityRequest] = field(default_factory=deque)
+    queue: deque[EntityRequest] = field(default_factory=deque)
 
 
 class TaskHub:
     """Instances, inboxes, entities, the activity queue and the timer queue."""
 
     def __init__(self) -> None:
-        self.instances: Dict[str, Instance] = {}
-        self.entities: Dict[str, EntityRecord] = {}    # by scheduler id "@name@key"
-        self.ready: Deque[str] = deque()           # instances with inbox messages, FIFO
-        self.entities_ready: Deque[str] = deque()  # entities with queued requests, FIFO
-        self.activities: Deque[ActivityWork] = deque()
-        self._timers: List[Tuple[datetime, int, str, str, Event]] = []
+        self.instances: dict[str, Instance] = {}
+        self.entities: dict[str, EntityRecord] = {}    # by scheduler id "@name@key"
+        self.ready: deque[str] = deque()           # instances with inbox messages, FIFO
+        self.entities_ready: deque[str] = deque()  # entities with queued requests, FIFO
+        self.activities: deque[ActivityWork] = deque()
+        self._timers: list[tuple[datetime, int, str, str, Event]] = []
         self._timer_seq = 0
-        self._executions: Dict[str, int] = {}
+        self._executions: dict[str, int] = {}
 
     def get(self, instance_id: str) -> Instance:
         try:
@@ -101,12 +101,12 @@ class TaskHub:
         self.instances[instance.instance_id] = instance
         self.replace_history(instance, instance.history)
 
-    def append_history(self, instance: Instance, events: List[Event]) -> None:
+    def append_history(self, instance: Instance, events: list[Event]) -> None:
         """Commit events to an instance's history (and its running digests)."""
         instance.history.extend(events)
         self._digest(instance, events)
 
-    def replace_history(self, instance: Instance, events: List[Event]) -> None:
+    def replace_history(self, instance: Instance, events: list[Event]) -> None:
         """Set a whole new history (continue-as-new, rewind, loading a file)."""
         instance.history = events
         instance.history_digest = ""
@@ -114,7 +114,7 @@ class TaskHub:
         self._digest(instance, events)
 
     @staticmethod
-    def _digest(instance: Instance, events: List[Event]) -> None:
+    def _digest(instance: Instance, events: list[Event]) -> None:
         """Extend both running digests, encoding each event once."""
         encoded = [_encode(event) for event in events]
         instance.history_digest = _chain(encoded, instance.history_digest)
@@ -135,7 +135,7 @@ class TaskHub:
         compared without the duplicate completions the host ignored, once they
         have been replayed (see :class:`SettledHistory`).
         """
-        parts: List[Any] = []
+        parts: list[Any] = []
         for instance in sorted(self.instances.values(), key=lambda i: i.instance_id):
             parts.append((instance.instance_id, instance.execution_id, instance.runtime_status,
                           instance.output, instance.custom_status, instance.settled.digest,
@@ -151,7 +151,7 @@ class TaskHub:
         parts.append((list(self.ready), list(self.entities_ready)))
         return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
-    def deliver(self, instance_id: str, event: Event, execution_id: Optional[str] = None) -> bool:
+    def deliver(self, instance_id: str, event: Event, execution_id: str | None = None) -> bool:
         """Queue a message for an instance; dropped (False) if it cannot take it.
 
         Messages for a finished instance, or for an earlier execution (before a
@@ -180,7 +180,7 @@ class TaskHub:
         heapq.heappush(self._timers, (fire_at, self._timer_seq, instance_id, execution_id, event))
         self._timer_seq += 1
 
-    def next_timer(self) -> Optional[datetime]:
+    def next_timer(self) -> datetime | None:
         """When the earliest pending timer fires (None if there is none)."""
         while self._timers:
             fire_at, _, instance_id, execution_id, _ = self._timers[0]
@@ -199,7 +199,7 @@ class TaskHub:
             fired += self.deliver(instance_id, event, execution_id)
         return fired
 
-    def pending_timers(self, instance_id: str) -> List[datetime]:
+    def pending_timers(self, instance_id: str) -> list[datetime]:
         return sorted(t[0] for t in self._timers if t[2] == instance_id)
 
     def purge(self, instance_id: str) -> None:
@@ -233,9 +233,9 @@ class SettledHistory:
 
     digest: str = ""
     absorbing: bool = False
-    completed: Set[int] = field(default_factory=set)
+    completed: set[int] = field(default_factory=set)
 
-    def add(self, events: List[Event], encoded: Optional[List[bytes]] = None) -> None:
+    def add(self, events: list[Event], encoded: list[bytes] | None = None) -> None:
         """Account for newly committed events: one episode, or a whole history.
 
         ``encoded``: the events as the hub already serialized them, if at hand.
@@ -263,9 +263,9 @@ class SettledHistory:
         return False
 
 
-def _episodes(pairs: List[Tuple[Event, bytes]]) -> List[List[Tuple[Event, bytes]]]:
+def _episodes(pairs: list[tuple[Event, bytes]]) -> list[list[tuple[Event, bytes]]]:
     """(event, encoding) pairs cut before each OrchestratorStarted."""
-    episodes: List[List[Tuple[Event, bytes]]] = []
+    episodes: list[list[tuple[Event, bytes]]] = []
     for pair in pairs:
         if pair[0]["EventType"] == EventType.OrchestratorStarted or not episodes:
             episodes.append([])
@@ -273,7 +273,7 @@ def _episodes(pairs: List[Tuple[Event, bytes]]) -> List[List[Tuple[Event, bytes]
     return episodes
 
 
-def digest_events(events: List[Event], previous: str = "") -> str:
+def digest_events(events: list[Event], previous: str = "") -> str:
     """A hash of ``events``, continuing a previous digest (histories are append-only)."""
     return _chain([_encode(event) for event in events], previous)
 
@@ -282,7 +282,7 @@ def _encode(event: Event) -> bytes:
     return json.dumps(event, sort_keys=True).encode()
 
 
-def _chain(encoded: List[bytes], previous: str) -> str:
+def _chain(encoded: list[bytes], previous: str) -> str:
     hasher = hashlib.sha1(previous.encode())
     for code in encoded:
         hasher.update(code)

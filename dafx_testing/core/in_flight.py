@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, List, Optional
 
 __all__ = ["InFlight", "Parked"]
 
@@ -28,28 +28,28 @@ class Parked:
     label: str = field(compare=False)
     commit: Callable[[], None] = field(compare=False, repr=False)
     abandon: Callable[[], None] = field(compare=False, repr=False)
-    busy: Optional[str] = field(default=None, compare=False)   # the entity it keeps locked
+    busy: str | None = field(default=None, compare=False)   # the entity it keeps locked
 
 
 class InFlight:
     """The worker's parked results, earliest first."""
 
     def __init__(self) -> None:
-        self._parked: List[Parked] = []
+        self._parked: list[Parked] = []
         self._seq = 0
 
     def __bool__(self) -> bool:
         return bool(self._parked)
 
     def park(self, due: datetime, label: str, commit: Callable[[], None],
-             abandon: Callable[[], None], busy: Optional[str] = None) -> None:
+             abandon: Callable[[], None], busy: str | None = None) -> None:
         heapq.heappush(self._parked, Parked(due, self._seq, label, commit, abandon, busy))
         self._seq += 1
 
-    def next_due(self) -> Optional[datetime]:
+    def next_due(self) -> datetime | None:
         return self._parked[0].due if self._parked else None
 
-    def pop_due(self, now: datetime) -> Optional[Parked]:
+    def pop_due(self, now: datetime) -> Parked | None:
         """The earliest result due at ``now``, removed; None when none is."""
         if self._parked and self._parked[0].due <= now:
             return heapq.heappop(self._parked)

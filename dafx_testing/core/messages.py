@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 __all__ = ["ActivityWork", "EntityRequest"]
 
@@ -31,14 +31,14 @@ class EntityRequest:
     """One queued operation, as the host's ``RequestMessage`` carries it."""
 
     operation: str
-    input: Optional[str]            # serialized, double-encoded; None when absent
+    input: str | None            # serialized, double-encoded; None when absent
     is_signal: bool
     request_id: str
-    parent_instance_id: Optional[str] = None
-    parent_execution_id: Optional[str] = None
+    parent_instance_id: str | None = None
+    parent_execution_id: str | None = None
 
     @classmethod
-    def from_message(cls, message: str) -> "EntityRequest":
+    def from_message(cls, message: str) -> EntityRequest:
         """Parse the ``RequestMessage`` JSON an orchestrator's ``EventSent`` carries."""
         data = json.loads(message)
         return cls(operation=data.get("op"), input=data.get("input"),

@@ -8,7 +8,7 @@ error names its type and its path inside the payload (``$.items[2]``).
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any
 
 from azure.functions._durable_functions import df_dumps, df_loads
 
@@ -34,7 +34,7 @@ def unserializable_message(value: Any, what: str, exc: BaseException) -> str:
     )
 
 
-def find_unserializable(value: Any, path: str = "$") -> Optional[tuple]:
+def find_unserializable(value: Any, path: str = "$") -> tuple | None:
     """The first (path, value) inside ``value`` that ``df_dumps`` cannot encode."""
     if isinstance(value, dict):
         for key, item in value.items():
@@ -57,7 +57,7 @@ def find_unserializable(value: Any, path: str = "$") -> Optional[tuple]:
     return None
 
 
-def decode_json(raw: Optional[str]) -> Any:
+def decode_json(raw: str | None) -> Any:
     """Decode stored JSON text (outputs, custom status); non-JSON text is returned as is."""
     if raw is None:
         return None
@@ -67,7 +67,7 @@ def decode_json(raw: Optional[str]) -> Any:
         return raw
 
 
-def decode_input(raw: Optional[str]) -> Any:
+def decode_input(raw: str | None) -> Any:
     """Decode a stored orchestration input to the Python value the user sent.
 
     Inputs from Python clients and parents are ``df_dumps`` text stored as a JSON
@@ -82,7 +82,7 @@ def decode_input(raw: Optional[str]) -> Any:
     return value
 
 
-def decode_state(raw: Optional[str]) -> Any:
+def decode_state(raw: str | None) -> Any:
     """Decode an entity's stored ``entityState`` (``df_dumps`` text) as the SDK would."""
     if raw is None:
         return None

@@ -21,7 +21,7 @@ import contextlib
 import functools
 import random
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 __all__ = ["random_uuid4", "seeded_uuid4"]
 

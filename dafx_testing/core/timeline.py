@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from .history import Event, EventType, OrchestrationStatus, parse_timestamp
 
 _PREVIEW = 60
 
 
-def timeline(history: List[Event], max_lines: Optional[int] = 200) -> str:
+def timeline(history: list[Event], max_lines: int | None = 200) -> str:
     """Render ``history`` (host-format events) as text, one event per line.
 
     Long histories keep their first and last lines and say how many were skipped.
     """
-    lines: List[str] = []
-    names: Dict[Any, str] = {}   # task id or entity request id -> what it was
-    start: Optional[datetime] = None
+    lines: list[str] = []
+    names: dict[Any, str] = {}   # task id or entity request id -> what it was
+    start: datetime | None = None
     episode = 0
     for event in history:
         kind = event["EventType"]
@@ -49,7 +49,7 @@ def timeline(history: List[Event], max_lines: Optional[int] = 200) -> str:
     return "\n".join(lines)
 
 
-def _describe(event: Event, names: Dict[int, str]) -> str:
+def _describe(event: Event, names: dict[int, str]) -> str:
     kind = event["EventType"]
     task = event.get("TaskScheduledId")
     if kind == EventType.ExecutionStarted:
@@ -92,7 +92,7 @@ def _describe(event: Event, names: Dict[int, str]) -> str:
     return EventType(kind).name
 
 
-def _entity_request(event: Event) -> Optional[Dict[str, Any]]:
+def _entity_request(event: Event) -> dict[str, Any] | None:
     """The RequestMessage an EventSent to an entity carries, if it is one."""
     if event.get("Name") != "op" or not str(event.get("InstanceId", "")).startswith("@"):
         return None

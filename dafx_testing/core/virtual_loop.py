@@ -19,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import math
 import selectors
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any
 
 __all__ = ["VirtualTimeLoop"]
 
@@ -34,7 +35,7 @@ class _JumpingSelector(selectors.BaseSelector):
         self._inner = inner
         self._jump = jump
 
-    def select(self, timeout: Optional[float] = None) -> List[Tuple[selectors.SelectorKey, int]]:
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         ready = self._inner.select(0)
         if ready or timeout is not None and timeout <= 0:
             return ready

@@ -13,9 +13,10 @@ from __future__ import annotations
 import inspect
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
 
 from azure.functions.durable_functions import ActivityTriggerConverter
 from azure.functions.meta import Datum
@@ -32,10 +33,10 @@ class ActivityOutcome:
     """How one execution ended: ``result`` (df_dumps text) or ``reason``/``details``."""
 
     ok: bool
-    result: Optional[str] = None
-    reason: Optional[str] = None
-    details: Optional[str] = None
-    error: Optional[BaseException] = None
+    result: str | None = None
+    reason: str | None = None
+    details: str | None = None
+    error: BaseException | None = None
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,12 @@ class ActivityCall:
     task_id: int
     at: datetime
     result: Any = None
-    error: Optional[BaseException] = None
+    error: BaseException | None = None
     mocked: bool = False
 
 
 def run_activity(function: Callable[..., Any], param: str, work: ActivityWork,
-                 mock: Optional[Callable[..., Any]], now: datetime) -> tuple:
+                 mock: Callable[..., Any] | None, now: datetime) -> tuple:
     """Execute one activity; returns ``(ActivityOutcome, ActivityCall)``."""
     value = ActivityTriggerConverter.decode(Datum(work.input, "json"), trigger_metadata={})
     try:
@@ -107,17 +108,17 @@ class ActivityLedger:
     """Overrides and the record of executions: activity calls and entity operations."""
 
     def __init__(self) -> None:
-        self.mocks: Dict[str, Callable[..., Any]] = {}
-        self.calls: List[ActivityCall] = []
+        self.mocks: dict[str, Callable[..., Any]] = {}
+        self.calls: list[ActivityCall] = []
         self.entity_operations: Counter = Counter()   # "entity.operation" -> executions
 
     def mock(self, name: str, fn: Callable[..., Any]) -> None:
         self.mocks[name.lower()] = fn
 
-    def mock_for(self, name: str) -> Optional[Callable[..., Any]]:
+    def mock_for(self, name: str) -> Callable[..., Any] | None:
         return self.mocks.get(name.lower())
 
-    def calls_to(self, name: Optional[str]) -> List[ActivityCall]:
+    def calls_to(self, name: str | None) -> list[ActivityCall]:
         if name is None:
             return list(self.calls)
         return [c for c in self.calls if c.name.lower() == name.lower()]

@@ -14,9 +14,10 @@ import importlib.util
 import inspect
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any
 
 from ..core.errors import AppLoadError, DafxWarning, UnknownFunctionError
 
@@ -54,9 +55,9 @@ class FunctionInfo:
     kind: str
     handler: Callable[..., Any]
     trigger_param: str
-    client_param: Optional[str] = None
-    route: Optional[str] = None
-    methods: Tuple[str, ...] = ()
+    client_param: str | None = None
+    route: str | None = None
+    methods: tuple[str, ...] = ()
 
     @property
     def user_function(self) -> Callable[..., Any]:
@@ -76,19 +77,19 @@ class AppIndex:
     """
 
     app: Any
-    functions: List[FunctionInfo]
-    warnings: List[str] = field(default_factory=list)
+    functions: list[FunctionInfo]
+    warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._by_kind: Dict[str, Dict[str, FunctionInfo]] = {}
+        self._by_kind: dict[str, dict[str, FunctionInfo]] = {}
         for info in self.functions:
             self._by_kind.setdefault(info.kind, {})[info.name.lower()] = info
 
-    def names(self, kind: str) -> List[str]:
+    def names(self, kind: str) -> list[str]:
         """Registered names of one kind, in declaration order."""
         return [info.name for info in self._by_kind.get(kind, {}).values()]
 
-    def find(self, kind: str, name: str) -> Optional[FunctionInfo]:
+    def find(self, kind: str, name: str) -> FunctionInfo | None:
         """The function of ``kind`` named ``name`` (case-insensitive), or None."""
         return self._by_kind.get(kind, {}).get(str(name).lower())
 
@@ -117,9 +118,9 @@ def index_app(app_ref: Any) -> AppIndex:
     if isinstance(app_ref, AppIndex):      # already indexed: share it
         return app_ref
     app = load_app(app_ref)
-    functions: List[FunctionInfo] = []
-    found_warnings: List[str] = []
-    seen: Dict[Tuple[str, str], str] = {}
+    functions: list[FunctionInfo] = []
+    found_warnings: list[str] = []
+    seen: dict[tuple[str, str], str] = {}
     for builder in app._function_builders:
         function = builder.build(getattr(app, "auth_level", None))
         info = _describe(function)
@@ -165,7 +166,7 @@ def _describe(function: Any) -> FunctionInfo:
     )
 
 
-def _pitfalls(info: FunctionInfo) -> List[str]:
+def _pitfalls(info: FunctionInfo) -> list[str]:
     """Mistakes that run in plain Python but fail under the real host."""
     found = []
     if info.kind == ORCHESTRATOR and info.trigger_param != "context":
@@ -257,7 +258,7 @@ def _import_path(path: Path) -> Any:
     return module
 
 
-def _apps_in(module: Any) -> List[str]:
+def _apps_in(module: Any) -> list[str]:
     return [
         name
         for name, value in vars(module).items()

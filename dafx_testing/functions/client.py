@@ -38,9 +38,10 @@ import importlib
 import itertools
 import json
 import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any
 from urllib.parse import parse_qsl, quote_plus, unquote_plus
 
 import yarl
@@ -78,7 +79,7 @@ class ApiResponse:
 
     status: int
     body: bytes = b""
-    headers: Dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
     def parsed(self) -> Any:
         """The body as aiohttp's ``response.json(content_type=None)`` gives it: None when empty."""
@@ -90,10 +91,10 @@ class ApiResponse:
 class _Request:
     method: str
     url: yarl.URL
-    segments: List[str]          # the decoded path below the API's base, split on "/"
-    query: Dict[str, str]        # lower-cased names; repeated names joined by "," (NameValueCollection)
+    segments: list[str]          # the decoded path below the API's base, split on "/"
+    query: dict[str, str]        # lower-cased names; repeated names joined by "," (NameValueCollection)
     body: bytes
-    headers: Dict[str, str]      # lower-cased names
+    headers: dict[str, str]      # lower-cased names
 
     @property
     def origin(self) -> str:
@@ -158,9 +159,9 @@ class ManagementApi:
 
     # -- the SDK's transport: same signatures as models/utils/http_utils.py --
 
-    async def post(self, url: str, data: Any = None, trace_parent: Optional[str] = None,
-                   trace_state: Optional[str] = None,
-                   function_invocation_id: Optional[str] = None) -> List[Any]:
+    async def post(self, url: str, data: Any = None, trace_parent: str | None = None,
+                   trace_state: str | None = None,
+                   function_invocation_id: str | None = None) -> list[Any]:
         """``post_async_request``: ``data`` goes out as aiohttp's ``json=`` would send it."""
         if data is None:
             response = self.handle("POST", url)
@@ -169,13 +170,13 @@ class ManagementApi:
                                    {"Content-Type": "application/json"})
         return [response.status, response.parsed()]
 
-    async def get(self, url: str, function_invocation_id: Optional[str] = None) -> List[Any]:
+    async def get(self, url: str, function_invocation_id: str | None = None) -> list[Any]:
         """``get_async_request``: an empty body comes back as ``""``, as there."""
         response = self.handle("GET", url)
         data = response.parsed()
         return [response.status, "" if data is None else data]
 
-    async def delete(self, url: str, function_invocation_id: Optional[str] = None) -> List[Any]:
+    async def delete(self, url: str, function_invocation_id: str | None = None) -> list[Any]:
         """``delete_async_request``."""
         response = self.handle("DELETE", url)
         return [response.status, response.parsed()]
@@ -183,7 +184,7 @@ class ManagementApi:
     # -- routing (HttpApiHandler.HandleRequestAsync) --
 
     def handle(self, method: str, url: str, body: bytes = b"",
-               headers: Optional[Mapping[str, str]] = None) -> ApiResponse:
+               headers: Mapping[str, str] | None = None) -> ApiResponse:
         """Answer one request to the RPC base URL or to a public management URL.
 
         Args:
@@ -201,7 +202,7 @@ class ManagementApi:
         if not (path + "/").startswith(base):
             return ApiResponse(404)
         rest = path[len(base):].strip("/")
-        query: Dict[str, str] = {}
+        query: dict[str, str] = {}
         for name, value in parse_qsl(parsed.raw_query_string, keep_blank_values=True):
             key = name.lower()
             query[key] = f"{query[key]},{value}" if key in query else value
@@ -246,7 +247,7 @@ class ManagementApi:
 
     # -- orchestrations --
 
-    def _start(self, req: _Request, function_name: str, instance_id: Optional[str]) -> ApiResponse:
+    def _start(self, req: _Request, function_name: str, instance_id: str | None) -> ApiResponse:
         """``POST orchestrators/{name}[/{id}]``: 202 with the check-status payload.
 
         Unknown orchestrator -> 400 with ``ExceptionMessage`` (the body the SDK
@@ -353,7 +354,7 @@ class ManagementApi:
         return self._steer(req, instance_id, self.simulator.resume)
 
     def _steer(self, req: _Request, instance_id: str,
-               operation: Callable[[str, Optional[str]], None]) -> ApiResponse:
+               operation: Callable[[str, str | None], None]) -> ApiResponse:
         """terminate/suspend/resume: 202, 404 if unknown, 410 Gone if finished."""
         status = self._find(instance_id)
         if status is None:
@@ -451,8 +452,8 @@ class ManagementApi:
         except InstanceNotFoundError:
             return None
 
-    def _payload(self, status: Any, show_input: bool, history: Optional[List[Dict[str, Any]]]
-                 ) -> Dict[str, Any]:
+    def _payload(self, status: Any, show_input: bool, history: list[dict[str, Any]] | None
+                 ) -> dict[str, Any]:
         """``StatusResponsePayload``: the stored JSON texts parsed once.
 
         As ``DurableClient.ParseToJToken`` does, text that is not JSON (a
@@ -519,17 +520,17 @@ class InMemoryClient(DurableOrchestrationClient):
 
 # --- the seam in the SDK module ------------------------------------------------------
 
-_HOSTS: "weakref.WeakValueDictionary[str, ManagementApi]" = weakref.WeakValueDictionary()
-_ORIGINAL: Dict[str, Any] = {}
+_HOSTS: weakref.WeakValueDictionary[str, ManagementApi] = weakref.WeakValueDictionary()
+_ORIGINAL: dict[str, Any] = {}
 
 
-def _host_for(url: str) -> Optional[ManagementApi]:
+def _host_for(url: str) -> ManagementApi | None:
     return _HOSTS.get(str(yarl.URL(url).origin()))
 
 
-async def _post(url: str, data: Any = None, trace_parent: Optional[str] = None,
-                trace_state: Optional[str] = None, function_invocation_id: Optional[str] = None
-                ) -> List[Any]:
+async def _post(url: str, data: Any = None, trace_parent: str | None = None,
+                trace_state: str | None = None, function_invocation_id: str | None = None
+                ) -> list[Any]:
     host = _host_for(url)
     if host is None:
         return await _ORIGINAL["post_async_request"](url, data, trace_parent, trace_state,
@@ -537,14 +538,14 @@ async def _post(url: str, data: Any = None, trace_parent: Optional[str] = None,
     return await host.post(url, data)
 
 
-async def _get(url: str, function_invocation_id: Optional[str] = None) -> List[Any]:
+async def _get(url: str, function_invocation_id: str | None = None) -> list[Any]:
     host = _host_for(url)
     if host is None:
         return await _ORIGINAL["get_async_request"](url, function_invocation_id)
     return await host.get(url)
 
 
-async def _delete(url: str, function_invocation_id: Optional[str] = None) -> List[Any]:
+async def _delete(url: str, function_invocation_id: str | None = None) -> list[Any]:
     host = _host_for(url)
     if host is None:
         return await _ORIGINAL["delete_async_request"](url, function_invocation_id)
@@ -569,7 +570,7 @@ def _install_seam() -> None:
 # --- the host's formats ----------------------------------------------------------------
 
 
-def _management_urls(origin: str, instance_id: str, rewind: bool) -> Dict[str, str]:
+def _management_urls(origin: str, instance_id: str, rewind: bool) -> dict[str, str]:
     """``HttpApiHandler.GetClientResponseLinks``: the management URLs of one instance.
 
     The binding's ``managementUrls`` include ``rewindPostUri``; the 202 payload
@@ -601,7 +602,7 @@ def _not_served(req: _Request) -> None:
         "GET entities/{name}/{key}, client.read_entity_state() or sim.get_entity()")
 
 
-def _json(status: int, value: Any, headers: Optional[Dict[str, str]] = None) -> ApiResponse:
+def _json(status: int, value: Any, headers: dict[str, str] | None = None) -> ApiResponse:
     """``request.CreateResponse(status, value)``: compact JSON, as Newtonsoft writes it."""
     body = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return ApiResponse(status, body, {"Content-Type": _JSON_TYPE, **(headers or {})})
@@ -623,7 +624,7 @@ def _error(status: int, message: str, exception: Any, exception_type: str) -> Ap
                           "ExceptionType": exception_type, "StackTrace": None})
 
 
-def _unknown_function(name: str, kind: str, known: List[str]) -> str:
+def _unknown_function(name: str, kind: str, known: list[str]) -> str:
     """``DurableTaskExtension.GetInvalid{Orchestrator,Entity}FunctionMessage``."""
     message = (f"The function '{name}' doesn't exist, is disabled, or is not an {kind} "
                "function. Additional info: ")
@@ -648,7 +649,7 @@ def _sdk_value(body: bytes) -> Any:
     return decode_input(text)
 
 
-def _history_events(history: List[Dict[str, Any]], show_output: bool) -> List[Dict[str, Any]]:
+def _history_events(history: list[dict[str, Any]], show_output: bool) -> list[dict[str, Any]]:
     """``showHistory=true``: the history as ``DurableClient.GetDurableOrchestrationStatusAsync`` shapes it.
 
     Event types become names; each completion absorbs its scheduling event
@@ -656,7 +657,7 @@ def _history_events(history: List[Dict[str, Any]], show_output: bool) -> List[Di
     ``showHistoryOutput``) results are dropped.
     """
     events = [dict(event) for event in history]
-    scheduled: Dict[Tuple[str, Any], Tuple[int, Dict[str, Any]]] = {}
+    scheduled: dict[tuple[str, Any], tuple[int, dict[str, Any]]] = {}
     dropped = set()
     for index, item in enumerate(events):
         kind = EventType(int(item["EventType"]))
@@ -697,7 +698,7 @@ def _history_events(history: List[Dict[str, Any]], show_output: bool) -> List[Di
     return [item for index, item in enumerate(events) if index not in dropped]
 
 
-def _shape_result(item: Dict[str, Any], show_output: bool) -> None:
+def _shape_result(item: dict[str, Any], show_output: bool) -> None:
     if show_output:
         item["Result"] = decode_json(item.get("Result"))
     else:
@@ -709,13 +710,13 @@ def _seconds(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _flag(value: Optional[str], default: bool) -> bool:
+def _flag(value: str | None, default: bool) -> bool:
     """``bool.TryParse``: ``true``/``false`` in any case; anything else is the default."""
     text = (value or "").strip().lower()
     return {"true": True, "false": False}.get(text, default)
 
 
-def _parse_time(value: Optional[str]) -> Optional[datetime]:
+def _parse_time(value: str | None) -> datetime | None:
     """A query-string date (the SDK's ``%Y-%m-%dT%H:%M:%S.%fZ``); None when absent or bad.
 
     As the extension does, a year written with fewer than four digits (Python's
@@ -734,7 +735,7 @@ def _parse_time(value: Optional[str]) -> Optional[datetime]:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
 
 
-def _parse_statuses(value: Optional[str]) -> Optional[List[str]]:
+def _parse_statuses(value: str | None) -> list[str] | None:
     """``runtimeStatus=Running,Completed``: exact status names; none valid means no filter."""
     names = [part.strip() for part in (value or "").split(",")]
     known = [name for name in names if name in OrchestrationStatus.__members__]

@@ -17,22 +17,23 @@ does not roll back ``set_state`` calls it made, and a signal without input makes
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Tuple, Union
+from typing import Any
 
 import azure.functions as func
 
 from ..core.errors import DafxError
 from ..core.messages import EntityRequest
 
-EntityRef = Union[Tuple[str, str], str, Any]
+EntityRef = tuple[str, str] | str | Any
 """An entity: ``(name, key)``, ``"@name@key"``, or ``azure.durable_functions.EntityId``."""
 
 DEFAULT_BATCH_SIZE = 50
 """The extension's ``maxEntityOperationBatchSize`` on the Consumption plan."""
 
 
-def entity_key(entity: EntityRef) -> Tuple[str, str]:
+def entity_key(entity: EntityRef) -> tuple[str, str]:
     """``(name, key)`` of any accepted entity reference."""
     if isinstance(entity, str):
         if entity.startswith("@") and entity.count("@") >= 2:
@@ -60,7 +61,7 @@ class OperationOutcome:
 
     request: EntityRequest
     is_error: bool
-    result: Optional[str]
+    result: str | None
 
     def response_message(self) -> str:
         """The ``ResponseMessage`` JSON sent back to a calling orchestration."""
@@ -75,12 +76,12 @@ class BatchOutcome:
     """What the entity function returned for a batch."""
 
     exists: bool
-    state: Optional[str]
-    operations: List[OperationOutcome]
+    state: str | None
+    operations: list[OperationOutcome]
 
 
 def run_batch(handle: Callable[..., str], name: str, key: str, exists: bool,
-              state: Optional[str], requests: List[EntityRequest]) -> BatchOutcome:
+              state: str | None, requests: list[EntityRequest]) -> BatchOutcome:
     """Run ``requests`` as one batch through the entity's generated handle."""
     body = json.dumps({
         "self": {"name": name.lower(), "key": key},

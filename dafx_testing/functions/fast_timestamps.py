@@ -24,8 +24,8 @@ import functools
 import importlib
 import re
 import time
+from collections.abc import Iterator
 from datetime import datetime, tzinfo
-from typing import Iterator, Optional, Tuple
 
 from dateutil.parser import parse as dateutil_parse
 from dateutil.tz import UTC, tzlocal
@@ -53,7 +53,7 @@ def parse(text: str) -> datetime:
 
 
 @functools.lru_cache(maxsize=8)
-def _utc_as_dateutil_reads_it(names: Tuple[str, str]) -> Optional[tzinfo]:
+def _utc_as_dateutil_reads_it(names: tuple[str, str]) -> tzinfo | None:
     """The zone dateutil gives a UTC timestamp where the local zone is called ``names``.
 
     None where it depends on the date. Cached by the zone's names: building a

@@ -25,9 +25,10 @@ from __future__ import annotations
 import json
 import uuid
 from collections import deque
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Deque, Dict, Generator, List, Optional
+from typing import Any
 
 from ..core.errors import NonDeterminismError
 from ..core.history import (
@@ -82,8 +83,8 @@ class Future:
     def __init__(self) -> None:
         self.done = False
         self.value: Any = None
-        self.error: Optional[BaseException] = None
-        self._callbacks: List[Callable[["Future"], None]] = []
+        self.error: BaseException | None = None
+        self._callbacks: list[Callable[[Future], None]] = []
 
     def resolve(self, value: Any = None) -> None:
         self._finish(value, None)
@@ -91,7 +92,7 @@ class Future:
     def fail(self, error: BaseException) -> None:
         self._finish(None, error)
 
-    def _finish(self, value: Any, error: Optional[BaseException]) -> None:
+    def _finish(self, value: Any, error: BaseException | None) -> None:
         if self.done:
             return
         self.done, self.value, self.error = True, value, error
@@ -99,7 +100,7 @@ class Future:
         for callback in callbacks:
             callback(self)
 
-    def then(self, callback: Callable[["Future"], None]) -> None:
+    def then(self, callback: Callable[[Future], None]) -> None:
         if self.done:
             callback(self)
         else:
@@ -119,7 +120,7 @@ def spawn(coroutine: Coroutine) -> Future:
     """Drive a generator that yields futures; its return value resolves the result."""
     result = Future()
 
-    def step(value: Any = None, error: Optional[BaseException] = None) -> None:
+    def step(value: Any = None, error: BaseException | None = None) -> None:
         while True:
             try:
                 awaited = coroutine.throw(error) if error is not None else coroutine.send(value)
@@ -138,7 +139,7 @@ def spawn(coroutine: Coroutine) -> Future:
     return result
 
 
-def when_all(futures: List[Future]) -> Future:
+def when_all(futures: list[Future]) -> Future:
     """``Task.WhenAll``: completes when all have; faults with the first failure."""
     result = Future()
     remaining = [len(futures)]
@@ -159,7 +160,7 @@ def when_all(futures: List[Future]) -> Future:
     return result
 
 
-def when_any(futures: List[Future]) -> Future:
+def when_any(futures: list[Future]) -> Future:
     """``Task.WhenAny``: completes (never faults) with the first child to finish."""
     result = Future()
     for future in futures:
@@ -176,12 +177,12 @@ class Decision:
 
     id: int
     kind: str
-    name: Optional[str] = None
-    input: Optional[str] = None
-    fire_at: Optional[datetime] = None
-    instance_id: Optional[str] = None
-    status: Optional[OrchestrationStatus] = None
-    result: Optional[str] = None
+    name: str | None = None
+    input: str | None = None
+    fire_at: datetime | None = None
+    instance_id: str | None = None
+    status: OrchestrationStatus | None = None
+    result: str | None = None
     attempt: int = 1  # retry attempt of a scheduled task; not part of history
 
     def to_event(self, timestamp: datetime) -> Event:
@@ -226,9 +227,9 @@ def describe_scheduling_event(event: Event) -> str:
 class FunctionCatalog:
     """What the host knows is registered, for ``ThrowIfFunctionDoesNotExist``."""
 
-    activities: List[str]
-    orchestrators: List[str]
-    entities: List[str]
+    activities: list[str]
+    orchestrators: list[str]
+    entities: list[str]
 
     def check(self, kind: str, name: str) -> None:
         known = {"activity": self.activities, "orchestrator": self.orchestrators,
@@ -260,13 +261,13 @@ class ReplayOutcome:
         divergence: the non-determinism found, if the instance failed for it.
     """
 
-    decisions: List[Decision]
-    custom_status: Optional[str] = None
-    carried_events: List[Event] = field(default_factory=list)
-    divergence: Optional[NonDeterminismError] = None
+    decisions: list[Decision]
+    custom_status: str | None = None
+    carried_events: list[Event] = field(default_factory=list)
+    divergence: NonDeterminismError | None = None
 
     @property
-    def completion(self) -> Optional[Decision]:
+    def completion(self) -> Decision | None:
         for decision in self.decisions:
             if decision.kind == COMPLETE:
                 return decision
@@ -292,7 +293,7 @@ class HostReplay:
     """
 
     def __init__(self, *, instance_id: str, execution_id: str, name: str,
-                 parent_instance_id: Optional[str], catalog: FunctionCatalog,
+                 parent_instance_id: str | None, catalog: FunctionCatalog,
                  http_poll_ms: int = DEFAULT_HTTP_POLL_MS) -> None:
         self.instance_id = instance_id
         self.execution_id = execution_id
@@ -302,36 +303,36 @@ class HostReplay:
         self.http_poll_ms = http_poll_ms
 
         self.id_counter = 0
-        self.actions: Dict[int, Decision] = {}          # DTFx orchestratorActionsMap
-        self.suspended_actions: Dict[int, Decision] = {}
-        self.open_tasks: Dict[int, Future] = {}
-        self.pending_events: Dict[str, List[Future]] = {}   # stacks: LIFO waiters
-        self.pending_names: Dict[str, str] = {}             # key -> name as the code wrote it
-        self.buffered_events: Dict[str, Deque[Optional[str]]] = {}  # FIFO events
-        self.events_while_suspended: Deque[Event] = deque()
+        self.actions: dict[int, Decision] = {}          # DTFx orchestratorActionsMap
+        self.suspended_actions: dict[int, Decision] = {}
+        self.open_tasks: dict[int, Future] = {}
+        self.pending_events: dict[str, list[Future]] = {}   # stacks: LIFO waiters
+        self.pending_names: dict[str, str] = {}             # key -> name as the code wrote it
+        self.buffered_events: dict[str, deque[str | None]] = {}  # FIFO events
+        self.events_while_suspended: deque[Event] = deque()
         self.is_suspended = False
-        self.now: Optional[datetime] = None
-        self.continue_as_new: Optional[Decision] = None
+        self.now: datetime | None = None
+        self.continue_as_new: Decision | None = None
         self.execution_done = False
-        self.custom_status: Optional[str] = None
-        self.carried_events: List[Event] = []
-        self.shim: Optional[Future] = None
-        self.output: Optional[str] = None
+        self.custom_status: str | None = None
+        self.carried_events: list[Event] = []
+        self.shim: Future | None = None
+        self.output: str | None = None
         self.guid_counter = 0
-        self._state: Dict[str, Any] = {}
-        self._actions: List[Dict[str, Any]] = []     # the SDK's actions the shim walks
+        self._state: dict[str, Any] = {}
+        self._actions: list[dict[str, Any]] = []     # the SDK's actions the shim walks
         self._exhausted = False                       # the shim walked past the last one
         self.resumable = False                        # see resume()
         self.processed = 0                            # history events replayed so far
 
     # -- entry point --
 
-    def replay(self, events: List[Event], state: Dict[str, Any]) -> ReplayOutcome:
+    def replay(self, events: list[Event], state: dict[str, Any]) -> ReplayOutcome:
         """Process ``events`` (past + this episode's) given the SDK's returned ``state``."""
         self._use(state)
         return self._process_all(events)
 
-    def resume(self, events: List[Event], state: Dict[str, Any]) -> Optional[ReplayOutcome]:
+    def resume(self, events: list[Event], state: dict[str, Any]) -> ReplayOutcome | None:
         """Go on with the next episode's ``events`` (those since the last replay), if equivalent.
 
         A full replay starts over each episode: the shim walks the SDK's actions
@@ -356,7 +357,7 @@ class HostReplay:
         self._set_custom_status()
         return self._process_all(events)
 
-    def _use(self, state: Dict[str, Any]) -> None:
+    def _use(self, state: dict[str, Any]) -> None:
         """Take this episode's OrchestratorState: the actions the shim walks."""
         self._state = state
         actions = state.get("actions") or []
@@ -366,7 +367,7 @@ class HostReplay:
         if self._state.get("customStatus") is not None:
             self.custom_status = json.dumps(self._state["customStatus"], separators=(",", ":"))
 
-    def _process_all(self, events: List[Event]) -> ReplayOutcome:
+    def _process_all(self, events: list[Event]) -> ReplayOutcome:
         self.processed += len(events)
         divergence = None
         try:
@@ -504,7 +505,7 @@ class HostReplay:
             return None
         yield Future()   # more work to do: wait forever (Task.Delay(Infinite))
 
-    def _invoke(self, action: Dict[str, Any]) -> Future:
+    def _invoke(self, action: dict[str, Any]) -> Future:
         """``InvokeAPIFromAction``: one SDK action becomes host API calls."""
         kind = action.get("actionType")
         if kind == 0:
@@ -573,7 +574,7 @@ class HostReplay:
 
         return future, cancel
 
-    def _sub_orchestration(self, action: Dict[str, Any]) -> Future:
+    def _sub_orchestration(self, action: dict[str, Any]) -> Future:
         name = action["functionName"]
         self.catalog.check("orchestrator", name)
         instance_id = action.get("instanceId")
@@ -586,11 +587,11 @@ class HostReplay:
                                    instance_id=instance_id or f"{self.execution_id}:{task_id}",
                                    input=_serialize(action.get("input"))))
 
-    def _with_retry(self, call: Callable[[int], Future], options: Dict[str, Any]) -> Coroutine:
+    def _with_retry(self, call: Callable[[int], Future], options: dict[str, Any]) -> Coroutine:
         """DTFx ``RetryInterceptor``: constant backoff, then one immediate dummy timer."""
         attempts = int(options["maxNumberOfAttempts"])
         delay = timedelta(milliseconds=options["firstRetryIntervalInMilliseconds"])
-        last_error: Optional[BaseException] = None
+        last_error: BaseException | None = None
         for attempt in range(attempts):
             try:
                 return (yield call(attempt + 1))
@@ -606,7 +607,7 @@ class HostReplay:
             yield self._create_timer(self.now + delay)[0]
         raise last_error
 
-    def _call_http(self, request: Dict[str, Any]) -> Coroutine:
+    def _call_http(self, request: dict[str, Any]) -> Coroutine:
         """``CallHttpAsync``: the HTTP activity, then 202 polling on ``Location``."""
         response = yield self._schedule_task(HTTP_ACTIVITY, request)
         parsed = json.loads(response) if response else {}
@@ -624,12 +625,12 @@ class HostReplay:
             parsed = json.loads(response) if response else {}
         return response
 
-    def _entity_message(self, action: Dict[str, Any], signal: bool) -> Future:
+    def _entity_message(self, action: dict[str, Any], signal: bool) -> Future:
         scheduler_id = action["instanceId"]
         entity_name = scheduler_id[1:].split("@", 1)[0]
         self.catalog.check("entity", entity_name)
         request_id = self._new_guid()
-        request: Dict[str, Any] = {"op": action.get("operation"), "signal": signal,
+        request: dict[str, Any] = {"op": action.get("operation"), "signal": signal,
                                    "id": request_id, "parent": self.instance_id,
                                    "parentExecution": self.execution_id}
         if action.get("input") is not None:
@@ -661,7 +662,7 @@ class HostReplay:
             self._raise_event(name, raw)
         return future
 
-    def _raise_event(self, name: str, raw_input: Optional[str]) -> None:
+    def _raise_event(self, name: str, raw_input: str | None) -> None:
         key = name.lower()
         waiters = self.pending_events.get(key)
         if waiters:
@@ -672,7 +673,7 @@ class HostReplay:
         else:
             self.buffered_events.setdefault(key, deque()).append(raw_input)
 
-    def _complete(self, status: OrchestrationStatus, result: Optional[str]) -> None:
+    def _complete(self, status: OrchestrationStatus, result: str | None) -> None:
         """``CompleteOrchestration``: the completion takes the next sequence id."""
         task_id = self._next_id()
         if status == OrchestrationStatus.Completed and self.continue_as_new is not None:
@@ -686,7 +687,7 @@ class HostReplay:
         self.actions[task_id] = decision
 
     @property
-    def waiting_for(self) -> List[str]:
+    def waiting_for(self) -> list[str]:
         """External event names the orchestration is currently waiting on."""
         return sorted(self.pending_names[key] for key in self.pending_events)
 
@@ -694,7 +695,7 @@ class HostReplay:
 _FIRE_AND_FORGET = completed()
 
 
-def _serialize(value: Any) -> Optional[str]:
+def _serialize(value: Any) -> str | None:
     """Newtonsoft ``SerializeInternal`` of a JToken: compact JSON, null stays null."""
     return None if value is None else json.dumps(value, separators=(",", ":"))
 
@@ -703,7 +704,7 @@ def _first(value: Any) -> str:
     return value[0] if isinstance(value, list) else str(value)
 
 
-def _nondeterminism_text(event: Event, action: Optional[Decision], expected_kind: str) -> str:
+def _nondeterminism_text(event: Event, action: Decision | None, expected_kind: str) -> str:
     """The DTFx ``NonDeterministicOrchestrationException`` messages, verbatim."""
     task_id = event["EventId"]
     name = event.get("Name")

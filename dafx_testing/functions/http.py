@@ -33,9 +33,10 @@ import inspect
 import json as jsonlib
 import re
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any
 from urllib.parse import unquote, urlencode
 
 import azure.functions as func
@@ -47,7 +48,7 @@ from .client import DEFAULT_ORIGIN, WEBHOOK_PATH, ManagementApi
 
 __all__ = ["HttpTestClient", "Response"]
 
-Body = Union[str, bytes, Mapping[str, str], None]
+Body = str | bytes | Mapping[str, str] | None
 _NO_JSON = object()
 
 
@@ -66,10 +67,10 @@ class Response(func.HttpResponse):
         response.json()["runtimeStatus"]
     """
 
-    def __init__(self, body: Union[str, bytes, None] = None, *, status_code: int,
-                 headers: Optional[Mapping[str, str]] = None, mimetype: Optional[str] = None,
-                 charset: Optional[str] = None, served_by: Optional[str] = None,
-                 note: Optional[str] = None) -> None:
+    def __init__(self, body: str | bytes | None = None, *, status_code: int,
+                 headers: Mapping[str, str] | None = None, mimetype: str | None = None,
+                 charset: str | None = None, served_by: str | None = None,
+                 note: str | None = None) -> None:
         super().__init__(body, status_code=status_code, headers=headers, mimetype=mimetype,
                          charset=charset)
         self.served_by = served_by
@@ -117,7 +118,7 @@ class HttpTestClient:
         self.route_prefix = route_prefix.strip("/")
         self.raise_server_exceptions = raise_server_exceptions
         self.management = ManagementApi(simulator, self.origin)
-        self._routes: Optional[List[_Route]] = None
+        self._routes: list[_Route] | None = None
 
     def get(self, path: str, **options: Any) -> Response:
         """``GET path``; see :meth:`request` for the options."""
@@ -140,8 +141,8 @@ class HttpTestClient:
         return self.request("DELETE", path, **options)
 
     def request(self, method: str, path: str, *, json: Any = _NO_JSON, data: Body = None,
-                headers: Optional[Mapping[str, str]] = None,
-                params: Optional[Mapping[str, Any]] = None) -> Response:
+                headers: Mapping[str, str] | None = None,
+                params: Mapping[str, Any] | None = None) -> Response:
         """Send one request and return the host's response.
 
         Args:
@@ -168,7 +169,7 @@ class HttpTestClient:
     # -- routing --
 
     def _call_function(self, method: str, url: yarl.URL, decoded: str, body: bytes,
-                       headers: Dict[str, str]) -> Response:
+                       headers: dict[str, str]) -> Response:
         path = decoded.strip("/")
         near_misses = []
         for route in self._route_table():
@@ -184,14 +185,14 @@ class HttpTestClient:
         return Response(status_code=404, note=_miss_note(method, path, near_misses,
                                                          self._route_table()))
 
-    def _route_table(self) -> List[_Route]:
+    def _route_table(self) -> list[_Route]:
         if self._routes is None:
             prefix = self.route_prefix + "/" if self.route_prefix else ""
             self._routes = [_Route.compile(info, prefix + (info.route or ""))
                             for info in self.simulator.index.functions if info.kind == HTTP]
         return self._routes
 
-    def _url(self, path: str, params: Optional[Mapping[str, Any]]) -> yarl.URL:
+    def _url(self, path: str, params: Mapping[str, Any] | None) -> yarl.URL:
         target = yarl.URL(path)
         if target.is_absolute():
             if str(target.origin()) != self.origin:
@@ -210,7 +211,7 @@ class HttpTestClient:
     # -- invocation (what the Python worker does) --
 
     def _invoke(self, info: FunctionInfo, request: func.HttpRequest) -> Response:
-        kwargs: Dict[str, Any] = {info.trigger_param: request}
+        kwargs: dict[str, Any] = {info.trigger_param: request}
         if info.client_param:
             kwargs[info.client_param] = self.management.binding_json()
         missing = [name for name, p in inspect.signature(info.user_function).parameters.items()
@@ -240,8 +241,8 @@ class HttpTestClient:
 class _Param:
     name: str
     group: str
-    constraints: Tuple[Tuple[str, str], ...]       # (name, argument text)
-    default: Optional[str]
+    constraints: tuple[tuple[str, str], ...]       # (name, argument text)
+    default: str | None
     optional: bool
     catch_all: bool
 
@@ -252,17 +253,17 @@ class _Route:
 
     info: FunctionInfo
     template: str
-    pattern: "re.Pattern[str]"
-    params: Tuple[_Param, ...]
+    pattern: re.Pattern[str]
+    params: tuple[_Param, ...]
 
     @classmethod
-    def compile(cls, info: FunctionInfo, template: str) -> "_Route":
-        params: List[_Param] = []
+    def compile(cls, info: FunctionInfo, template: str) -> _Route:
+        params: list[_Param] = []
         regex = ""
         segments = template.strip("/").split("/") if template.strip("/") else []
         for index, segment in enumerate(segments):
             separator = "/" if index else ""
-            parts: List[Any] = []
+            parts: list[Any] = []
             for part in _parse_segment(segment, info, template):
                 if isinstance(part, _Param):
                     part = replace(part, group=f"p{len(params)}")
@@ -274,12 +275,12 @@ class _Route:
                 regex += separator + "".join(_inline(part) for part in parts)
         return cls(info, template, re.compile(f"^{regex}/?$", re.IGNORECASE), tuple(params))
 
-    def match(self, path: str) -> Optional[Dict[str, str]]:
+    def match(self, path: str) -> dict[str, str] | None:
         """Route values if the decoded ``path`` (no leading slash) matches, else None."""
         found = self.pattern.match(path)
         if found is None:
             return None
-        values: Dict[str, str] = {}
+        values: dict[str, str] = {}
         for param in self.params:
             value = found.group(param.group)
             if value is None or value == "":
@@ -308,9 +309,9 @@ def _inline(part: Any) -> str:
     return f"(?:{group})?" if part.optional else group
 
 
-def _parse_segment(segment: str, info: FunctionInfo, template: str) -> List[Any]:
+def _parse_segment(segment: str, info: FunctionInfo, template: str) -> list[Any]:
     """Split a template segment into literal text and parameters (``{{``/``}}`` escape braces)."""
-    parts: List[Any] = []
+    parts: list[Any] = []
     literal = ""
     i = 0
     while i < len(segment):
@@ -357,7 +358,7 @@ def _parse_parameter(text: str, info: FunctionInfo, template: str) -> _Param:
         raise _template_error(info, template, f"a parameter without a name: {{{text}}}")
     catch_all, name = bool(head.group(1)), head.group(2).strip()
     rest = text[head.end():]
-    constraints: List[Tuple[str, str]] = []
+    constraints: list[tuple[str, str]] = []
     while rest.startswith(":"):
         constraint = re.match(r":([A-Za-z]+)", rest)
         if constraint is None:
@@ -402,7 +403,7 @@ def _integer(value: str, bits: int) -> bool:
     return -(2 ** (bits - 1)) <= int(value) < 2 ** (bits - 1)
 
 
-def _number(value: str) -> Optional[float]:
+def _number(value: str) -> float | None:
     try:
         return float(value)
     except ValueError:
@@ -430,7 +431,7 @@ def _is_datetime(value: str) -> bool:
     return True
 
 
-_CONSTRAINTS: Dict[str, Callable[[str, str], bool]] = {
+_CONSTRAINTS: dict[str, Callable[[str, str], bool]] = {
     # ASP.NET Core's inline route constraints, as the Functions host resolves them.
     "int": lambda v, a: _integer(v, 32),
     "long": lambda v, a: _integer(v, 64),
@@ -455,7 +456,7 @@ _CONSTRAINTS: Dict[str, Callable[[str, str], bool]] = {
 # --- requests and responses ------------------------------------------------------------
 
 
-def _encode_body(json: Any, data: Body, headers: Dict[str, str]) -> Tuple[bytes, Dict[str, str]]:
+def _encode_body(json: Any, data: Body, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
     named = {name.lower() for name in headers}
     if json is not _NO_JSON:
         if data is not None:
@@ -477,9 +478,9 @@ def _decoded_path(raw_path: str) -> str:
     return "/".join(unquote(segment).replace("/", "%2F") for segment in raw_path.split("/"))
 
 
-def _query_params(url: yarl.URL) -> Dict[str, str]:
+def _query_params(url: yarl.URL) -> dict[str, str]:
     """``req.params``: one value per name, repeated names joined with "," (the host's query map)."""
-    params: Dict[str, str] = {}
+    params: dict[str, str] = {}
     for name, value in url.query.items():
         params[name] = f"{params[name]},{value}" if name in params else value
     return params
@@ -504,7 +505,7 @@ def _as_response(name: str, outcome: Any) -> Response:
         "invocation with a 500). Return func.HttpResponse(...).")
 
 
-def _miss_note(method: str, path: str, near_misses: List[_Route], routes: List[_Route]) -> str:
+def _miss_note(method: str, path: str, near_misses: list[_Route], routes: list[_Route]) -> str:
     if near_misses:
         offers = "; ".join(f"route {r.template!r} of {r.info.name!r} takes "
                            f"{', '.join(r.info.methods)}" for r in near_misses)

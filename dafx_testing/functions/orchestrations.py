@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, ContextManager, Dict, List, Optional
+from typing import Any
 
 import azure.functions as func
 
@@ -35,8 +37,8 @@ class TimerLimits:
     none, which :data:`NO_TIMER_LIMITS` models.
     """
 
-    long_running_interval: Optional[timedelta] = timedelta(days=3)
-    maximum_short_timer: Optional[timedelta] = timedelta(days=6)
+    long_running_interval: timedelta | None = timedelta(days=3)
+    maximum_short_timer: timedelta | None = timedelta(days=6)
 
 
 AZURE_STORAGE_TIMER_LIMITS = TimerLimits()
@@ -50,8 +52,8 @@ class Execution:
     instance_id: str
     execution_id: str
     name: str
-    parent_instance_id: Optional[str]
-    input: Optional[str]   # ExecutionStarted.Input, JSON text
+    parent_instance_id: str | None
+    input: str | None   # ExecutionStarted.Input, JSON text
 
 
 @dataclass
@@ -59,25 +61,25 @@ class Episode:
     """What one episode produced: the events it saw and the host's decisions."""
 
     started: Event
-    events: List[Event]         # the full history the SDK was given
+    events: list[Event]         # the full history the SDK was given
     body: str                   # the context JSON the handle was called with
-    state: Dict[str, Any]       # the SDK's OrchestratorState JSON
+    state: dict[str, Any]       # the SDK's OrchestratorState JSON
     outcome: ReplayOutcome
-    waiting_for: List[str]      # external events still awaited
+    waiting_for: list[str]      # external events still awaited
     suspended: bool             # the replay ended inside ExecutionSuspended
-    host_replay: Optional[HostReplay] = None   # to resume from next episode (see run_episode)
+    host_replay: HostReplay | None = None   # to resume from next episode (see run_episode)
 
 
 def run_episode(
     handle: Callable[..., Any],
     execution: Execution,
-    past: List[Event],
-    new_events: List[Event],
+    past: list[Event],
+    new_events: list[Event],
     now: datetime,
     catalog: FunctionCatalog,
     timer_limits: TimerLimits = AZURE_STORAGE_TIMER_LIMITS,
-    guard: Callable[[], ContextManager[Any]] = contextlib.nullcontext,
-    previous: Optional[HostReplay] = None,
+    guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
+    previous: HostReplay | None = None,
 ) -> Episode:
     """Run one episode through the SDK handle, then replay it host-side.
 
@@ -107,8 +109,8 @@ def run_episode(
                    replay.is_suspended, replay)
 
 
-def context_json(execution: Execution, history: List[Event], is_replaying: bool,
-                 timer_limits: TimerLimits) -> Dict[str, Any]:
+def context_json(execution: Execution, history: list[Event], is_replaying: bool,
+                 timer_limits: TimerLimits) -> dict[str, Any]:
     """The orchestration trigger payload, key for key as the extension builds it."""
     return {
         "history": history,
@@ -124,7 +126,7 @@ def context_json(execution: Execution, history: List[Event], is_replaying: bool,
     }
 
 
-def call_handle(handle: Callable[..., Any], body: str) -> Dict[str, Any]:
+def call_handle(handle: Callable[..., Any], body: str) -> dict[str, Any]:
     """Call the generated handle; recover the state from ``$OutOfProcData$`` on errors."""
     try:
         return json.loads(handle(func.OrchestrationContext(body)))
@@ -139,7 +141,7 @@ def call_handle(handle: Callable[..., Any], body: str) -> Dict[str, Any]:
                 "error": f"{type(exc).__name__}: {exc}"}
 
 
-def _timespan(value: Optional[timedelta]) -> Optional[str]:
+def _timespan(value: timedelta | None) -> str | None:
     """A .NET TimeSpan string (``d.hh:mm:ss``) or None."""
     if value is None:
         return None

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from ..core.errors import HistoryFormatError
 from ..core.history import Event, EventType, OrchestrationStatus, parse_timestamp
@@ -57,11 +57,11 @@ class StatusHistory:
         notes: what the status API did not include (the replay used ``null``).
     """
 
-    events: List[Event]
-    notes: List[str] = field(default_factory=list)
+    events: list[Event]
+    notes: list[str] = field(default_factory=list)
 
 
-def is_status_history(events: List[Any]) -> bool:
+def is_status_history(events: list[Any]) -> bool:
     """True when the events carry ``EventType`` names, as the status API returns them."""
     return any(isinstance(e, dict) and isinstance(e.get("EventType"), str) for e in events)
 
@@ -72,10 +72,10 @@ class _Item:
     kind: EventType
     time: datetime
     position: int         # index in the status list
-    completes: Optional["_Item"] = None   # for folded schedules: their completion
+    completes: _Item | None = None   # for folded schedules: their completion
 
 
-def from_status_history(events: List[Any], where: str, *, instance_id: Optional[str] = None,
+def from_status_history(events: list[Any], where: str, *, instance_id: str | None = None,
                         input: Any = None, has_input: bool = False) -> StatusHistory:
     """Rebuild a DTFx history from the status API's ``historyEvents``.
 
@@ -90,8 +90,8 @@ def from_status_history(events: List[Any], where: str, *, instance_id: Optional[
         HistoryFormatError: an event is not an object, has an unknown
             ``EventType`` name, or lacks a field the rebuild needs.
     """
-    incoming: List[_Item] = []
-    schedules: List[_Item] = []
+    incoming: list[_Item] = []
+    schedules: list[_Item] = []
     missing = {"event inputs": 0, "activity and sub-orchestration results": 0}
     for index, raw in enumerate(events):
         item = _parse(raw, index, where)
@@ -171,7 +171,7 @@ def _time(text: Any, index: int, where: str) -> datetime:
         raise HistoryFormatError(f"{where}: event {index}: {exc}") from None
 
 
-def _fill_payloads(item: _Item, raw: Dict[str, Any], missing: Dict[str, int]) -> None:
+def _fill_payloads(item: _Item, raw: dict[str, Any], missing: dict[str, int]) -> None:
     """Payloads come back parsed (or not at all); DTFx events carry JSON text."""
     event = item.event
     if item.kind in (EventType.TaskCompleted, EventType.SubOrchestrationInstanceCompleted):
@@ -188,7 +188,7 @@ def _fill_payloads(item: _Item, raw: Dict[str, Any], missing: Dict[str, int]) ->
         event["Result"] = json.dumps(raw["Result"], separators=(",", ":"))
 
 
-def _interleave(incoming: List[_Item], schedules: List[_Item]) -> List[Event]:
+def _interleave(incoming: list[_Item], schedules: list[_Item]) -> list[Event]:
     """Put every schedule in the episode it was made in; add the episode markers.
 
     A schedule kept in the list sits before the first incoming event after it
@@ -196,7 +196,7 @@ def _interleave(incoming: List[_Item], schedules: List[_Item]) -> List[Event]:
     event that is later than its ``ScheduledTime``, and at the latest before
     its own completion. Schedules in one episode keep time order.
     """
-    slots: Dict[int, List[_Item]] = {}
+    slots: dict[int, list[_Item]] = {}
     for schedule in schedules:
         if schedule.completes is None:
             slot = next((n for n, e in enumerate(incoming) if e.position > schedule.position),
@@ -205,7 +205,7 @@ def _interleave(incoming: List[_Item], schedules: List[_Item]) -> List[Event]:
             own = incoming.index(schedule.completes)
             slot = next((n for n, e in enumerate(incoming[:own]) if e.time > schedule.time), own)
         slots.setdefault(slot, []).append(schedule)
-    ordered: List[Event] = []
+    ordered: list[Event] = []
     for n, item in enumerate(incoming + [None]):
         # the schedules of the episode that ends here
         batch = sorted(slots.get(n, []), key=lambda s: (s.time, s.position))
@@ -217,15 +217,15 @@ def _interleave(incoming: List[_Item], schedules: List[_Item]) -> List[Event]:
     return ordered
 
 
-def _number(ordered: List[Event], folded: Dict[int, Event], where: str) -> None:
+def _number(ordered: list[Event], folded: dict[int, Event], where: str) -> None:
     """Give schedules their sequence numbers and point completions at them.
 
     ``folded`` maps ``id(schedule event)`` to the completion it was folded into.
     """
     next_id = 0
-    unclaimed: Dict[int, List[Event]] = {int(EventType.TaskScheduled): [],
+    unclaimed: dict[int, list[Event]] = {int(EventType.TaskScheduled): [],
                                          int(EventType.SubOrchestrationInstanceCreated): []}
-    timers: List[Event] = []
+    timers: list[Event] = []
     for event in ordered:
         kind = EventType(event["EventType"])
         if kind in _TAKES_ID:

@@ -19,9 +19,11 @@ import json
 import random
 import uuid
 from collections import Counter
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple
+from typing import Any
 
 from ..core.clock import VirtualClock
 from ..core.crash import CrashLog
@@ -70,7 +72,7 @@ from .orchestrations import (
 )
 
 HttpHandler = Callable[["HttpCall"], Any]
-EpisodeCheck = Callable[[Callable[..., Any], Episode], Optional[NonDeterminismError]]
+EpisodeCheck = Callable[[Callable[..., Any], Episode], NonDeterminismError | None]
 
 _EXECUTION_NAMESPACE = uuid.UUID("5b1ae0f4-3b07-4b44-8d4e-8a2b4d0f5e6c")
 
@@ -81,8 +83,8 @@ class HttpCall:
 
     method: str
     uri: str
-    content: Optional[str]
-    headers: Dict[str, Any]
+    content: str | None
+    headers: dict[str, Any]
     instance_id: str
 
 
@@ -95,10 +97,10 @@ class Settings:
     max_history_events: int = 50_000
     raise_on_nondeterminism: bool = True
     entity_batch_size: int = DEFAULT_BATCH_SIZE
-    guard: Callable[[], ContextManager[Any]] = contextlib.nullcontext
-    episode_checks: List[EpisodeCheck] = field(default_factory=list)
-    http_handler: Optional[HttpHandler] = None
-    shuffle_seed: Optional[int] = None
+    guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
+    episode_checks: list[EpisodeCheck] = field(default_factory=list)
+    http_handler: HttpHandler | None = None
+    shuffle_seed: int | None = None
     resume_host_replay: bool = True
     """Go on with an instance's host-side replay from its last episode where that
     is equivalent to replaying the whole history again (it is faster; off, for
@@ -117,7 +119,7 @@ class PrefixCache:
     """
 
     def __init__(self) -> None:
-        self.episodes: Dict[Any, Episode] = {}
+        self.episodes: dict[Any, Episode] = {}
         self.recording = True
 
     def remember(self, key: Any, episode: Episode) -> None:
@@ -142,12 +144,12 @@ class Worker:
             orchestrators=index.names(ORCHESTRATOR),
             entities=index.names(ENTITY),
         )
-        self.nondeterminism: List[NonDeterminismError] = []
-        self.last_state: Dict[str, Dict[str, Any]] = {}   # worker memory, lost in a crash
+        self.nondeterminism: list[NonDeterminismError] = []
+        self.last_state: dict[str, dict[str, Any]] = {}   # worker memory, lost in a crash
         self.episodes: Counter = Counter()                  # committed episodes per drive call
-        self.prefix_cache: Optional[PrefixCache] = None     # set by crash sweeps
+        self.prefix_cache: PrefixCache | None = None     # set by crash sweeps
         # worker memory: each instance's host-side replay, with the history it has seen
-        self.host_replays: Dict[str, Tuple[HostReplay, List[Event], int]] = {}
+        self.host_replays: dict[str, tuple[HostReplay, list[Event], int]] = {}
         self.in_flight = InFlight()                          # results waiting on slow models
         self._order = random.Random(settings.shuffle_seed) if settings.shuffle_seed is not None else None
 
@@ -185,7 +187,7 @@ class Worker:
         queue.rotate(position)
         return item
 
-    def next_due(self) -> Optional[datetime]:
+    def next_due(self) -> datetime | None:
         """The next instant something happens without outside input: a timer or a landing result."""
         moments = [m for m in (self.hub.next_timer(), self.in_flight.next_due()) if m is not None]
         return min(moments, default=None)
@@ -217,7 +219,7 @@ class Worker:
                        abandon=lambda: self.hub.activities.append(work))
 
     def _commit_activity(self, work: ActivityWork, outcome: ActivityOutcome,
-                         point: Tuple[str, str, str]) -> None:
+                         point: tuple[str, str, str]) -> None:
         if self._crash("activity", *point):
             self.hub.activities.append(work)     # the completion was lost: it runs again
             return
@@ -227,9 +229,9 @@ class Worker:
             self.hub.activities.append(work)     # at-least-once: the message comes back
         self._crash("after-commit", *point)
 
-    def _complete(self, model_seconds: float, point: Tuple[str, ...], outcome: Any,
+    def _complete(self, model_seconds: float, point: tuple[str, ...], outcome: Any,
                   commit: Callable[[], None], abandon: Callable[[], None],
-                  busy: Optional[str] = None) -> None:
+                  busy: str | None = None) -> None:
         """Commit a unit of work now, or when its model calls return (virtual time).
 
         A parked result is labelled with its point and outcome, so that sweeps
@@ -322,7 +324,7 @@ class Worker:
         if not replayed:
             self._report(instance, info.handler, episode)
 
-    def _host_replay_of(self, instance: Instance) -> Optional[HostReplay]:
+    def _host_replay_of(self, instance: Instance) -> HostReplay | None:
         """The replay of the instance's last episode, if the history is what that one committed.
 
         Taken out of memory: an episode that fails or crashes before committing
@@ -334,12 +336,12 @@ class Worker:
         replay, history, length = kept
         return replay if history is instance.history and len(history) == length else None
 
-    def _put_back(self, instance: Instance, new_events: List[Event]) -> None:
+    def _put_back(self, instance: Instance, new_events: list[Event]) -> None:
         instance.inbox = new_events + instance.inbox
         if instance.instance_id not in self.hub.ready:
             self.hub.ready.append(instance.instance_id)
 
-    def _check_runaway(self, instance: Instance, new_events: List[Event]) -> None:
+    def _check_runaway(self, instance: Instance, new_events: list[Event]) -> None:
         limit = self.settings.max_episodes
         if self.episodes[instance.instance_id] >= limit:
             instance.inbox = new_events + instance.inbox
@@ -350,7 +352,7 @@ class Worker:
                 "that is intended."
             )
 
-    def _commit_episode(self, instance: Instance, new_events: List[Event], episode: Episode) -> None:
+    def _commit_episode(self, instance: Instance, new_events: list[Event], episode: Episode) -> None:
         """Append the episode to history and send its messages: one atomic commit."""
         outcome = episode.outcome
         recorded = [episode.started, *new_events,
@@ -405,8 +407,8 @@ class Worker:
                        commit=lambda: self._commit_batch(record, requests, outcome, point),
                        abandon=lambda: self._requeue_batch(record, requests), busy=entity_id)
 
-    def _commit_batch(self, record: EntityRecord, requests: List[EntityRequest],
-                      outcome: BatchOutcome, point: Tuple[str, str, str]) -> None:
+    def _commit_batch(self, record: EntityRecord, requests: list[EntityRequest],
+                      outcome: BatchOutcome, point: tuple[str, str, str]) -> None:
         entity_id = point[1]
         if self._crash("entity", *point):
             self._requeue_batch(record, requests)
@@ -424,7 +426,7 @@ class Worker:
                     Input=operation.response_message()), request.parent_execution_id)
         self._crash("after-commit", *point)
 
-    def _requeue_batch(self, record: EntityRecord, requests: List[EntityRequest]) -> None:
+    def _requeue_batch(self, record: EntityRecord, requests: list[EntityRequest]) -> None:
         record.queue.extendleft(reversed(requests))
         entity_id = scheduler_id(record.name, record.key)
         if entity_id not in self.hub.entities_ready:
@@ -432,7 +434,7 @@ class Worker:
 
     # -- turning decisions into messages (part of the episode's commit) --
 
-    def dispatch(self, instance: Instance, decision: Decision, carried: List[Event]) -> None:
+    def dispatch(self, instance: Instance, decision: Decision, carried: list[Event]) -> None:
         """Turn one decision into messages, as the DTFx dispatcher does."""
         if decision.kind == SCHEDULE_TASK:
             self.hub.activities.append(ActivityWork(
@@ -452,7 +454,7 @@ class Worker:
         elif decision.kind == COMPLETE:
             self._finish(instance, decision, carried)
 
-    def _finish(self, instance: Instance, decision: Decision, carried: List[Event]) -> None:
+    def _finish(self, instance: Instance, decision: Decision, carried: list[Event]) -> None:
         if decision.status == OrchestrationStatus.ContinuedAsNew:
             self.hub.replace_history(instance, [])
             instance.execution_id = self.new_execution_id(instance.instance_id)
@@ -488,8 +490,8 @@ class Worker:
         link = ParentLink(parent.instance_id, parent.execution_id, decision.id, parent.name)
         self.create_instance(decision.instance_id, decision.name, decision.input, link)
 
-    def create_instance(self, instance_id: str, name: str, raw_input: Optional[str],
-                        parent: Optional[ParentLink]) -> Instance:
+    def create_instance(self, instance_id: str, name: str, raw_input: str | None,
+                        parent: ParentLink | None) -> Instance:
         """Store a new instance and send it its ExecutionStarted message."""
         instance = Instance(instance_id=instance_id, name=name,
                             execution_id=self.new_execution_id(instance_id), input=raw_input,
@@ -522,7 +524,7 @@ class Worker:
 
     def requeue_outstanding(self, instance: Instance) -> None:
         """Re-create the queue messages a loaded in-flight history implies."""
-        scheduled: Dict[int, Event] = {}
+        scheduled: dict[int, Event] = {}
         for event in instance.history:
             kind = event["EventType"]
             if kind in (EventType.TaskScheduled, EventType.TimerCreated,
@@ -569,7 +571,7 @@ def _task_event(task_id: int, outcome: ActivityOutcome, now: datetime) -> Event:
                      Details=outcome.details)
 
 
-def _http_response(value: Any) -> Dict[str, Any]:
+def _http_response(value: Any) -> dict[str, Any]:
     """Normalize an ``http_handler`` reply to the extension's DurableHttpResponse JSON."""
     if isinstance(value, int):
         return {"statusCode": value, "headers": {}, "content": None}

@@ -12,7 +12,7 @@ import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from .errors import ScriptExhausted, UnmatchedRequest
 from .faults import FaultKind, FaultRule
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["Lane", "Responder", "Router", "Scripting"]
 
 Responder = Callable[[LLMRequest], "Reply | str | dict[str, Any] | list[Any]"]
-Latency = Union[float, Callable[[LLMRequest], float]]
+Latency = float | Callable[[LLMRequest], float]
 
 
 class Scripting:

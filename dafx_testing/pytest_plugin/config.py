@@ -23,10 +23,11 @@ setting, where it came from, and the valid values.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Optional, Tuple, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -112,10 +113,10 @@ class PluginConfig:
     shards: int
     record: bool
     update_goldens: bool
-    html: Optional[Path] = None
+    html: Path | None = None
 
     @classmethod
-    def from_pytest(cls, config: pytest.Config) -> "PluginConfig":
+    def from_pytest(cls, config: pytest.Config) -> PluginConfig:
         """Resolve and validate every setting; raise :class:`pytest.UsageError` on a bad one."""
         from dafx_testing.checks.guard import MODES
         from dafx_testing.core.clock import DEFAULT_START, to_utc
@@ -156,7 +157,7 @@ class PluginConfig:
         return " ".join(shlex.quote(word) for word in words)
 
 
-def resolve_app(request: pytest.FixtureRequest, app: Any = None) -> Tuple[Any, str]:
+def resolve_app(request: pytest.FixtureRequest, app: Any = None) -> tuple[Any, str]:
     """The app a simulator of this test runs, and a label for reports.
 
     ``app`` given in code or by the ``dafx_app`` marker is relative to the
@@ -183,7 +184,7 @@ def resolve_app(request: pytest.FixtureRequest, app: Any = None) -> Tuple[Any, s
     return app, app if isinstance(app, str) else type(app).__name__
 
 
-def resolve_seed(request: pytest.FixtureRequest, config: PluginConfig) -> Tuple[int, bool]:
+def resolve_seed(request: pytest.FixtureRequest, config: PluginConfig) -> tuple[int, bool]:
     """The test's seed and whether a ``dafx_seed`` marker pinned it."""
     marker = request.node.get_closest_marker("dafx_seed")
     if marker is None:
@@ -208,7 +209,7 @@ def _setting(config: pytest.Config, name: str, parse: Callable[[Any], _T], valid
         raise pytest.UsageError(f"{where}: {raw!r} is not valid; expected {valid}") from None
 
 
-def _html_folder(config: pytest.Config) -> Optional[Path]:
+def _html_folder(config: pytest.Config) -> Path | None:
     """``--dafx-html`` (relative to where pytest runs), else ``dafx_html`` (to the rootdir)."""
     given = config.getoption("dafx_html", default=None)
     if given:
@@ -231,7 +232,7 @@ def _parse_shards(raw: str, config: pytest.Config) -> int:
     return count
 
 
-def _choice(valid: Tuple[str, ...]) -> Callable[[str], str]:
+def _choice(valid: tuple[str, ...]) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = str(raw).strip().lower()
         if value not in valid:
@@ -241,7 +242,7 @@ def _choice(valid: Tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
-def _listing(valid: Tuple[str, ...]) -> str:
+def _listing(valid: tuple[str, ...]) -> str:
     return "one of " + ", ".join(valid)
 
 

@@ -16,9 +16,10 @@ simulator's timeline.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -35,7 +36,7 @@ __all__ = ["SimulatorFactory", "BuiltSimulator"]
 class BuiltSimulator:
     """A simulator the factory built, with the app label and start time reports show."""
 
-    simulator: "Simulator"
+    simulator: Simulator
     app: str
     start: datetime
 
@@ -57,15 +58,15 @@ class SimulatorFactory:
     """
 
     def __init__(self, request: pytest.FixtureRequest, config: PluginConfig,
-                 fake_llm: Optional["FakeLLM"] = None) -> None:
+                 fake_llm: FakeLLM | None = None) -> None:
         self._request = request
         self.config = config
         self.seed, self.seed_pinned = resolve_seed(request, config)
-        self.built: List[BuiltSimulator] = []
-        self.current: Optional["Simulator"] = None
+        self.built: list[BuiltSimulator] = []
+        self.current: Simulator | None = None
         self._fake_llm = fake_llm
 
-    def __call__(self, app: Any = None, **simulator_kwargs: Any) -> "Simulator":
+    def __call__(self, app: Any = None, **simulator_kwargs: Any) -> Simulator:
         """A new simulator of ``app`` (default: the test's configured app).
 
         Args:
@@ -88,7 +89,7 @@ class SimulatorFactory:
         return sim
 
     @contextlib.contextmanager
-    def driving(self, sim: "Simulator") -> Iterator[None]:
+    def driving(self, sim: Simulator) -> Iterator[None]:
         """Make ``sim`` the :attr:`current` simulator inside the block (one crash-sweep run)."""
         previous, self.current = self.current, sim
         try:

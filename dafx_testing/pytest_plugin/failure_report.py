@@ -19,7 +19,8 @@ out, and a simulator with many instances shows the first few and names the rest.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..simulator import Simulator
@@ -39,7 +40,7 @@ MAX_ENTITIES = 10
 _PREVIEW = 100
 
 
-def render(built: Sequence["BuiltSimulator"], reproduce: str) -> str:
+def render(built: Sequence[BuiltSimulator], reproduce: str) -> str:
     """The report section for a failed test: the reproduction line, then each simulator."""
     lines = [f"reproduce: {reproduce}"]
     for number, entry in enumerate(built, 1):
@@ -50,7 +51,7 @@ def render(built: Sequence["BuiltSimulator"], reproduce: str) -> str:
     return "\n".join(lines)
 
 
-def _simulator_lines(sim: "Simulator") -> List[str]:
+def _simulator_lines(sim: Simulator) -> list[str]:
     from ..core.timeline import preview, timeline
 
     crashes = sim.crashes

@@ -40,9 +40,10 @@ import difflib
 import json
 import re
 import shlex
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Callable, Dict, Tuple
+from typing import Any
 
 from ..core.errors import HistoryFormatError
 from ..core.history import parse_timestamp
@@ -64,7 +65,7 @@ _ID_KINDS = ("execution", "instance")
 """A key that contains one of these words (``ExecutionId``, ``parentInstanceId``) names the id."""
 
 
-def normalize(value: Any) -> Tuple[str, str]:
+def normalize(value: Any) -> tuple[str, str]:
     """The golden text of ``value`` and its file suffix (``".json"`` or ``".txt"``).
 
     Text and objects with a ``transcript()`` method (an
@@ -152,8 +153,8 @@ class _Placeholders:
     """Numbered stand-ins for generated values, one number per distinct value and kind."""
 
     def __init__(self) -> None:
-        self._by_value: Dict[Any, str] = {}
-        self._counts: Dict[str, int] = {}
+        self._by_value: dict[Any, str] = {}
+        self._counts: dict[str, int] = {}
 
     def text(self, text: str, kind_hint: str = "") -> str:
         return _TOKENS.sub(lambda match: self._stand_in(match, kind_hint), text)
@@ -169,7 +170,7 @@ class _Placeholders:
             return self.text(value, hint)
         return value
 
-    def _stand_in(self, match: "re.Match[str]", kind_hint: str) -> str:
+    def _stand_in(self, match: re.Match[str], kind_hint: str) -> str:
         kind = match.lastgroup
         raw = _instant(match.group(0)) if kind == "time" else match.group(0)
         if raw not in self._by_value:

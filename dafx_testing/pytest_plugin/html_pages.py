@@ -10,8 +10,9 @@ the controller writes ``index.html`` at the end of the session.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..reports.html_report import PageLink, page_file_name, write_html, write_index
 
@@ -25,8 +26,8 @@ PAGE = "dafx_html_page"
 """The ``user_properties`` key a test's page is reported under."""
 
 
-def write_test_page(folder: Path, nodeid: str, outcome: str, built: Sequence["BuiltSimulator"],
-                    reproduce: str, sweep: Optional["SweepReport"]) -> Dict[str, Any]:
+def write_test_page(folder: Path, nodeid: str, outcome: str, built: Sequence[BuiltSimulator],
+                    reproduce: str, sweep: SweepReport | None) -> dict[str, Any]:
     """Write the page of one test; returns what the index needs to link it."""
     first, *others = [entry.simulator for entry in built]
     path = folder / page_file_name(nodeid)
@@ -42,7 +43,7 @@ def write_test_page(folder: Path, nodeid: str, outcome: str, built: Sequence["Bu
     return {"title": nodeid, "href": path.name, "ok": outcome == "passed", "summary": summary}
 
 
-def write_index_page(folder: Path, pages: List[Dict[str, Any]]) -> Path:
+def write_index_page(folder: Path, pages: list[dict[str, Any]]) -> Path:
     """Write ``index.html`` linking every test page (failures first)."""
     links = [PageLink(p["title"], p["href"], p["ok"], p["summary"])
              for p in sorted(pages, key=lambda p: (p["ok"], p["title"]))]

@@ -24,8 +24,9 @@ relative to the rootdir) or per module/test with
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -135,7 +136,7 @@ def fake_llm(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 
 @pytest.fixture
-def dafx_factory(request: pytest.FixtureRequest) -> "SimulatorFactory":
+def dafx_factory(request: pytest.FixtureRequest) -> SimulatorFactory:
     """Build simulators: ``dafx_factory(app=None, **simulator_kwargs)``.
 
     ``app`` defaults to the test's configured app (marker, then ini); a path is
@@ -153,7 +154,7 @@ def dafx_factory(request: pytest.FixtureRequest) -> "SimulatorFactory":
 
 
 @pytest.fixture
-def dafx(dafx_factory: "SimulatorFactory") -> "Simulator":
+def dafx(dafx_factory: SimulatorFactory) -> Simulator:
     """A fresh :class:`dafx_testing.Simulator` for the configured app.
 
     Configured by ``dafx_app``/``@pytest.mark.dafx_app``, the seed
@@ -164,7 +165,7 @@ def dafx(dafx_factory: "SimulatorFactory") -> "Simulator":
 
 
 @pytest.fixture
-def virtual_clock(dafx: "Simulator", dafx_factory: "SimulatorFactory") -> "ClockControl":
+def virtual_clock(dafx: Simulator, dafx_factory: SimulatorFactory) -> ClockControl:
     """The virtual time of ``dafx``: ``.now``, ``.elapsed``, ``.advance(hours=1)``, ``.move_to()``.
 
     See :class:`~dafx_testing.pytest_plugin.virtual_clock.ClockControl`.
@@ -176,7 +177,7 @@ def virtual_clock(dafx: "Simulator", dafx_factory: "SimulatorFactory") -> "Clock
 
 
 @pytest.fixture
-def dafx_golden(request: pytest.FixtureRequest) -> "Goldens":
+def dafx_golden(request: pytest.FixtureRequest) -> Goldens:
     """Compare a value with a golden file: ``dafx_golden(name, value)``.
 
     Files live in ``goldens/<test module>/`` beside the test file;

@@ -35,7 +35,8 @@ The terminal summary adds the shards up per test.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["MARKER", "parametrize", "run", "summary"]
 
 MARKER = "crash_sweep"
-SWEEP_REPORT: "pytest.StashKey[SweepReport]" = pytest.StashKey()
+SWEEP_REPORT: pytest.StashKey[SweepReport] = pytest.StashKey()
 """Where a swept test keeps its report (the HTML page shows it)."""
 OPTIONS = ("idempotent", "kinds", "effects", "isolation")
 """Keywords the marker accepts (those of :meth:`Simulator.crash_sweep`)."""
@@ -73,7 +74,7 @@ def parametrize(metafunc: pytest.Metafunc, config: PluginConfig) -> None:
 
 
 def run(item: pytest.Function, config: PluginConfig,
-        factory: Optional["SimulatorFactory"]) -> None:
+        factory: SimulatorFactory | None) -> None:
     """Sweep the marked test ``item``: its body is the scenario, ``dafx`` the template simulator.
 
     ``factory`` is the test's ``dafx_factory`` (there whenever the test takes ``dafx``).
@@ -109,9 +110,9 @@ def run(item: pytest.Function, config: PluginConfig,
         pytest.fail(report.explain(), pytrace=False)
 
 
-def summary(reports: Sequence[Any]) -> List[str]:
+def summary(reports: Sequence[Any]) -> list[str]:
     """One line per swept test, its shards added up: points, runs, failing schedules."""
-    sweeps: Dict[str, Dict[str, Any]] = {}
+    sweeps: dict[str, dict[str, Any]] = {}
     for report in reports:
         for key, result in getattr(report, "user_properties", ()):
             if key != RESULT:
@@ -137,7 +138,7 @@ def _shard_id(index: int, count: int) -> str:
     return f"dafx-shard-{index}-of-{count}"
 
 
-def _unsharded(nodeid: str, shard: Optional[tuple]) -> str:
+def _unsharded(nodeid: str, shard: tuple | None) -> str:
     """The node id without the shard's part of the parameter id (the sweep's name)."""
     if shard is None:
         return nodeid

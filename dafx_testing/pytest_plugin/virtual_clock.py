@@ -18,8 +18,9 @@ the handle adds absolute moves and the time elapsed since the start.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Callable, Optional, Union
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..simulator import Simulator
@@ -38,7 +39,7 @@ class ClockControl:
         start: the instant the simulation started at (tz-aware UTC).
     """
 
-    def __init__(self, simulator: Callable[[], "Simulator"]) -> None:
+    def __init__(self, simulator: Callable[[], Simulator]) -> None:
         self._simulator = simulator
         self.start: datetime = simulator().now
 
@@ -52,7 +53,7 @@ class ClockControl:
         """Virtual time passed since :attr:`start`."""
         return self.now - self.start
 
-    def advance(self, delta: Optional[timedelta] = None, /, **units: float) -> datetime:
+    def advance(self, delta: timedelta | None = None, /, **units: float) -> datetime:
         """Move the clock forward, fire the timers that come due, run until idle.
 
         Give a ``timedelta`` or its keywords: ``advance(timedelta(hours=2))``
@@ -68,7 +69,7 @@ class ClockControl:
         self._simulator().advance(delta)
         return self.now
 
-    def move_to(self, moment: Union[datetime, str]) -> datetime:
+    def move_to(self, moment: datetime | str) -> datetime:
         """Advance to an absolute instant (aware datetime, naive UTC, or ISO 8601 string)."""
         from ..core.clock import to_utc
 

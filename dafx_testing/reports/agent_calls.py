@@ -17,7 +17,7 @@ live simulator, :meth:`Simulator.agent_sessions` reads the full state instead.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from ..agents.sessions import AgentMessage, AgentSession, AgentTurn
 from ..core.history import Event
@@ -31,14 +31,14 @@ _CONTENT_TYPES = {"function_call": "functionCall", "function_result": "functionR
 _CONTENT_KEYS = {"type": "$type", "call_id": "callId", "error_code": "errorCode"}
 
 
-def conversations_in(history: List[Event]) -> List[AgentSession]:
+def conversations_in(history: list[Event]) -> list[AgentSession]:
     """The agent sessions this history called, each with the turns it recorded, in call order.
 
     A call whose response has not arrived yet is a turn with ``response=None``.
     Payloads that do not decode as the Agent Framework's are shown as their raw text.
     """
-    sessions: Dict[Tuple[str, str], AgentSession] = {}
-    calls: Dict[int, Tuple[AgentSession, int]] = {}   # call's sequence number -> its turn
+    sessions: dict[tuple[str, str], AgentSession] = {}
+    calls: dict[int, tuple[AgentSession, int]] = {}   # call's sequence number -> its turn
     for step in read_interactions(history):
         participant = step.participant
         if participant.kind != "agent":
@@ -85,20 +85,20 @@ def _text(role: str, text: str) -> AgentMessage:
     return AgentMessage(role, text, contents=({"$type": "text", "text": text},))
 
 
-def _replace(turn: AgentTurn, response: Tuple[AgentMessage, ...],
-             usage: Optional[Dict[str, Any]]) -> AgentTurn:
+def _replace(turn: AgentTurn, response: tuple[AgentMessage, ...],
+             usage: dict[str, Any] | None) -> AgentTurn:
     return AgentTurn(turn.correlation_id, turn.request, response, turn.created_at,
                      turn.orchestration_id, turn.response_type, usage)
 
 
-def _message(raw: Dict[str, Any]) -> AgentMessage:
+def _message(raw: dict[str, Any]) -> AgentMessage:
     contents = tuple(_content(c) for c in raw.get("contents") or () if isinstance(c, dict))
     text = "".join(c.get("text") or "" for c in contents if c.get("$type") == "text")
     return AgentMessage(role=raw.get("role") or "", text=text, author=raw.get("author_name"),
                         contents=contents)
 
 
-def _content(raw: Dict[str, Any]) -> Dict[str, Any]:
+def _content(raw: dict[str, Any]) -> dict[str, Any]:
     content = {_CONTENT_KEYS.get(key, key): value for key, value in raw.items()}
     content["$type"] = _CONTENT_TYPES.get(content.get("$type"), content.get("$type"))
     if isinstance(content.get("arguments"), str):   # the model's wire form; the state has a dict

@@ -35,12 +35,13 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from html import escape
 from importlib import resources
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
 from .. import __version__
 from ..agents.sessions import AgentMessage, AgentSession, AgentTurn
@@ -79,9 +80,9 @@ class PageLink:
 
 
 def render_html(*, title: str = "dafx report", instances: Iterable[Any] = (),
-                sessions: Optional[Iterable[AgentSession]] = None,
-                sweep: Optional[SweepReport] = None, simulator: Any = None,
-                context: Optional[Mapping[str, str]] = None) -> str:
+                sessions: Iterable[AgentSession] | None = None,
+                sweep: SweepReport | None = None, simulator: Any = None,
+                context: Mapping[str, str] | None = None) -> str:
     """The report page as a string.
 
     Args:
@@ -117,7 +118,7 @@ def render_html(*, title: str = "dafx report", instances: Iterable[Any] = (),
     return _page(title, "\n".join(body))
 
 
-def write_html(path: "os.PathLike[str] | str", **report: Any) -> Path:
+def write_html(path: os.PathLike[str] | str, **report: Any) -> Path:
     """Write :func:`render_html` (same keyword arguments) to ``path``; parent folders are made."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -125,7 +126,7 @@ def write_html(path: "os.PathLike[str] | str", **report: Any) -> Path:
     return target
 
 
-def write_index(path: "os.PathLike[str] | str", pages: Iterable[PageLink],
+def write_index(path: os.PathLike[str] | str, pages: Iterable[PageLink],
                 title: str = "dafx reports") -> Path:
     """Write an index page linking report pages (hrefs relative to the index's folder)."""
     links = list(pages)
@@ -173,8 +174,8 @@ def _footer() -> str:
             "it loads nothing from the network.</footer>")
 
 
-def _summary(instances: List[RecordedInstance], sessions: List[AgentSession],
-             sweep: Optional[SweepReport]) -> str:
+def _summary(instances: list[RecordedInstance], sessions: list[AgentSession],
+             sweep: SweepReport | None) -> str:
     cards = []
     if sweep is not None:
         verdict = ("all crashes recovered" if sweep.ok
@@ -182,7 +183,7 @@ def _summary(instances: List[RecordedInstance], sessions: List[AgentSession],
         cards.append(_card("#sweep", "crash sweep", verdict, "ok" if sweep.ok else "bad"))
     if instances:
         cards.append(_card("#instances", str(len(instances)), "instance(s)"))
-        statuses: Dict[str, int] = {}
+        statuses: dict[str, int] = {}
         for instance in instances:
             statuses[instance.runtime_status] = statuses.get(instance.runtime_status, 0) + 1
         cards += [_card("#instances", str(n), status, status.lower())
@@ -197,7 +198,7 @@ def _card(href: str, big: str, text: str, badge: str = "") -> str:
     return f'<a class="card" href="{href}"><b>{escape(big)}</b>{label}</a>'
 
 
-def _facts(items: Iterable[Tuple[str, Any]]) -> str:
+def _facts(items: Iterable[tuple[str, Any]]) -> str:
     rows = "".join(f"<dt>{escape(name)}</dt><dd>{escape(str(value))}</dd>" for name, value in items)
     return f'<dl class="facts">{rows}</dl>' if rows else ""
 
@@ -302,7 +303,7 @@ def _commit_points(report: SweepReport) -> str:
 # --- instances -------------------------------------------------------------------------------
 
 
-def _instance_table(instances: List[RecordedInstance]) -> str:
+def _instance_table(instances: list[RecordedInstance]) -> str:
     rows = []
     for number, instance in enumerate(instances, 1):
         steps = read_interactions(instance.history)
@@ -348,7 +349,7 @@ def _instance(number: int, instance: RecordedInstance) -> str:
             f"{_history(steps)}</section>")
 
 
-def _gantt(steps: List[Interaction]) -> str:
+def _gantt(steps: list[Interaction]) -> str:
     """A bar from each call to its answer; a point for each event and one-way message."""
     if not steps:
         return '<p class="muted">No events.</p>'
@@ -385,8 +386,8 @@ def _bar(label: str, span: str, start: timedelta, end: timedelta, total: timedel
             f'title="{escape(label)}: {escape(span)}"></div></div></div>')
 
 
-def _history(steps: List[Interaction]) -> str:
-    shown: List[Optional[Interaction]] = list(steps)
+def _history(steps: list[Interaction]) -> str:
+    shown: list[Interaction | None] = list(steps)
     if len(steps) > MAX_ROWS:
         head = MAX_ROWS // 2
         shown = steps[:head] + [None] + steps[len(steps) - (MAX_ROWS - head):]
@@ -410,7 +411,7 @@ def _history(steps: List[Interaction]) -> str:
 # --- agent conversations ---------------------------------------------------------------------
 
 
-def _conversations(sessions: List[AgentSession], note: Optional[str]) -> str:
+def _conversations(sessions: list[AgentSession], note: str | None) -> str:
     parts = ['<section class="panel" id="conversations"><h2>Agent conversations</h2>']
     if note:
         parts.append(f'<p class="muted">{escape(note)}</p>')

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple
 
 from ..agents.sessions import agent_of
 from ..core.history import Event, EventType, OrchestrationStatus, parse_timestamp
@@ -94,8 +94,8 @@ class Interaction:
     direction: str
     participant: Participant
     label: str
-    payload: Optional[str] = None
-    task_id: Optional[int] = None
+    payload: str | None = None
+    task_id: int | None = None
     failed: bool = False
     one_way: bool = False
 
@@ -131,7 +131,7 @@ class Interaction:
         return value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))
 
 
-def read_interactions(history: List[Event]) -> List[Interaction]:
+def read_interactions(history: list[Event]) -> list[Interaction]:
     """Every meaningful event of ``history`` (host-format dicts), in order.
 
     Episode boundaries (``OrchestratorStarted``/``OrchestratorCompleted``) only
@@ -139,8 +139,8 @@ def read_interactions(history: List[Event]) -> List[Interaction]:
     interaction.
     """
     reader = _Reader()
-    steps: List[Interaction] = []
-    start: Optional[datetime] = None
+    steps: list[Interaction] = []
+    start: datetime | None = None
     for index, event in enumerate(history):
         kind = EventType(event["EventType"])
         moment = parse_timestamp(event["Timestamp"])
@@ -157,7 +157,7 @@ def read_interactions(history: List[Event]) -> List[Interaction]:
     return steps
 
 
-def entity_request(event: Event) -> Optional[Dict[str, Any]]:
+def entity_request(event: Event) -> dict[str, Any] | None:
     """The request message an ``EventSent`` to an entity carries (None for other events).
 
     The host sends entity operations as events named ``op`` to the entity's
@@ -180,8 +180,8 @@ class _Step(NamedTuple):
     direction: str
     participant: Participant
     label: str
-    payload: Optional[str] = None
-    task_id: Optional[int] = None
+    payload: str | None = None
+    task_id: int | None = None
     failed: bool = False
     one_way: bool = False
 
@@ -192,8 +192,8 @@ class _Reader:
     def __init__(self) -> None:
         self.episode = 0
         self.caller = Participant(CLIENT)            # who started the instance: gets its result
-        self.tasks: Dict[Any, Participant] = {}     # sequence number or request id -> participant
-        self.requests: Dict[str, Tuple[str, int]] = {}   # entity call's request id -> (op, seq no)
+        self.tasks: dict[Any, Participant] = {}     # sequence number or request id -> participant
+        self.requests: dict[str, tuple[str, int]] = {}   # entity call's request id -> (op, seq no)
 
     def read(self, kind: EventType, event: Event) -> _Step:
         task = event.get("TaskScheduledId")
@@ -261,7 +261,7 @@ class _Reader:
         return _Step(IN, Participant(CLIENT), f"event {name}", event.get("Input"))
 
 
-def decode_payload(text: Optional[str]) -> Any:
+def decode_payload(text: str | None) -> Any:
     """Decode a stored payload: JSON text, unwrapping JSON that was encoded again as a string.
 
     Activity inputs and entity inputs reach the history as JSON strings that
@@ -295,6 +295,6 @@ def _scheduled(kind: EventType, event: Event) -> Participant:
     return Participant("activity", event.get("Name") or "?")
 
 
-def _reason(event: Event) -> Optional[str]:
+def _reason(event: Event) -> str | None:
     reason, details = event.get("Reason"), event.get("Details")
     return f"{reason}\n{details}" if reason and details else reason or details

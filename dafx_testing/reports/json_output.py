@@ -13,8 +13,9 @@ rely on these keys::
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any
 
 from ..checks.replayer import ReplayResult
 from ..checks.sweep import SweepReport
@@ -26,15 +27,15 @@ from .recorded import RecordedInstance
 __all__ = ["dumps", "status_json", "sweep_json", "replay_json", "instances_json"]
 
 
-def dumps(document: Dict[str, Any]) -> str:
+def dumps(document: dict[str, Any]) -> str:
     """The document as indented JSON (values JSON cannot hold become strings)."""
     return json.dumps(document, indent=2, default=str)
 
 
 def status_json(status: Any, clock: datetime,
-                http: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                http: dict[str, Any] | None = None) -> dict[str, Any]:
     """A run's outcome: the instance's status, the virtual clock, and the HTTP exchange if any."""
-    document: Dict[str, Any] = {} if http is None else {"http": http}
+    document: dict[str, Any] = {} if http is None else {"http": http}
     if status is not None:
         document.update(
             instanceId=status.instance_id, name=status.name, runtimeStatus=status.runtime_status,
@@ -45,7 +46,7 @@ def status_json(status: Any, clock: datetime,
     return document
 
 
-def sweep_json(report: SweepReport) -> Dict[str, Any]:
+def sweep_json(report: SweepReport) -> dict[str, Any]:
     """Everything a sweep found, each failure with the crash plan that reproduces it."""
     return {
         "ok": report.ok,
@@ -67,7 +68,7 @@ def sweep_json(report: SweepReport) -> Dict[str, Any]:
 
 
 def replay_json(results: Iterable[ReplayResult],
-                unreadable: Iterable[Tuple[str, str]]) -> Dict[str, Any]:
+                unreadable: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """Each history's verdict (``ok``, ``diverged``, ``failed``); each file that was unreadable."""
     entries = [_replayed(result) for result in results]
     errors = [{"source": source, "error": message} for source, message in unreadable]
@@ -75,7 +76,7 @@ def replay_json(results: Iterable[ReplayResult],
             "results": entries, "errors": errors}
 
 
-def instances_json(instances: Iterable[RecordedInstance]) -> Dict[str, Any]:
+def instances_json(instances: Iterable[RecordedInstance]) -> dict[str, Any]:
     """Saved instances: status, values, the text timeline line by line, conversations, history."""
     return {"instances": [_instance(instance) for instance in instances]}
 
@@ -85,12 +86,12 @@ def replay_verdict(result: ReplayResult) -> str:
     return "ok" if result.ok else "diverged" if result.divergence else "failed"
 
 
-def _point(point: CommitPoint) -> Dict[str, Any]:
+def _point(point: CommitPoint) -> dict[str, Any]:
     return {"index": point.index, "kind": point.kind, "name": point.name,
             "target": point.target, "work": point.work}
 
 
-def _replayed(result: ReplayResult) -> Dict[str, Any]:
+def _replayed(result: ReplayResult) -> dict[str, Any]:
     divergence = result.divergence
     return {
         "source": result.source, "instanceId": result.instance_id,
@@ -103,8 +104,8 @@ def _replayed(result: ReplayResult) -> Dict[str, Any]:
     }
 
 
-def _instance(instance: RecordedInstance) -> Dict[str, Any]:
-    conversations: List[Dict[str, Any]] = [
+def _instance(instance: RecordedInstance) -> dict[str, Any]:
+    conversations: list[dict[str, Any]] = [
         {"agent": session.agent, "session": session.key,
          "turns": [{"message": turn.message, "reply": turn.reply, "errors": turn.errors}
                    for turn in session.turns]}

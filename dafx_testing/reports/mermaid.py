@@ -16,7 +16,6 @@ DevOps and most wikis render it) or into https://mermaid.live.
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional
 
 from ..core.history import Event, format_timestamp
 from ..core.timeline import elapsed, preview
@@ -30,8 +29,8 @@ _ORCHESTRATION = "O"
 _SPECIAL = re.compile(r"[;<>]")
 
 
-def sequence_diagram(history: List[Event], title: Optional[str] = None,
-                     max_messages: Optional[int] = 200) -> str:
+def sequence_diagram(history: list[Event], title: str | None = None,
+                     max_messages: int | None = 200) -> str:
     """Render ``history`` (host-format events) as a Mermaid ``sequenceDiagram``.
 
     Args:
@@ -41,7 +40,7 @@ def sequence_diagram(history: List[Event], title: Optional[str] = None,
             say how many were left out (None keeps all).
     """
     steps = read_interactions(history)
-    ids: Dict[Participant, str] = {}
+    ids: dict[Participant, str] = {}
     for step in steps:
         ids.setdefault(step.participant, f"P{len(ids)}")
     started = next((s for s in steps if s.label.startswith("start ")), None)
@@ -55,15 +54,15 @@ def sequence_diagram(history: List[Event], title: Optional[str] = None,
     return "\n".join(lines)
 
 
-def _messages(steps: List[Interaction], ids: Dict[Participant, str],
-              max_messages: Optional[int]) -> List[str]:
+def _messages(steps: list[Interaction], ids: dict[Participant, str],
+              max_messages: int | None) -> list[str]:
     shown = steps
     skipped = 0
     if max_messages is not None and len(steps) > max_messages:
         head = max_messages // 2
         skipped = len(steps) - max_messages
         shown = steps[:head] + steps[head + skipped:]
-    lines: List[str] = []
+    lines: list[str] = []
     clock = None
     for position, step in enumerate(shown):
         if skipped and position == max_messages // 2:

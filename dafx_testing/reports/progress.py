@@ -16,7 +16,7 @@ more runs as it goes).
 from __future__ import annotations
 
 import sys
-from typing import Optional, TextIO
+from typing import TextIO
 
 __all__ = ["ProgressBar"]
 
@@ -32,7 +32,7 @@ class ProgressBar:
         width: the bar's width in characters.
     """
 
-    def __init__(self, label: str, unit: str, stream: Optional[TextIO] = None,
+    def __init__(self, label: str, unit: str, stream: TextIO | None = None,
                  width: int = 30) -> None:
         self.label = label
         self.unit = unit

@@ -13,9 +13,10 @@ not say (a bare list has no instance id or status) is read from its history::
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Union
+from typing import Any, Union
 
 from ..core.errors import HistoryFormatError
 from ..core.history import Event, EventType, OrchestrationStatus, find_started, load_history
@@ -41,14 +42,14 @@ class RecordedInstance:
     instance_id: str
     name: str
     runtime_status: str
-    history: List[Event] = field(repr=False, default_factory=list)
+    history: list[Event] = field(repr=False, default_factory=list)
     input: Any = None
     output: Any = None
     custom_status: Any = None
-    source: Optional[str] = None
+    source: str | None = None
 
     @classmethod
-    def of(cls, value: Any, source: Optional[str] = None) -> "RecordedInstance":
+    def of(cls, value: Any, source: str | None = None) -> RecordedInstance:
         """From an ``InstanceStatus``, a history document (``{"history": [...]}``) or events."""
         if isinstance(value, RecordedInstance):
             return value
@@ -64,7 +65,7 @@ class RecordedInstance:
         return cls._from_document(value, source)
 
     @classmethod
-    def _from_document(cls, document: Dict[str, Any], source: Optional[str]) -> "RecordedInstance":
+    def _from_document(cls, document: dict[str, Any], source: str | None) -> RecordedInstance:
         events = document["history"]
         started = find_started(events) or {}
         completed = _last(events, EventType.ExecutionCompleted)
@@ -80,14 +81,14 @@ class RecordedInstance:
                    output=output, custom_status=document.get("customStatus"), source=source)
 
 
-def read_instances(paths: Iterable[PathLike]) -> List[RecordedInstance]:
+def read_instances(paths: Iterable[PathLike]) -> list[RecordedInstance]:
     """Read history files, and folders of them (``*.json``, recursively, in path order).
 
     Raises:
         HistoryFormatError: naming the file and what is wrong with it (missing,
             not JSON, not a history, an event without its required fields).
     """
-    instances: List[RecordedInstance] = []
+    instances: list[RecordedInstance] = []
     for path in map(Path, paths):
         files = sorted(path.rglob("*.json")) if path.is_dir() else [path]
         if not files:
@@ -96,11 +97,11 @@ def read_instances(paths: Iterable[PathLike]) -> List[RecordedInstance]:
     return instances
 
 
-def _last(events: List[Event], kind: EventType) -> Optional[Event]:
+def _last(events: list[Event], kind: EventType) -> Event | None:
     return next((e for e in reversed(events) if e["EventType"] == kind), None)
 
 
-def _status(events: List[Event], completed: Optional[Event]) -> str:
+def _status(events: list[Event], completed: Event | None) -> str:
     """What the host would report for a history with no recorded status."""
     if completed is not None:
         return OrchestrationStatus(completed.get("OrchestrationStatus", 1)).name

@@ -14,7 +14,6 @@ import azure.durable_functions as df
 from agent_framework import Agent
 from agent_framework.azure import AgentFunctionApp
 from agent_framework.openai import OpenAIChatCompletionClient
-
 from review_activities import bp
 
 REVIEW_WINDOW = timedelta(hours=24)

@@ -12,9 +12,9 @@ from datetime import timedelta
 
 import azure.durable_functions as df
 import azure.functions as func
+from review_activities import bp
 
 from fakes.content_service import service
-from review_activities import bp
 
 REVIEW_WINDOW = timedelta(hours=24)
 

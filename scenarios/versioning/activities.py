@@ -5,7 +5,7 @@ the orchestrator's sequence of calls is pinned by the histories in flight.
 """
 
 from datetime import timedelta
-from typing import Any, Dict
+from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -34,21 +34,21 @@ def register_activities(app: df.DFApp) -> None:
     ``send_receipt`` on ``app``."""
 
     @app.activity_trigger(input_name="order")
-    def reserve_stock(order: Dict[str, Any]) -> str:
+    def reserve_stock(order: dict[str, Any]) -> str:
         return f"reserved {order['quantity']} x {order['item']}"
 
     @app.activity_trigger(input_name="order")
-    def check_fraud(order: Dict[str, Any]) -> str:
+    def check_fraud(order: dict[str, Any]) -> str:
         return "clear" if order["amount"] < 5_000 else "review"
 
     @app.activity_trigger(input_name="order")
-    def charge_payment(order: Dict[str, Any]) -> str:
+    def charge_payment(order: dict[str, Any]) -> str:
         return f"charged {order['amount']} to {order['customer']}"
 
     @app.activity_trigger(input_name="order")
-    def ship_order(order: Dict[str, Any]) -> str:
+    def ship_order(order: dict[str, Any]) -> str:
         return f"TRACK-{order['id']}"
 
     @app.activity_trigger(input_name="order")
-    def send_receipt(order: Dict[str, Any]) -> str:
+    def send_receipt(order: dict[str, Any]) -> str:
         return f"receipt sent to {order['customer']}"

@@ -6,9 +6,9 @@ virtual time, so recording again gives the same bytes (the tests check that
 the committed files are what v1 records).
 """
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable, Dict
 
 from dafx_testing import Simulator
 
@@ -35,7 +35,7 @@ def _cancelled(sim: Simulator, instance_id: str) -> None:
     sim.wait_for_completion(instance_id, timeout=timedelta(days=3))
 
 
-STORIES: Dict[str, Callable[[Simulator, str], None]] = {
+STORIES: dict[str, Callable[[Simulator, str], None]] = {
     "awaiting-approval": _awaiting_approval,
     "shipped": _shipped,
     "cancelled": _cancelled,
@@ -43,7 +43,7 @@ STORIES: Dict[str, Callable[[Simulator, str], None]] = {
 """How each recorded instance was driven; the file is ``histories/<name>.json``."""
 
 
-def record(folder: Path = HISTORIES) -> Dict[str, Path]:
+def record(folder: Path = HISTORIES) -> dict[str, Path]:
     """Run every story against v1 and save its history in ``folder``."""
     written = {}
     for seed, (name, drive) in enumerate(STORIES.items(), start=1):

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from dafx_testing import Simulator
-from dafx_testing.core.errors import ReplayError
 from dafx_testing.checks.replayer import Replayer
+from dafx_testing.core.errors import ReplayError
 from scenarios.versioning.activities import V3_DIVERGENCE
 from scenarios.versioning.record_histories import HISTORIES, STORIES, record
 
