@@ -414,7 +414,8 @@ def _run(args: argparse.Namespace) -> int:
     sim = Simulator(args.app, seed=args.seed, start_time=args.start_time)
     exchange = None
     if args.http is not None:
-        exchange = _call_http(sim, *args.http, args.body)
+        method, path = args.http
+        exchange = _call_http(sim, method, path, args.body)
         if not args.json:
             _print_exchange(exchange)
         instance_id = exchange.get("instanceId")
@@ -615,13 +616,13 @@ def _show(args: argparse.Namespace) -> int:
         instance = instances[0]
         print(sequence_diagram(instance.history, title=f"{instance.name} ({instance.instance_id})"))
     elif form == "html":
-        report = dict(title=f"dafx show {' '.join(args.files)}", instances=instances,
-                      context={"command": args.command_line})
+        title = f"dafx show {' '.join(args.files)}"
+        context = {"command": args.command_line}
         if args.html:
-            write_html(args.html, **report)
+            write_html(args.html, title=title, instances=instances, context=context)
             _wrote(args.html, f"{len(instances)} instance(s)")
         else:
-            sys.stdout.write(render_html(**report))
+            sys.stdout.write(render_html(title=title, instances=instances, context=context))
     else:
         _print_instances(instances)
     return EXIT_COMPLETED

@@ -32,7 +32,13 @@ from .checks.sweep import SweepReport, crash_sweep
 from .core.async_bridge import call_off_loop, run_sync
 from .core.clock import VirtualClock
 from .core.crash import CommitPoint, CrashLog, CrashPlan
-from .core.errors import DafxError, InstanceStateError, NonDeterminismError, WaitTimeoutError
+from .core.errors import (
+    DafxError,
+    HistoryFormatError,
+    InstanceStateError,
+    NonDeterminismError,
+    WaitTimeoutError,
+)
 from .core.history import (
     Event,
     EventType,
@@ -432,8 +438,8 @@ class Simulator:
     @property
     def agents(self) -> list[str]:
         """The durable agents the app registers (one ``dafx-{name}`` entity each)."""
-        return [agent_of(info.name) for info in self.index.functions
-                if info.kind == ENTITY and agent_of(info.name) is not None]
+        names = (agent_of(info.name) for info in self.index.functions if info.kind == ENTITY)
+        return [name for name in names if name is not None]
 
     def agent_session(self, agent: str, session_id: str) -> AgentSession:
         """The conversation stored for one session of ``agent``, in a readable form.
@@ -443,10 +449,11 @@ class Simulator:
         agent never saw is empty (no turns).
         """
         info = self._agent_entity(agent)
+        name = agent_of(info.name)
+        assert name is not None, "found by its agent entity name"
         key = session_key(session_id)
         status = self.get_entity((info.name, key))
-        return read_session(agent_of(info.name), key,
-                            status.raw_state if status is not None and status.exists else None)
+        return read_session(name, key, status.raw_state if status is not None and status.exists else None)
 
     def agent_sessions(self, agent: str) -> list[AgentSession]:
         """Every session of ``agent`` that has stored state, in the order they were created."""
@@ -726,11 +733,18 @@ class Simulator:
         events = copy.deepcopy(document["history"])
         started = find_started(events)
         if started is None:
-            raise DafxError("the history has no ExecutionStarted event; it cannot be resumed")
+            raise HistoryFormatError("the history has no ExecutionStarted event; it cannot be resumed")
         orchestration = started.get("OrchestrationInstance") or {}
         instance_id = instance_id or document.get("instanceId") or orchestration.get("InstanceId")
+        if not isinstance(instance_id, str) or not instance_id:
+            raise HistoryFormatError("the history names no instance id (no 'instanceId', no ExecutionStarted "
+                            "OrchestrationInstance.InstanceId); pass instance_id=")
+        name = started.get("Name") or document.get("name")
+        if not isinstance(name, str) or not name:
+            raise HistoryFormatError("the history names no orchestrator (no ExecutionStarted 'Name', no "
+                            "'name'); it cannot be resumed")
         instance = Instance(
-            instance_id=instance_id, name=started.get("Name") or document.get("name"),
+            instance_id=instance_id, name=name,
             execution_id=orchestration.get("ExecutionId") or self._worker.new_execution_id(instance_id),
             input=started.get("Input"), created_time=self.now, last_updated_time=self.now,
             history=events)

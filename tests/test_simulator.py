@@ -620,6 +620,25 @@ def test_loading_a_bad_history_file_is_a_clear_error(sim, tmp_path):
         sim.load_history(tmp_path / "bad.json")
 
 
+def test_a_history_that_names_no_instance_or_orchestrator_is_refused(sim):
+    sim.start_new("one_event", instance_id="saved")
+    sim.run_until_idle()
+    sim.raise_event("saved", "Ping", 1)
+    history = sim.wait_for_completion("saved").history
+    started = next(e for e in history if e["EventType"] == EventType.ExecutionStarted)
+
+    anonymous = [dict(e) for e in history]
+    next(e for e in anonymous if e["EventType"] == EventType.ExecutionStarted).pop("OrchestrationInstance")
+    with pytest.raises(HistoryFormatError, match="names no instance id.*pass instance_id="):
+        Simulator(app).load_history({"history": anonymous})
+
+    nameless = [dict(e) for e in history]
+    next(e for e in nameless if e["EventType"] == EventType.ExecutionStarted).pop("Name")
+    with pytest.raises(HistoryFormatError, match="names no orchestrator"):
+        Simulator(app).load_history({"history": nameless}, instance_id="copy")
+    assert started["Name"] == "one_event"
+
+
 def test_renamed_activity_against_an_old_history_fails_with_the_dtfx_message(sim):
     old = Simulator(app)
     instance_id = old.start_new("hello_sequence", "Oslo")

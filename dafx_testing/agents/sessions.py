@@ -175,9 +175,10 @@ class AgentSession:
                 if content.get("$type") == "functionCall":
                     calls.append(content)
                 elif content.get("$type") == "functionResult":
-                    results[content.get("callId")] = content.get("result")
-        return [AgentToolCall(call_id=c.get("callId"), name=c.get("name"),
-                              arguments=c.get("arguments"), result=results.get(c.get("callId")))
+                    results[content["callId"]] = content.get("result")
+        # The framework's function-call contents always carry a call id and a name.
+        return [AgentToolCall(call_id=c["callId"], name=c["name"],
+                              arguments=c.get("arguments"), result=results.get(c["callId"]))
                 for c in calls]
 
     def transcript(self) -> str:
@@ -207,7 +208,7 @@ def read_session(agent: str, key: str, raw_state: str | None) -> AgentSession:
             continue
         response = responses.get(entry.get("correlationId"))
         turns.append(AgentTurn(
-            correlation_id=entry.get("correlationId"),
+            correlation_id=entry["correlationId"],   # required on every request
             request=_messages(entry),
             response=None if response is None else _messages(response),
             created_at=entry.get("createdAt"),

@@ -122,7 +122,7 @@ class _DecisionLog(dict):
 @dataclass(frozen=True)
 class _Difference:
     sequence_number: int
-    expected: str
+    expected: str | None
     actual: str | None
     host_message: str
 
@@ -355,15 +355,16 @@ def _first_difference(episode: Episode, state: dict[str, Any]) -> _Difference:
         after = replayed[index] if index < len(replayed) else None
         if before is None or after is None or _decision_key(before) != _decision_key(after):
             anchor = before or after
+            assert anchor is not None   # index is within the longer of the two lists
             return _Difference(anchor.id, _describe_decision(before), _describe_decision(after),
                                _UNSEEN_BY_HOST)
     # Same host decisions: the difference is in what takes no sequence number.
     before_actions, after_actions = _flat(episode.state), _flat(state)
     for index in range(max(len(before_actions), len(after_actions))):
-        before = before_actions[index] if index < len(before_actions) else None
-        after = after_actions[index] if index < len(after_actions) else None
-        if before != after:
-            return _Difference(-1, _describe_action(before), _describe_action(after),
+        before_action = before_actions[index] if index < len(before_actions) else None
+        after_action = after_actions[index] if index < len(after_actions) else None
+        if before_action != after_action:
+            return _Difference(-1, _describe_action(before_action), _describe_action(after_action),
                                _UNSEEN_BY_HOST)
     return _Difference(-1, f"output {episode.state.get('output')!r}",
                        f"output {state.get('output')!r}", _UNSEEN_BY_HOST)

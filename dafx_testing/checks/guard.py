@@ -103,6 +103,7 @@ class _Allowed:
     def matches(self, site: CallSite) -> bool:
         if self.module is not None:
             return site.module == self.module or site.module.startswith(self.module + ".")
+        assert self.path is not None   # parse() sets either the module or the path
         filename = site.filename.replace("\\", "/")
         if not (filename == self.path or filename.endswith("/" + self.path.lstrip("/"))):
             return False

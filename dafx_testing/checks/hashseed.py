@@ -115,7 +115,7 @@ class _Children:
 
     def __init__(self, seeds: tuple[int, ...]) -> None:
         self.seeds = seeds
-        self.processes: dict[int, subprocess.Popen] = {}
+        self.processes: dict[int, subprocess.Popen[str]] = {}
 
     def start(self) -> None:
         if self.processes:
@@ -135,10 +135,12 @@ class _Children:
         self.start()
         request = json.dumps({**reference, "body": body, "now": now}) + "\n"
         for process in self.processes.values():
+            assert process.stdin is not None    # started with stdin=PIPE
             process.stdin.write(request)
             process.stdin.flush()
         results = []
         for seed, process in self.processes.items():
+            assert process.stdout is not None   # started with stdout=PIPE
             line = process.stdout.readline()
             if not line:
                 self.close()
@@ -152,6 +154,7 @@ class _Children:
     def close(self) -> None:
         processes, self.processes = self.processes, {}
         for process in processes.values():
+            assert process.stdin is not None    # started with stdin=PIPE
             process.stdin.close()
         for process in processes.values():
             try:
@@ -196,6 +199,8 @@ def _load_handle(reference: dict[str, str], cache: dict[tuple[str, str], Any]) -
         if folder not in sys.path:                       # is importable (its helper modules)
             sys.path.insert(0, folder)
         spec = importlib.util.spec_from_file_location(reference["module"], reference["file"])
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot import {reference['file']} as module {reference['module']!r}")
         module = importlib.util.module_from_spec(spec)
         sys.modules[reference["module"]] = module
         try:

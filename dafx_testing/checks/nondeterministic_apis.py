@@ -195,7 +195,9 @@ def user_frame(frame: FrameType | None) -> FrameType | None:
 def is_user_module(module: ModuleType) -> bool:
     """True for modules of the project under test (not stdlib, packages or framework)."""
     filename = getattr(module, "__file__", None)
-    return bool(filename) and _frame_kind(filename, module.__name__) == _USER
+    if not filename:
+        return False
+    return _frame_kind(filename, module.__name__) == _USER
 
 
 # -- calls and hooks ------------------------------------------------------------------
@@ -326,7 +328,7 @@ def _class_wrapper(base: type, methods: dict[str, Api]) -> type:
     if cached is not None:
         return cached[1]
 
-    class _Meta(type(base)):
+    class _Meta(type(base)):  # type: ignore[misc]  # mypy cannot check a computed metaclass base
         def __instancecheck__(cls, obj: Any) -> bool:
             return isinstance(obj, base)
 

@@ -249,6 +249,8 @@ def _load(history: HistorySource) -> tuple[str, list[Event], str | None, list[st
     if isinstance(history, (str, os.PathLike)):
         source = os.fspath(history)
         document = read_history_json(Path(history))
+    elif isinstance(history, (dict, list)):
+        pass                                          # already a document
     elif hasattr(history, "historyEvents"):          # the SDK's DurableOrchestrationStatus
         document = {"historyEvents": history.historyEvents, "instanceId": history.instance_id,
                     "input": history.input_}

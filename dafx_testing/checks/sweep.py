@@ -52,7 +52,7 @@ import sysconfig
 from collections import Counter, deque
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from ..agents.sessions import AGENT_ENTITY_PREFIX, conversation_problems
 from ..core.crash import CommitPoint, CrashPlan
@@ -368,9 +368,21 @@ def _fork_pass(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None, 
         raise
 
 
+@overload
+def _run(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None,
+         record: _Trace | None = None, converge_on: None = None,
+         crashes_expected: int = 0) -> tuple[Observation, int, None]: ...
+
+
+@overload
+def _run(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None,
+         record: _Trace | None = None, *, converge_on: _Trace,
+         crashes_expected: int = 0) -> _RunResult: ...
+
+
 def _run(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None,
          record: _Trace | None = None, converge_on: _Trace | None = None,
-         crashes_expected: int = 0) -> tuple[Observation | None, int, Counter | None]:
+         crashes_expected: int = 0) -> _RunResult:
     """One run of the scenario: (observation, -1, None), or (None, step, work done) if it converged."""
     steps = [0]
     memory = _module_state(sim)
@@ -487,7 +499,8 @@ def _converged_observation(sim: Any, baseline: Observation, trace: _Trace,
                        sim.commit_points, sim.crashes)
 
 
-_RunResult = tuple[Observation | None, int, Counter | None]
+_RunResult = tuple[Observation, int, None] | tuple[None, int, Counter]
+"""``(observation, -1, None)``, or ``(None, step, work done)`` for a run that converged."""
 
 
 @dataclass
@@ -502,10 +515,12 @@ class _RunOutcome:
 
 def _outcome(sim: Any, result: _RunResult, baseline: Observation, trace: _Trace,
              idempotent: Collection[str], kinds: Collection[str] | None) -> _RunOutcome:
-    observation, converged_at, so_far = result
-    pruned = observation is None
-    if observation is None:             # converged and identical from there on
+    pruned = result[0] is None
+    if result[0] is None:               # converged and identical from there on
+        _, converged_at, so_far = result
         observation = _converged_observation(sim, baseline, trace, converged_at, so_far)
+    else:
+        observation = result[0]
     found = SweepReport(points=[])
     _compare(baseline, observation, idempotent, found)
     first = observation.crashed[0].index if observation.crashed else len(observation.points)
@@ -542,11 +557,11 @@ def _compare(baseline: Observation, run: Observation, idempotent: Collection[str
             problems.append(f"instance {instance_id!r}: expected {expected[0]} with output "
                             f"{expected[1]}, got " + (f"{actual[0]} with output {actual[1]}"
                                                       if actual else "no such instance"))
-    for entity_id, expected in baseline.entities.items():
-        actual = run.entities.get(entity_id)
-        if actual != expected:
-            problems.append(f"entity {entity_id}: expected state {expected[1]}, got "
-                            f"{actual[1] if actual else 'nothing'}")
+    for entity_id, expected_entity in baseline.entities.items():
+        actual_entity = run.entities.get(entity_id)
+        if actual_entity != expected_entity:
+            problems.append(f"entity {entity_id}: expected state {expected_entity[1]}, got "
+                            f"{actual_entity[1] if actual_entity else 'nothing'}")
     # A converged run has the baseline's histories by construction: nothing to compare.
     compared = {} if run.histories is baseline.histories else baseline.histories
     for instance_id, events in compared.items():
@@ -560,15 +575,15 @@ def _compare(baseline: Observation, run: Observation, idempotent: Collection[str
         if entity_id.startswith("@" + AGENT_ENTITY_PREFIX) and exists:
             problems += [f"agent session {entity_id}: {p}" for p in conversation_problems(state)]
     for name, count in sorted(run.executions.items()):
-        expected = baseline.executions.get(name, 0)
+        expected_count = baseline.executions.get(name, 0)
         if name == MODEL_CALLS:
-            if count > expected:
-                report.repeated_model_calls.append(RepeatedModelCalls(expected, count, crashes))
+            if count > expected_count:
+                report.repeated_model_calls.append(RepeatedModelCalls(expected_count, count, crashes))
             continue
-        if count > expected:
+        if count > expected_count:
             # An entity batch lost in a crash leaves no state behind: its rerun is safe.
             tolerated = name.lower() in idempotent or name in run.entity_operations
-            duplicate = DuplicatedEffect(name, expected, count, crashes, tolerated)
+            duplicate = DuplicatedEffect(name, expected_count, count, crashes, tolerated)
             report.duplicated_effects.append(duplicate)
             if not tolerated:
                 problems.append(str(duplicate))

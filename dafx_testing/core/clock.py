@@ -43,7 +43,8 @@ class VirtualClock:
 
     def __init__(self, start: datetime | str | None = None) -> None:
         self._now = to_utc(start) if start is not None else DEFAULT_START
-        self._frozen: freezegun.api.FrozenDateTimeFactory | None = None
+        self._frozen: (freezegun.api.FrozenDateTimeFactory | freezegun.api.TickingDateTimeFactory
+                       | freezegun.api.StepTickTimeFactory | None) = None
         self._depth = 0
 
     @property

@@ -64,7 +64,7 @@ class NonDeterminismError(DafxError):
     Attributes:
         instance_id: the instance whose replay diverged.
         sequence_number: the DTFx sequence number (history ``EventId``) that differs.
-        expected: what the history recorded at that sequence number.
+        expected: what the history recorded at that sequence number (``None`` if nothing).
         actual: what the current code produced there (``None`` if nothing).
         host_message: the ``Non-Deterministic workflow detected: ...`` text.
         orchestrator_error: the error the orchestrator function returned in the
@@ -75,7 +75,7 @@ class NonDeterminismError(DafxError):
         self,
         instance_id: str,
         sequence_number: int,
-        expected: str,
+        expected: str | None,
         actual: str | None,
         host_message: str,
         orchestrator_error: str | None = None,
@@ -96,7 +96,7 @@ class NonDeterminismError(DafxError):
                     "Version the orchestrator instead of editing it in place.")
         super().__init__(
             f"instance {instance_id!r}: replay diverged from history at sequence number "
-            f"{sequence_number}\n  expected (history): {expected}\n"
+            f"{sequence_number}\n  expected (history): {expected or 'nothing recorded'}\n"
             f"  actual (current code): {actual or 'nothing scheduled'}\n"
             f"  host: {host_message}\n" + hint
         )
@@ -115,7 +115,7 @@ class PerturbedReplayError(NonDeterminismError):
             app.py:12"``), one entry each.
     """
 
-    def __init__(self, instance_id: str, sequence_number: int, expected: str,
+    def __init__(self, instance_id: str, sequence_number: int, expected: str | None,
                  actual: str | None, host_message: str, exposed_by: Sequence[str]) -> None:
         super().__init__(instance_id, sequence_number, expected, actual, host_message)
         self.exposed_by = list(exposed_by)
@@ -125,7 +125,7 @@ class PerturbedReplayError(NonDeterminismError):
         self.args = (
             f"instance {instance_id!r}: replaying the same history under a perturbed world took "
             f"another path {where}\n"
-            f"  recorded (this episode): {expected}\n"
+            f"  recorded (this episode): {expected or 'nothing recorded'}\n"
             f"  perturbed replay:        {actual or 'nothing scheduled'}\n"
             f"  exposed by:{causes}\n"
             f"  host: {host_message}\n"

@@ -233,7 +233,7 @@ class SettledHistory:
 
     digest: str = ""
     absorbing: bool = False
-    completed: set[int] = field(default_factory=set)
+    completed: set[int | None] = field(default_factory=set)   # None: a completion naming no task
 
     def add(self, events: list[Event], encoded: list[bytes] | None = None) -> None:
         """Account for newly committed events: one episode, or a whole history.

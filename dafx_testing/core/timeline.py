@@ -49,7 +49,7 @@ def timeline(history: list[Event], max_lines: int | None = 200) -> str:
     return "\n".join(lines)
 
 
-def _describe(event: Event, names: dict[int, str]) -> str:
+def _describe(event: Event, names: dict[Any, str]) -> str:
     kind = event["EventType"]
     task = event.get("TaskScheduledId")
     if kind == EventType.ExecutionStarted:

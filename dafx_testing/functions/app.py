@@ -239,7 +239,8 @@ def _import_path(path: Path) -> Any:
     if not path.is_file():
         raise AppLoadError(f"app file not found: {path}")
     for module in list(sys.modules.values()):
-        if getattr(module, "__file__", None) and Path(module.__file__).resolve() == path:
+        file = getattr(module, "__file__", None)
+        if file and Path(file).resolve() == path:
             return module
     name = "function_app"
     if name in sys.modules:
@@ -248,6 +249,8 @@ def _import_path(path: Path) -> Any:
     if folder not in sys.path:
         sys.path.insert(0, folder)
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise AppLoadError(f"cannot import {path}: Python has no loader for it")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:

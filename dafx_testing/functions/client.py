@@ -224,8 +224,8 @@ class ManagementApi:
             instance_id = segs[1] if len(segs) > 1 else None
             operation = segs[2].lower() if len(segs) > 2 else None
             if instance_id is None:
-                handler = {"GET": self._query, "DELETE": self._purge_by_filter}.get(req.method)
-                return handler(req) if handler else ApiResponse(404)
+                by_filter = {"GET": self._query, "DELETE": self._purge_by_filter}.get(req.method)
+                return by_filter(req) if by_filter else ApiResponse(404)
             if operation is None:
                 handler = {"GET": self._status, "DELETE": self._purge}.get(req.method)
                 return handler(req, instance_id) if handler else ApiResponse(404)

@@ -42,12 +42,12 @@ def entity_key(entity: EntityRef) -> tuple[str, str]:
         raise DafxError(f"entity {entity!r} is not '@name@key'; pass (name, key) or an EntityId")
     if isinstance(entity, tuple) and len(entity) == 2:
         return str(entity[0]), str(entity[1])
-    name, key = getattr(entity, "name", None), getattr(entity, "key", None)
-    if name is None or key is None:
+    id_name, id_key = getattr(entity, "name", None), getattr(entity, "key", None)
+    if id_name is None or id_key is None:
         raise DafxError(
             f"cannot use {type(entity).__name__} as an entity id; pass (name, key), "
             "'@name@key' or azure.durable_functions.EntityId")
-    return str(name), str(key)
+    return str(id_name), str(id_key)
 
 
 def scheduler_id(name: str, key: str) -> str:

@@ -73,8 +73,8 @@ def swapped_in() -> Iterator[None]:
     if getattr(module, "dt_parse", None) is not dateutil_parse:
         yield                       # this SDK does not parse with dateutil there
         return
-    module.dt_parse = parse
+    setattr(module, "dt_parse", parse)     # a module only known at run time: set by name
     try:
         yield
     finally:
-        module.dt_parse = dateutil_parse
+        setattr(module, "dt_parse", dateutil_parse)

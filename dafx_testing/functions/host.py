@@ -191,6 +191,8 @@ class Decision:
             return new_event(EventType.TaskScheduled, timestamp, self.id,
                              Name=self.name, Version="", Input=self.input)
         if self.kind == CREATE_TIMER:
+            if self.fire_at is None:
+                raise self.lacking("fire_at")
             return new_event(EventType.TimerCreated, timestamp, self.id,
                              FireAt=format_timestamp(self.fire_at))
         if self.kind == CREATE_SUB_ORCHESTRATION:
@@ -200,6 +202,8 @@ class Decision:
         if self.kind == SEND_EVENT:
             return new_event(EventType.EventSent, timestamp, self.id,
                              InstanceId=self.instance_id, Name=self.name, Input=self.input)
+        if self.status is None:
+            raise self.lacking("status")
         return new_event(EventType.ExecutionCompleted, timestamp, self.id,
                          OrchestrationStatus=int(self.status), Result=self.result,
                          FailureDetails=None)
@@ -207,9 +211,15 @@ class Decision:
     def describe(self) -> str:
         """How a person would name this action (same words as for history events)."""
         if self.kind == COMPLETE:
+            if self.status is None:
+                raise self.lacking("status")
             return f"completion ({self.status.name}) [#{self.id}]"
         # Render through the event it would record, so both sides read alike.
         return describe_scheduling_event(self.to_event(self.fire_at or _EPOCH))
+
+    def lacking(self, what: str) -> ValueError:
+        """The error for a decision without ``what``, which every decision of its kind has."""
+        return ValueError(f"{self.kind} decision #{self.id} has no {what}")
 
 
 def describe_scheduling_event(event: Event) -> str:
@@ -546,6 +556,13 @@ class HostReplay:
 
     # -- host APIs (extension DurableOrchestrationContext over DTFx) --
 
+    def _current_time(self) -> datetime:
+        """``CurrentUtcDateTime``: the timestamp of the latest ``OrchestratorStarted``."""
+        if self.now is None:
+            raise HostArgumentError("the orchestration asked for the time before any "
+                                    "OrchestratorStarted event")
+        return self.now
+
     def _next_id(self) -> int:
         task_id = self.id_counter
         self.id_counter += 1
@@ -600,11 +617,13 @@ class HostReplay:
             if attempt + 1 == attempts:
                 # "Dummy timer for back-compat": earlier DTFx scheduled an extra
                 # delay timer here; history stays compatible with an immediate one.
-                yield self._create_timer(self.now)[0]
+                yield self._create_timer(self._current_time())[0]
                 break
             if delay <= timedelta(0):
                 break
-            yield self._create_timer(self.now + delay)[0]
+            yield self._create_timer(self._current_time() + delay)[0]
+        if last_error is None:      # no attempt made: DTFx fails on its null lastException too
+            raise HostArgumentError(f"maxNumberOfAttempts is {attempts}: no attempt was made")
         raise last_error
 
     def _call_http(self, request: dict[str, Any]) -> Coroutine:
@@ -616,7 +635,7 @@ class HostReplay:
             retry_after = headers.get("retry-after")
             wait = (timedelta(seconds=int(_first(retry_after))) if retry_after
                     else timedelta(milliseconds=self.http_poll_ms))
-            yield self._create_timer(self.now + wait)[0]
+            yield self._create_timer(self._current_time() + wait)[0]
             poll_headers = {k: v for k, v in (request.get("headers") or {}).items()
                             if k.lower() != "x-functions-key"}
             request = {"method": "GET", "uri": _first(headers.get("location")),

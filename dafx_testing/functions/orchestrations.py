@@ -95,8 +95,8 @@ def run_episode(
     with guard():
         state = call_handle(handle, body)
     replay = previous
-    outcome = previous.resume(events[previous.processed:], state) if previous else None
-    if outcome is None:
+    outcome = replay.resume(events[replay.processed:], state) if replay is not None else None
+    if replay is None or outcome is None:
         replay = HostReplay(
             instance_id=execution.instance_id,
             execution_id=execution.execution_id,

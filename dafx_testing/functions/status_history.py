@@ -134,6 +134,8 @@ def _parse(raw: Any, index: int, where: str) -> _Item:
         raise HistoryFormatError(f"{where}: event {index} is not an object: {raw!r}")
     name = raw.get("EventType")
     try:
+        if name is None:
+            raise ValueError("no EventType")
         kind = EventType[name] if isinstance(name, str) else EventType(name)
     except (KeyError, ValueError):
         raise HistoryFormatError(

@@ -123,7 +123,7 @@ class PrefixCache:
         self.recording = True
 
     def remember(self, key: Any, episode: Episode) -> None:
-        self.episodes[key] = Episode(episode.started, [], "", None, episode.outcome,
+        self.episodes[key] = Episode(episode.started, [], "", {}, episode.outcome,
                                      episode.waiting_for, episode.suspended)
 
 
@@ -292,11 +292,10 @@ class Worker:
                 f"instance {instance.instance_id!r} runs orchestrator {instance.name!r}, which the "
                 f"app no longer defines; known: {', '.join(self.index.names(ORCHESTRATOR))}"
             )
-        cache, key = self.prefix_cache, None
-        if cache is not None and not self.crashes.crashed:
-            key = (instance.instance_id, instance.execution_id, instance.history_digest,
-                   digest_events(new_events), self.now)
-        episode = cache.episodes.get(key) if key is not None and not cache.recording else None
+        cache = None if self.crashes.crashed else self.prefix_cache   # only until the first crash
+        key = ((instance.instance_id, instance.execution_id, instance.history_digest,
+                digest_events(new_events), self.now) if cache is not None else None)
+        episode = cache.episodes.get(key) if cache is not None and not cache.recording else None
         replayed = episode is not None
         previous = self._host_replay_of(instance)
         if episode is None:
@@ -308,7 +307,7 @@ class Worker:
             except BaseException:
                 self._put_back(instance, new_events)    # nothing was committed: lose nothing
                 raise
-            if key is not None and cache.recording:
+            if cache is not None and cache.recording:
                 cache.remember(key, episode)
         if self._crash("episode", *point):
             self._put_back(instance, new_events)
@@ -319,7 +318,10 @@ class Worker:
             self.host_replays[instance.instance_id] = (replay, instance.history,
                                                        len(instance.history))
         self.episodes[instance.instance_id] += 1
-        self.last_state[instance.instance_id] = episode.state
+        if replayed:                # the cache kept no state: the last one is unknown
+            self.last_state.pop(instance.instance_id, None)
+        else:
+            self.last_state[instance.instance_id] = episode.state
         self._crash("after-commit", *point)
         if not replayed:
             self._report(instance, info.handler, episode)
@@ -437,10 +439,14 @@ class Worker:
     def dispatch(self, instance: Instance, decision: Decision, carried: list[Event]) -> None:
         """Turn one decision into messages, as the DTFx dispatcher does."""
         if decision.kind == SCHEDULE_TASK:
+            if decision.name is None or decision.input is None:
+                raise decision.lacking("name and input")
             self.hub.activities.append(ActivityWork(
                 instance.instance_id, instance.execution_id, decision.id, decision.name,
                 json.loads(decision.input)[0], decision.attempt))
         elif decision.kind == CREATE_TIMER:
+            if decision.fire_at is None:
+                raise decision.lacking("fire_at")
             self.hub.schedule_timer(decision.fire_at, instance.instance_id, instance.execution_id,
                                     new_event(EventType.TimerFired, decision.fire_at,
                                               TimerId=decision.id,
@@ -448,6 +454,8 @@ class Worker:
         elif decision.kind == CREATE_SUB_ORCHESTRATION:
             self.start_child(instance, decision)
         elif decision.kind == SEND_EVENT:
+            if decision.instance_id is None or decision.input is None:
+                raise decision.lacking("instance_id and input")
             name, key = entity_key(decision.instance_id)
             self.hub.send_to_entity(decision.instance_id, name, key,
                                     EntityRequest.from_message(decision.input))
@@ -455,6 +463,8 @@ class Worker:
             self._finish(instance, decision, carried)
 
     def _finish(self, instance: Instance, decision: Decision, carried: list[Event]) -> None:
+        if decision.status is None:
+            raise decision.lacking("status")
         if decision.status == OrchestrationStatus.ContinuedAsNew:
             self.hub.replace_history(instance, [])
             instance.execution_id = self.new_execution_id(instance.instance_id)
@@ -479,6 +489,8 @@ class Worker:
         self.hub.deliver(parent.instance_id, event, parent.execution_id)
 
     def start_child(self, parent: Instance, decision: Decision) -> None:
+        if decision.instance_id is None or decision.name is None:
+            raise decision.lacking("instance_id and name")
         existing = self.hub.instances.get(decision.instance_id)
         if existing is not None and not existing.is_terminal:
             self.hub.deliver(parent.instance_id, new_event(

@@ -13,6 +13,9 @@ Example::
         fake.tool_call("get_weather", {"city": "Rome"}).reply("Sunny in Rome.")
         ...  # run the app
         fake.last_request.assert_conversation("Weather in Rome?", ("tool", "Sunny"))
+
+Usable without the simulator: it imports only :mod:`dafx_testing.core` (errors, and the
+latency meter a simulator opens to charge model time to virtual time).
 """
 
 from .errors import CassetteMiss, FakeLLMError, NetworkBlocked, ScriptExhausted, UnmatchedRequest

@@ -225,7 +225,8 @@ class FakeLLM(Scripting):
                 self.errors.append(surfaced)
                 raise surfaced from None
         wait = charge(seconds)
-        return dataclasses.replace(response, delay=wait) if wait else response
+        # Only scripted answers take model time; faults arrive at once (their seconds are 0).
+        return dataclasses.replace(response, delay=wait) if wait and isinstance(response, WireResponse) else response
 
     def _capture(self, raw: RawRequest, route: Route) -> LLMRequest:
         body = raw.json()

@@ -52,7 +52,8 @@ def _raw(request: Any, via: str) -> RawRequest:
 
 
 def _body_class(lib: ModuleType) -> type:
-    class Body(lib.SyncByteStream, lib.AsyncByteStream):
+    # The bases come from whichever library the caller uses (httpx or httpx2), known at run time.
+    class Body(lib.SyncByteStream, lib.AsyncByteStream):  # type: ignore[name-defined]
         """A scripted body: its chunks, then the dropped connection if there is one."""
 
         def __init__(self, chunks: tuple[bytes, ...], error: Exception | None) -> None:

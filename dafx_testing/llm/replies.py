@@ -116,7 +116,8 @@ class Reply:
         """Short text for error messages, e.g. ``tool_call get_weather({"city": "Rome"})``."""
         if self.tool_calls:
             return "tool_call " + ", ".join(f"{c.name}({c.arguments_json})" for c in self.tool_calls)
-        shown = self.content if len(self.content or "") <= 60 else f"{self.content[:57]}..."
+        text = self.content or ""
+        shown = self.content if len(text) <= 60 else f"{text[:57]}..."
         return f"{self.kind} {shown!r}"
 
 

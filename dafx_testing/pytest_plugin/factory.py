@@ -78,15 +78,24 @@ class SimulatorFactory:
         from ..simulator import Simulator
 
         resolved, label = resolve_app(self._request, app)
-        options = dict(seed=self.seed, start_time=self.config.start_time, guard=self.config.guard)
-        options.update(simulator_kwargs)
+        options = {"seed": self.seed, "start_time": self.config.start_time,
+                   "guard": self.config.guard, **simulator_kwargs}
         sim = Simulator(resolved, **options)
         self.built.append(BuiltSimulator(sim, label, sim.now))
         if self.current is None:
             self.current = sim
             if self._fake_llm is not None:
-                self._fake_llm.clock = lambda: self.current.now
+                self._fake_llm.clock = lambda: self.current_simulator().now
         return sim
+
+    def current_simulator(self) -> Simulator:
+        """The :attr:`current` simulator; a :class:`~dafx_testing.DafxError` before any is built."""
+        if self.current is None:
+            from ..core.errors import DafxError
+
+            raise DafxError("dafx_factory has not built a simulator yet: take the dafx fixture "
+                            "or call dafx_factory() first")
+        return self.current
 
     @contextlib.contextmanager
     def driving(self, sim: Simulator) -> Iterator[None]:

@@ -172,6 +172,7 @@ class _Placeholders:
 
     def _stand_in(self, match: re.Match[str], kind_hint: str) -> str:
         kind = match.lastgroup
+        assert kind is not None, "each alternative of _TOKENS is a named group"
         raw = _instant(match.group(0)) if kind == "time" else match.group(0)
         if raw not in self._by_value:
             # A key names what an id is only when the id is the whole value under it.

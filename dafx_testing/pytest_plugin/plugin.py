@@ -24,7 +24,7 @@ relative to the rootdir) or per module/test with
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +76,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None],
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     factory = item.stash.get(_FACTORY, None)
     if factory is None or not (report.failed or report.when == "call"):
@@ -173,7 +175,7 @@ def virtual_clock(dafx: Simulator, dafx_factory: SimulatorFactory) -> ClockContr
     from .virtual_clock import ClockControl
 
     # Taking dafx makes sure the simulator exists; a crash sweep swaps the current one per run.
-    return ClockControl(lambda: dafx_factory.current)
+    return ClockControl(dafx_factory.current_simulator)
 
 
 @pytest.fixture

@@ -80,7 +80,11 @@ def run(item: pytest.Function, config: PluginConfig,
     ``factory`` is the test's ``dafx_factory`` (there whenever the test takes ``dafx``).
     """
     __tracebackhide__ = True
+    from ..simulator import Simulator
+
     marker = item.get_closest_marker(MARKER)
+    if marker is None:
+        raise pytest.UsageError(f"{item.nodeid} has no @pytest.mark.crash_sweep marker to sweep")
     unknown = sorted(set(marker.kwargs) - set(OPTIONS))
     if marker.args or unknown:
         given = [repr(a) for a in marker.args] + [f"{k}=..." for k in unknown]
@@ -92,6 +96,9 @@ def run(item: pytest.Function, config: PluginConfig,
                     "fixture; its body runs once per crash, each time on a fresh simulator "
                     "passed as dafx", pytrace=False)
     template = arguments["dafx"]
+    if not isinstance(template, Simulator):
+        pytest.fail(f"@pytest.mark.crash_sweep on {item.nodeid}: the dafx fixture must give a "
+                    f"dafx_testing.Simulator, not {type(template).__name__}", pytrace=False)
     assert factory is not None, "the dafx fixture is built by dafx_factory"
 
     def scenario(sim: Any) -> None:
@@ -99,7 +106,7 @@ def run(item: pytest.Function, config: PluginConfig,
             item.obj(**dict(arguments, dafx=sim))
 
     index = item.callspec.params.get(SHARD_PARAM) if hasattr(item, "callspec") else None
-    shard = None if index is None else (index, config.shards)
+    shard = (index, config.shards) if isinstance(index, int) else None
     report = template.crash_sweep(scenario, pairs=config.sweep == "pairs", shard=shard,
                                   **marker.kwargs)
     item.stash[SWEEP_REPORT] = report

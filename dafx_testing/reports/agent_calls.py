@@ -47,12 +47,13 @@ def conversations_in(history: list[Event]) -> list[AgentSession]:
             session = sessions.setdefault((participant.name, participant.key),
                                           AgentSession(agent=participant.name, key=participant.key))
             session.turns.append(_request_turn(step.value))
-            calls[step.task_id] = (session, len(session.turns) - 1)
+            if step.task_id is not None:
+                calls[step.task_id] = (session, len(session.turns) - 1)
         elif step.direction == IN and step.task_id in calls:
             session, position = calls.pop(step.task_id)
-            turn = _with_response(session.turns[position], step.value, step.failed)
-            session.turns[position] = turn
-            session.agent = next((m.author for m in turn.response if m.author), session.agent)
+            messages, usage = _response(step.value, step.failed)
+            session.turns[position] = _replace(session.turns[position], messages, usage)
+            session.agent = next((m.author for m in messages if m.author), session.agent)
     return list(sessions.values())
 
 
@@ -70,15 +71,15 @@ def _request_turn(request: Any) -> AgentTurn:
     )
 
 
-def _with_response(turn: AgentTurn, answer: Any, failed: bool) -> AgentTurn:
-    """``turn`` completed by the entity's decoded answer: ``{"result": "<AgentResponse>"}``."""
+def _response(answer: Any, failed: bool) -> tuple[tuple[AgentMessage, ...], dict[str, Any] | None]:
+    """The messages and usage of the entity's decoded answer: ``{"result": "<AgentResponse>"}``."""
     result = answer.get("result") if isinstance(answer, dict) else answer
     response = decode_payload(result) if isinstance(result, str) else result
     if failed or not isinstance(response, dict):
         error = {"$type": "error", "message": str(response)}
-        return _replace(turn, (AgentMessage("assistant", "", contents=(error,)),), None)
+        return (AgentMessage("assistant", "", contents=(error,)),), None
     messages = tuple(_message(m) for m in response.get("messages") or () if isinstance(m, dict))
-    return _replace(turn, messages, response.get("usage_details"))
+    return messages, response.get("usage_details")
 
 
 def _text(role: str, text: str) -> AgentMessage:
@@ -100,7 +101,8 @@ def _message(raw: dict[str, Any]) -> AgentMessage:
 
 def _content(raw: dict[str, Any]) -> dict[str, Any]:
     content = {_CONTENT_KEYS.get(key, key): value for key, value in raw.items()}
-    content["$type"] = _CONTENT_TYPES.get(content.get("$type"), content.get("$type"))
+    kind = content.get("$type")
+    content["$type"] = _CONTENT_TYPES.get(kind, kind) if isinstance(kind, str) else kind
     if isinstance(content.get("arguments"), str):   # the model's wire form; the state has a dict
         content["arguments"] = decode_payload(content["arguments"])
     return content

@@ -390,7 +390,7 @@ def _history(steps: list[Interaction]) -> str:
     shown: list[Interaction | None] = list(steps)
     if len(steps) > MAX_ROWS:
         head = MAX_ROWS // 2
-        shown = steps[:head] + [None] + steps[len(steps) - (MAX_ROWS - head):]
+        shown = [*steps[:head], None, *steps[len(steps) - (MAX_ROWS - head):]]
     rows = []
     for step in shown:
         if step is None:

@@ -193,7 +193,7 @@ class _Reader:
         self.episode = 0
         self.caller = Participant(CLIENT)            # who started the instance: gets its result
         self.tasks: dict[Any, Participant] = {}     # sequence number or request id -> participant
-        self.requests: dict[str, tuple[str, int]] = {}   # entity call's request id -> (op, seq no)
+        self.requests: dict[str, tuple[str | None, int]] = {}   # entity call's request id -> (op, seq no)
 
     def read(self, kind: EventType, event: Event) -> _Step:
         task = event.get("TaskScheduledId")
@@ -243,9 +243,10 @@ class _Reader:
         agent = agent_of(name)
         participant = Participant("agent" if agent else "entity", agent or name, key)
         signal = bool(request.get("signal"))
-        if not signal:    # a call: its response is an EventRaised named after the request id
-            self.tasks[request.get("id")] = participant
-            self.requests[request.get("id")] = (request.get("op"), event["EventId"])
+        request_id = request.get("id")
+        if not signal and isinstance(request_id, str):   # a call: its response is named after the id
+            self.tasks[request_id] = participant
+            self.requests[request_id] = (request.get("op"), event["EventId"])
         label = f"{'signal' if signal else 'call'} {request.get('op')}"
         return _Step(OUT, participant, label, request.get("input"), event["EventId"],
                      one_way=signal)

@@ -58,14 +58,15 @@ def _messages(steps: list[Interaction], ids: dict[Participant, str],
               max_messages: int | None) -> list[str]:
     shown = steps
     skipped = 0
+    gap = None       # the position of the note that stands for the messages left out
     if max_messages is not None and len(steps) > max_messages:
-        head = max_messages // 2
+        gap = max_messages // 2
         skipped = len(steps) - max_messages
-        shown = steps[:head] + steps[head + skipped:]
+        shown = steps[:gap] + steps[gap + skipped:]
     lines: list[str] = []
     clock = None
     for position, step in enumerate(shown):
-        if skipped and position == max_messages // 2:
+        if position == gap:
             lines.append(f"    Note over {_ORCHESTRATION}: ... {skipped} messages left out ...")
         if step.at != clock:
             moment = f"{elapsed(step.elapsed)} ({format_timestamp(step.at)})"
@@ -74,8 +75,8 @@ def _messages(steps: list[Interaction], ids: dict[Participant, str],
         other = ids[step.participant]
         source, target = ((_ORCHESTRATION, other) if step.direction == OUT
                           else (other, _ORCHESTRATION))
-        head = "x" if step.failed else ")" if step.one_way else ">>"
-        arrow = ("--" if step.reply else "-") + head
+        tip = "x" if step.failed else ")" if step.one_way else ">>"
+        arrow = ("--" if step.reply else "-") + tip
         lines.append(f"    {source}{arrow}{target}: {_text(_message(step))}")
     return lines
 
