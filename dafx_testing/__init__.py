@@ -21,7 +21,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .agents.sessions import AgentSession, AgentTurn
+    from .agents.sessions import AgentMessage, AgentSession, AgentToolCall, AgentTurn
     from .checks.determinism import PerturbedReplay
     from .checks.explore import Schedule, ScheduleFailure
     from .checks.guard import Guard, GuardReport, NonDeterministicCallWarning
@@ -61,6 +61,7 @@ _HOMES = {
     "AZURE_STORAGE_TIMER_LIMITS": "functions.orchestrations",
     "NO_TIMER_LIMITS": "functions.orchestrations",
     "AgentSession": "agents.sessions", "AgentTurn": "agents.sessions",
+    "AgentMessage": "agents.sessions", "AgentToolCall": "agents.sessions",
     "Replayer": "checks.replayer", "ReplayResult": "checks.replayer",
     "Guard": "checks.guard", "GuardReport": "checks.guard",
     "NonDeterministicCallWarning": "checks.guard",
@@ -87,6 +88,8 @@ __all__ = [
     "ActivityCall",
     "AgentSession",
     "AgentTurn",
+    "AgentMessage",
+    "AgentToolCall",
     "TimerLimits",
     "AZURE_STORAGE_TIMER_LIMITS",
     "NO_TIMER_LIMITS",
