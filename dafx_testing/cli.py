@@ -4,7 +4,8 @@ Commands::
 
     dafx run APP ORCHESTRATOR [--input JSON] [--event NAME=JSON]... [--advance 24h]
     dafx run APP --http POST /api/orchestrators/NAME [--body JSON]
-    dafx sweep APP ORCHESTRATOR [--input JSON] [--reset M:F] [--effects M:F] [--html OUT.html]
+    dafx sweep APP ORCHESTRATOR [--input JSON] [--reset M:F] [--effects M:F] [--once ACTIVITY...]
+               [--html OUT.html]
     dafx replay --app APP FILES...
     dafx show FILES... [--format text|mermaid|html] [--html OUT.html]
     dafx --version
@@ -61,7 +62,7 @@ from .checks.replayer import Replayer
 from .core.crash import POINT_KINDS
 from .core.errors import AppLoadError, DafxError, HistoryFormatError, UnknownFunctionError
 from .core.timeline import timeline
-from .functions.http import HttpTestClient
+from .functions.app import HostJsonError
 from .reports.agent_calls import conversations_in
 from .reports.html_report import render_html, write_html
 from .reports.json_output import dumps, instances_json, replay_json, replay_verdict, status_json, sweep_json
@@ -77,7 +78,9 @@ APP_HELP = "function_app.py path, its folder, or package.module:app"
 EXIT_CODES = {
     "run": "exit codes: 0 completed, 1 failed or terminated, 2 bad usage or input, 3 still "
            "running;\n  with --http and no instance to follow: 0 below HTTP 400, else 1",
-    "sweep": "exit codes: 0 every crash recovered, 1 an invariant broke, 2 bad usage or input",
+    "sweep": "exit codes: 0 every crash recovered, 1 the app is wrong (an invariant broke after a "
+             "crash,\n  or the crash-free baseline failed or was non-deterministic), 2 bad usage "
+             "or input",
     "replay": "exit codes: 0 every history replays, 1 one diverged or failed, 2 bad usage or input "
               "(a history\n  or the app could not be read)",
     "show": "exit codes: 0 shown, 2 bad usage or a history file that cannot be read",
@@ -85,6 +88,9 @@ EXIT_CODES = {
 HINTS = {
     AppLoadError: f"APP is a {APP_HELP}; run dafx from your project's root so the app's own "
                   "imports resolve (--debug shows the import traceback)",
+    HostJsonError: "fix it at that line and column: the Python worker fails to import "
+                   "azure.durable_functions with it too (dafx reads the host.json beside APP "
+                   "and, like the SDK, the one in the current directory)",
     UnknownFunctionError: "use one of the names listed: a function's name, or the name given to "
                           "its trigger (orchestration=..., activity=...)",
     HistoryFormatError: "a history file is what Simulator.save_history writes, or a JSON list of "
@@ -240,8 +246,12 @@ def _add_sweep(commands: Any, common: argparse.ArgumentParser) -> None:
         "crash the orchestration at every commit point, check it recovers",
         "Run ORCHESTRATOR of APP once without crashes, then once per commit point with a crash "
         "injected there, and compare every recovery with the baseline: statuses, outputs, "
-        "entity states, history, repeated activities, the outside world (--effects). The "
-        "scenario runs many times: give --reset so each run starts from a clean world.",
+        "entity states, history, the outside world (--effects). An activity that runs again "
+        "after a crash (at-least-once delivery) is a failure only when that changes what is "
+        "compared, or when it is named with --once; otherwise it is listed as information. "
+        "A crash-free baseline that leaves an instance Failed or trips a check (non-determinism, "
+        "a runaway orchestration) fails the sweep, with no crash runs. The scenario runs many "
+        "times: give --reset so each run starts from a clean world.",
         ["dafx sweep scenarios/order_saga/function_app.py place_order \\",
          "    --input '{\"id\": \"o1\", \"item\": \"book\", \"amount\": 30}' \\",
          "    --idempotent reserve_inventory ship_order \\",
@@ -251,8 +261,12 @@ def _add_sweep(commands: Any, common: argparse.ArgumentParser) -> None:
     sweep.add_argument("orchestrator", metavar="ORCHESTRATOR",
                        help="the orchestrator function's name")
     _add_drive_arguments(sweep)
+    sweep.add_argument("--once", nargs="+", default=[], metavar="ACTIVITY",
+                       help="activities whose repeated execution is a failure even when it "
+                            "leaves no observable difference (e.g. it sends an email)")
     sweep.add_argument("--idempotent", nargs="+", default=[], metavar="ACTIVITY",
-                       help="activities whose repeated execution is not a failure")
+                       help="activities expected to run again: left out of the information "
+                            "line on harmless re-runs")
     sweep.add_argument("--pairs", action="store_true", help="also crash at every pair of points")
     sweep.add_argument("--kinds", nargs="+", metavar="KIND",
                        help="only these kinds of points: dequeue episode activity entity "
@@ -453,6 +467,10 @@ def _run(args: argparse.Namespace) -> int:
 
 def _call_http(sim: Any, method: str, path: str, body: str | None) -> dict[str, Any]:
     """One request to the app: the exchange, with the instance id a check-status answer names."""
+    # Imported here, not at the top: it imports azure.durable_functions, which parses
+    # ./host.json, and --version and --help must work beside a broken one.
+    from .functions.http import HttpTestClient
+
     exchange: dict[str, Any] = {"method": method.upper(), "path": path}
     headers = {"Content-Type": "application/json"} if body is not None else None
     try:
@@ -517,6 +535,11 @@ def _sweep(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown --kinds {', '.join(sorted(unknown))}; valid: "
                          f"{', '.join(POINT_KINDS)}",
                          "name one or more kinds, e.g. --kinds activity episode")
+    both = sorted({n.lower() for n in args.once} & {n.lower() for n in args.idempotent})
+    if both:
+        raise UsageError(f"{', '.join(both)} given to both --once and --idempotent",
+                         "--once makes a re-run a failure, --idempotent expects re-runs: "
+                         "name each activity in one of them")
     _prepare()
     baseline: list[Simulator] = []     # the crash-free run: its instances go into --html
 
@@ -537,7 +560,7 @@ def _sweep(args: argparse.Namespace) -> int:
     try:
         report = Simulator(args.app, seed=args.seed).crash_sweep(
             scenario, pairs=args.pairs, idempotent=args.idempotent, kinds=args.kinds,
-            effects=args.effects, progress=bar, isolation=args.isolation)
+            effects=args.effects, progress=bar, isolation=args.isolation, once=args.once)
     finally:
         bar.close()
     if args.html:

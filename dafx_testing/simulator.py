@@ -175,6 +175,9 @@ class Simulator:
         max_episodes: episodes one instance may run in one call before it is
             declared runaway.
         max_history_events: history length at which an execution is runaway.
+        max_replayed_events: history events one instance may replay in one call
+            (the sum of its history's length over its episodes) before it is
+            declared runaway; the default stops a loop in seconds.
         raise_on_nondeterminism: raise :class:`NonDeterminismError` when a replay
             diverges (the instance is failed either way, as the host does).
         entity_batch_size: the most queued operations one entity batch runs
@@ -209,6 +212,7 @@ class Simulator:
     timer_limits = _Setting()
     max_episodes = _Setting()
     max_history_events = _Setting()
+    max_replayed_events = _Setting()
     raise_on_nondeterminism = _Setting()
     entity_batch_size = _Setting()
     guard = _Setting()
@@ -225,6 +229,7 @@ class Simulator:
         timer_limits: TimerLimits = AZURE_STORAGE_TIMER_LIMITS,
         max_episodes: int = 10_000,
         max_history_events: int = 50_000,
+        max_replayed_events: int = 200_000,
         raise_on_nondeterminism: bool = True,
         entity_batch_size: int = DEFAULT_BATCH_SIZE,
         guard: str | Callable[[], AbstractContextManager[Any]] | None = "error",
@@ -243,7 +248,8 @@ class Simulator:
         guard_factory, checks = _determinism(guard, guard_allow, perturb)
         self.settings = Settings(
             timer_limits=timer_limits, max_episodes=max_episodes,
-            max_history_events=max_history_events, raise_on_nondeterminism=raise_on_nondeterminism,
+            max_history_events=max_history_events, max_replayed_events=max_replayed_events,
+            raise_on_nondeterminism=raise_on_nondeterminism,
             entity_batch_size=entity_batch_size, guard=guard_factory,
             episode_checks=checks + list(episode_checks), http_handler=http_handler,
             shuffle_seed=shuffle_seed)
@@ -522,7 +528,7 @@ class Simulator:
                     kinds: Sequence[str] | None = None,
                     progress: Callable[[int, int], None] | None = None,
                     shard: tuple[int, int] | None = None,
-                    isolation: str = "auto") -> SweepReport:
+                    isolation: str = "auto", once: Sequence[str] = ()) -> SweepReport:
         """Run ``scenario`` with a crash at every commit point; see :func:`crash_sweep`.
 
         Each run gets a fresh simulator built with this one's options; this
@@ -531,7 +537,12 @@ class Simulator:
         ``isolation="rerun"`` runs the scenario from the start for each point
         instead of forking crash runs off one run (what ``"auto"`` does for long
         scenarios on Linux); apps that keep state outside the process (files, a
-        database) need it.
+        database) need it. An activity that runs again after a crash is a
+        failure only when that leaves an observable difference or when it is
+        named in ``once``; otherwise the report lists it as information
+        (``idempotent`` names are left out of that list). A broken baseline (an
+        instance Failed, a wait that timed out, a non-determinism check) makes
+        the report not ok, with no crash runs.
 
         Example::
 
@@ -547,11 +558,11 @@ class Simulator:
         """
         return crash_sweep(self._fresh, scenario, pairs=pairs, idempotent=idempotent,
                            effects=effects, kinds=kinds, seed=self.seed, progress=progress,
-                           shard=shard, isolation=isolation)
+                           shard=shard, isolation=isolation, once=once)
 
     def explore(self, scenario: Callable[[Simulator], Any], *, max_examples: int = 50,
                 max_crashes: int = 3, reorder: bool = True, idempotent: Sequence[str] = (),
-                effects: Callable[[], Any] | None = None) -> int:
+                effects: Callable[[], Any] | None = None, once: Sequence[str] = ()) -> int:
         """Let Hypothesis search crash schedules and completion orders that break ``scenario``.
 
         Returns how many schedules ran; raises
@@ -561,7 +572,8 @@ class Simulator:
         from .checks.explore import explore
 
         return explore(self._fresh, scenario, max_examples=max_examples, max_crashes=max_crashes,
-                       reorder=reorder, idempotent=idempotent, effects=effects, seed=self.seed)
+                       reorder=reorder, idempotent=idempotent, effects=effects, seed=self.seed,
+                       once=once)
 
     def attach_prefix_cache(self, cache: PrefixCache) -> None:
         """Share episode outcomes with other runs of one scenario (used by crash sweeps)."""
@@ -622,7 +634,7 @@ class Simulator:
         Work whose model calls take time (``fake.latency``) stays in flight until
         :meth:`advance` or a wait reaches the moment it lands.
         """
-        self._worker.episodes.clear()
+        self._worker.new_drive()
         call_off_loop(self._work)
 
     def _work(self) -> None:
@@ -793,6 +805,9 @@ class Simulator:
         if landing is not None:
             waits.append(f"a slow model call that returns at {landing.isoformat()}")
         reason = "; waiting for " + " and ".join(waits) if waits else ""
+        if instance.unmatched_events:   # names match exactly, case included, as in the SDK
+            reason += ("; received event(s) " + ", ".join(repr(n) for n in instance.unmatched_events)
+                       + ", which nothing awaits (buffered; event names match exactly)")
         return (
             f"instance {instance.instance_id!r} (orchestrator {instance.name!r}) is still "
             f"{instance.runtime_status} at the deadline {deadline.isoformat()}{reason}. Raise the "

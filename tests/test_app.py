@@ -150,6 +150,18 @@ def test_a_folder_is_read_as_its_function_app_py(tmp_path):
     assert index.app is load_app(path)
 
 
+@pytest.mark.parametrize("where, ref", [("", "blueprint"), ("blueprint", "."),
+                                        ("", "./blueprint"), ("", "blueprint/")])
+def test_an_existing_folder_without_a_slash_is_the_app_in_it(tmp_path, monkeypatch, where, ref):
+    path = write(tmp_path / "blueprint", HELLO_APP)
+    monkeypatch.chdir(tmp_path / where)
+
+    index = index_quietly(ref)
+
+    assert index.names(ORCHESTRATOR) == ["hello"]
+    assert index.app is load_app(path)
+
+
 def test_a_module_attr_string_is_imported(tmp_path, monkeypatch):
     name = module_package(tmp_path, monkeypatch, "dafxtest_attr", HELLO_APP + "\nother = 1\n")
 
@@ -202,6 +214,22 @@ def test_a_folder_without_function_app_py_names_the_file_it_looked_for(tmp_path)
         load_app(str(tmp_path / "empty"))
 
     assert str(tmp_path / "empty" / "function_app.py") in str(caught.value)
+
+
+def test_a_folder_without_function_app_py_lists_its_python_files(tmp_path, monkeypatch):
+    write(tmp_path / "blueprint", HELLO_APP, "orders.py")
+    write(tmp_path / "blueprint", "", "__init__.py")
+    monkeypatch.chdir(tmp_path)
+
+    with pytest.raises(AppLoadError) as caught:
+        load_app("blueprint")
+
+    assert str(caught.value) == (
+        "app file not found: folder 'blueprint' has no function_app.py (looked for "
+        f"{tmp_path.resolve() / 'blueprint' / 'function_app.py'}, the file the Python worker "
+        "loads); its Python files: __init__.py, orders.py. Pass the app's folder, its file "
+        "(e.g. 'blueprint/orders.py'), or 'blueprint:app' for the package")
+    assert index_quietly("blueprint/orders.py").names(ORCHESTRATOR) == ["hello"]
 
 
 def test_an_unimportable_module_names_it_and_the_fix():
@@ -277,6 +305,48 @@ def test_a_file_whose_import_raises_names_the_file_and_the_error(tmp_path):
                    for m in list(sys.modules.values()))
     with pytest.raises(AppLoadError, match="failed"):
         load_app(path)
+
+
+BROKEN_HOST_JSON = '{\n  "version": "2.0",\n  "logging": {"logLevel": {"default": "Debug",}}\n}\n'
+BROKEN_HOST_JSON_ERROR = (
+    "is not valid JSON: Expecting property name enclosed in double quotes at line 3, column 47 "
+    "(the Durable SDK parses it with Python's json module: strict JSON, no comments, no "
+    "trailing commas)")
+
+
+@pytest.mark.parametrize("ref, shown", [("app", "app/host.json"),
+                                        ("app/function_app.py", "app/host.json"),
+                                        (".", "host.json")])
+def test_an_invalid_host_json_beside_the_app_is_named_with_line_and_column(
+        tmp_path, monkeypatch, ref, shown):
+    path = write(tmp_path / "app", HELLO_APP)
+    (tmp_path / "app" / "host.json").write_text(BROKEN_HOST_JSON, encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "app" if ref == "." else tmp_path)
+
+    with pytest.raises(AppLoadError) as caught:
+        index_app(ref)
+
+    assert str(caught.value) == f"{shown} {BROKEN_HOST_JSON_ERROR}"
+    assert not any(getattr(m, "__file__", None) and Path(m.__file__).resolve() == path.resolve()
+                   for m in list(sys.modules.values()))      # the app was not imported
+
+
+def test_an_invalid_host_json_beside_an_app_module_is_named(tmp_path, monkeypatch):
+    name = module_package(tmp_path, monkeypatch, "dafxtest_host_json", HELLO_APP)
+    (tmp_path / "dafxtest_host_json" / "host.json").write_text(BROKEN_HOST_JSON, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+
+    with pytest.raises(AppLoadError) as caught:
+        index_app(f"{name}:app")
+
+    assert str(caught.value) == f"dafxtest_host_json/host.json {BROKEN_HOST_JSON_ERROR}"
+
+
+def test_a_valid_host_json_is_no_obstacle(tmp_path):
+    write(tmp_path / "app", HELLO_APP)
+    (tmp_path / "app" / "host.json").write_text('{"version": "2.0"}', encoding="utf-8")
+
+    assert index_quietly(tmp_path / "app").names(ACTIVITY) == ["greet"]
 
 
 def test_something_that_is_no_app_reference_is_rejected():

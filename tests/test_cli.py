@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -17,6 +18,7 @@ from dafx_testing.cli import (
     EXIT_INTERRUPTED,
     EXIT_RUNNING,
     EXIT_USAGE,
+    _version,
     main,
     parse_duration,
 )
@@ -163,6 +165,31 @@ def test_a_failing_orchestration_exits_1(capsys, tmp_path):
     assert "<- activity card #0 FAILED" in out
 
 
+@pytest.fixture
+def hello_app(tmp_path, monkeypatch):
+    """``tmp_path/hello/function_app.py`` (tests/apps/hello_app.py), run from ``tmp_path``."""
+    folder = tmp_path / "hello"
+    folder.mkdir()
+    (folder / "function_app.py").write_text(
+        (ROOT / "tests" / "apps" / "hello_app.py").read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    yield folder
+    for name, module in list(sys.modules.items()):
+        if str(getattr(module, "__file__", "")).startswith(str(tmp_path)):
+            del sys.modules[name]
+
+
+@pytest.mark.parametrize("app, where", [("hello", "."), (".", "hello"), ("hello/", "."),
+                                        ("hello/function_app.py", ".")])
+def test_a_folder_runs_the_app_in_it(capsys, monkeypatch, hello_app, app, where):
+    monkeypatch.chdir(hello_app.parent / where)
+
+    code, out, err = run(capsys, app, "hello", "--input", '"Oslo"')
+
+    assert (code, err) == (EXIT_COMPLETED, "")
+    assert field(out, "output") == '"hello Oslo"'
+
+
 # --- usage errors ----------------------------------------------------------------------
 
 
@@ -228,6 +255,40 @@ def test_an_app_module_without_that_attribute_lists_its_apps(capsys):
     assert code == EXIT_USAGE
     assert err.splitlines()[0] == ("dafx: error: module 'scenarios.content_approval.function_app' "
                                    "has no attribute 'ap'; its apps: bp, app")
+
+
+HOST_JSON_PROBLEM = (
+    "is not valid JSON: Expecting property name enclosed in double quotes at line 3, column 22 "
+    "(the Durable SDK parses it with Python's json module: strict JSON, no comments, no "
+    "trailing commas)")
+HOST_JSON_HINT = (
+    "hint: fix it at that line and column: the Python worker fails to import "
+    "azure.durable_functions with it too (dafx reads the host.json beside APP and, like the SDK, "
+    "the one in the current directory)")
+
+
+def test_an_invalid_host_json_beside_the_app_exits_2_naming_it(capsys, hello_app):
+    (hello_app / "host.json").write_text('{\n  "version": "2.0",\n  "logging": {"x": 1,}\n}\n')
+
+    code, out, err = run(capsys, "hello", "hello", "--input", '"Oslo"')
+
+    assert (code, out) == (EXIT_USAGE, "")
+    assert err.splitlines() == [f"dafx: error: hello/host.json {HOST_JSON_PROBLEM}", HOST_JSON_HINT]
+
+
+def test_an_app_folder_without_function_app_py_exits_2_naming_what_was_looked_for(capsys,
+                                                                                   tmp_path):
+    (tmp_path / "blueprint").mkdir()
+    (tmp_path / "blueprint" / "orders.py").write_text("")
+
+    code, _, err = run(capsys, str(tmp_path / "blueprint"), "hello")
+
+    assert code == EXIT_USAGE
+    assert err.splitlines()[0] == (
+        f"dafx: error: app file not found: folder '{tmp_path / 'blueprint'}' has no "
+        f"function_app.py (looked for {tmp_path / 'blueprint' / 'function_app.py'}, the file the "
+        "Python worker loads); its Python files: orders.py. Pass the app's folder, its file "
+        f"(e.g. '{tmp_path / 'blueprint' / 'orders.py'}'), or 'package.module:app'")
 
 
 def test_an_unexpected_error_is_one_line_unless_debug(capsys, monkeypatch):
@@ -378,6 +439,55 @@ def test_parse_duration_rejects_anything_else(text):
 
 
 # --- the installed command -------------------------------------------------------------
+
+
+BESIDE_A_BROKEN_HOST_JSON = """\
+import contextlib, io, json, sys
+from dafx_testing.cli import main
+
+def dafx(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(argv))
+        except SystemExit as exit:
+            code = exit.code
+    return [code, out.getvalue(), err.getvalue()]
+
+results = {"--version": dafx("--version"), "--help": dafx("--help"),
+           "run --help": dafx("run", "--help"), "replay --help": dafx("replay", "--help")}
+results["sdk imported"] = "azure.durable_functions" in sys.modules
+results["run elsewhere"] = dafx("run", "elsewhere", "hello")
+results["run ."] = dafx("run", ".", "hello")
+print(json.dumps(results))
+"""
+
+
+def test_version_and_help_never_read_host_json_and_commands_name_a_broken_one(tmp_path):
+    """Outside pytest the Durable SDK parses ./host.json when imported (under pytest it skips)."""
+    (tmp_path / "host.json").write_text('{\n  "version": "2.0",\n  "logging": {"x": 1,}\n}\n')
+    (tmp_path / "function_app.py").write_text(
+        (ROOT / "tests" / "apps" / "hello_app.py").read_text(encoding="utf-8"))
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "function_app.py").write_text(
+        (tmp_path / "function_app.py").read_text())
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))   # this checkout's dafx
+    done = subprocess.run([sys.executable, "-c", BESIDE_A_BROKEN_HOST_JSON], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    assert results["--version"][:2] == [0, f"{_version()}\n"]
+    for command in ("--help", "run --help", "replay --help"):
+        assert results[command][0] == 0 and results[command][1].startswith("usage: dafx")
+    assert results["sdk imported"] is False
+    assert results["run elsewhere"] == [EXIT_USAGE, "", (
+        f"dafx: error: host.json in the current directory {HOST_JSON_PROBLEM}\n"
+        f"{HOST_JSON_HINT}\n")]
+    assert results["run ."] == [EXIT_USAGE, "", (
+        f"dafx: error: host.json {HOST_JSON_PROBLEM}\n{HOST_JSON_HINT}\n")]
 
 
 def test_the_dafx_console_script_runs_the_scenario():

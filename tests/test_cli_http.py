@@ -39,7 +39,7 @@ def test_http_start_then_event_follows_the_instance_to_completion(capsys):
     assert lines[0] == "HTTP 202 POST /api/orchestrators/content_approval"
     assert '"statusQueryGetUri": "http://localhost:7071/runtime/webhooks/durabletask/' in lines[1]
     assert "status     Completed" in out
-    assert 'started content_approval input="{\\"topic\\": \\"tides\\"}"' in out
+    assert 'started content_approval input={"topic": "tides"}' in out
     assert service.calls[0].payload == "tides"
     assert err == ""
 

@@ -82,7 +82,7 @@ def test_json_gives_each_instance_with_its_timeline_and_conversations(capsys, tr
     assert (instance["instanceId"], instance["runtimeStatus"], instance["events"]) == (
         "trip-1", "Completed", 24)
     assert instance["input"] == {"city": "Oslo"}
-    assert instance["timeline"][0].endswith('started plan_trip input="{\\"city\\": \\"Oslo\\"}"')
+    assert instance["timeline"][0].endswith('started plan_trip input={"city": "Oslo"}')
     assert instance["conversations"] == [{
         "agent": "Forecaster", "session": instance["conversations"][0]["session"],
         "turns": [{"message": "Weather in Oslo?", "reply": trip.forecast, "errors": []}]}]

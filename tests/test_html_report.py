@@ -216,6 +216,19 @@ def test_payloads_are_text_never_markup():
     assert page.heading_texts("h1") == ["<b>t</b>"]
 
 
+def test_a_failing_tests_message_comes_first_as_text(trip):
+    message = "AssertionError: assert '<b>hi</b>' == 'hello'\n  - hello\n  + <b>hi</b>"
+
+    html = render_html(title="tests/test_trip.py::test_hello", simulator=trip.sim, failure=message)
+
+    page = Page(html)
+    assert page.ids.index("failure") < page.ids.index("instances")
+    assert "Failure" in page.heading_texts("h2")
+    assert ("<pre>AssertionError: assert &#x27;&lt;b&gt;hi&lt;/b&gt;&#x27; == &#x27;hello&#x27;\n"
+            "  - hello\n  + &lt;b&gt;hi&lt;/b&gt;</pre>") in html
+    assert "failure" not in Page(render_html(simulator=trip.sim)).ids
+
+
 # --- pages from a live simulator and from a sweep ----------------------------------------
 
 

@@ -166,3 +166,40 @@ def test_the_plugin_can_be_disabled(pytester):
     assert "dafx_app" not in markers.stdout.str()
     options = pytester.runpytest(*QUIET, "-p", "no:dafx", "--dafx-seed=1")
     options.stderr.fnmatch_lines(["*unrecognized arguments: --dafx-seed=1*"])
+
+
+def test_a_failing_sweep_explains_each_failing_run_with_its_history(pytester):
+    pytester.makeini("[pytest]\ndafx_app = function_app.py\n")
+    # Greeting is an outside effect (a line in a file): the instance completes as in the
+    # baseline after every crash, but a crash that makes greet run twice shows in the file.
+    write(pytester, "function_app.py", HELLO_APP.replace('    return "hello " + name', """\
+    with open("greeted.txt", "a") as greeted:
+        greeted.write(name + "\\n")
+    return "hello " + name"""))
+    write(pytester, "test_ledger.py", """\
+        from pathlib import Path
+
+        import pytest
+
+
+        def greeted():
+            return Path("greeted.txt").read_text().split()
+
+
+        @pytest.mark.crash_sweep(effects=greeted, isolation="rerun")   # forks would share the file
+        def test_greets_once(dafx):
+            Path("greeted.txt").write_text("")
+            dafx.wait_for_completion(dafx.start_new("hello", "Cy", instance_id="greets-cy"))
+        """)
+
+    result = pytester.runpytest(*QUIET)
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "crash at #* activity greet (greets-cy task 0):",
+        "  - the outside world differs: expected *, got *",
+        "  recovered history of greets-cy:",
+        '      *started hello input=*',
+        '      *<- activity greet #0 result="hello Cy"',
+        "  reproduce: CrashPlan(at=*",
+    ])

@@ -140,7 +140,7 @@ def test_the_markers_are_registered_with_help(pytester):
     result.stdout.fnmatch_lines_random([
         "@pytest.mark.dafx_app(app): *",
         "@pytest.mark.dafx_seed(n): the seed of the simulators this test builds*",
-        "@pytest.mark.crash_sweep(idempotent=(), kinds=None, effects=None, isolation='auto'): *",
+        "@pytest.mark.crash_sweep(once=(), idempotent=(), kinds=None, effects=None, isolation='auto'): *",
         "@pytest.mark.fake_llm(*",
     ])
 

@@ -3,38 +3,19 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from dafx_testing import Simulator
 
-APP = """\
-import azure.durable_functions as df
-
-app = df.DFApp()
-
-
-@app.orchestration_trigger(context_name="context")
-def checkout(context):
-    reservation = yield context.call_activity("reserve", context.get_input())
-    return (yield context.call_activity("charge", reservation))
-
-
-@app.activity_trigger(input_name="item")
-def reserve(item):
-    return "reserved " + item
-
-
-@app.activity_trigger(input_name="reservation")
-def charge(reservation):
-    return "charged for " + reservation
-"""
+APP = (Path(__file__).parent / "apps" / "checkout_app.py").read_text(encoding="utf-8")
 
 SWEPT = """\
 import pytest
 
 
-@pytest.mark.crash_sweep(idempotent=["reserve"])
+@pytest.mark.crash_sweep(idempotent=["reserve"], once=["charge"])
 def test_checkout(dafx):
     with open("runs.txt", "a") as runs:
         runs.write("run\\n")
@@ -45,7 +26,7 @@ def test_checkout(dafx):
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    """The checkout app and a swept test whose ``charge`` activity is not idempotent."""
+    """The checkout app and a swept test whose ``charge`` activity must run once."""
     pytester.makeini("[pytest]\ndafx_app = function_app.py\n"
                      "asyncio_default_fixture_loop_scope = function\n"
                      "filterwarnings = ignore:Potential duplicate Task completion:UserWarning\n")
@@ -74,7 +55,8 @@ def test_points_crash_every_commit_point_and_fail_with_the_explanation(project):
         "2 failing schedule(s)",
         "crash at #11 activity charge (c1 task 1):",
         "  - charge ran 2 times (baseline 1) after a crash at #11 activity charge (c1 task 1); "
-        "make it idempotent",
+        "declared once=, so running it again is a failure: make it safe to repeat (e.g. skip "
+        "work already done, by an idempotency key) and drop it from once=",
         "  reproduce: CrashPlan(at=[11])",
         "*- dafx -*",
         "reproduce: pytest test_sweep.py::test_checkout --dafx-seed=0 --dafx-sweep=points",
@@ -96,7 +78,8 @@ def test_off_runs_the_body_once_as_a_plain_test(project):
 @pytest.mark.parametrize("isolation", ["rerun", "fork"])
 def test_pairs_crash_twice_in_one_run(project, isolation):
     project.makepyfile(test_sweep=SWEPT.replace(
-        'idempotent=["reserve"]', f'idempotent=["reserve", "charge"], isolation="{isolation}"'))
+        'idempotent=["reserve"], once=["charge"]',
+        f'idempotent=["reserve", "charge"], isolation="{isolation}"'))
 
     # Forking needs a process with one thread: this one may run agent tests' loop threads.
     run = project.runpytest_subprocess if isolation == "fork" else project.runpytest
@@ -181,7 +164,7 @@ def test_async_scenarios_are_swept_too(project):
 @pytest.mark.parametrize("test, message", [
     ("@pytest.mark.crash_sweep(idempotents=['x'])\ndef test_checkout(dafx):\n    pass",
      "@pytest.mark.crash_sweep on test_sweep.py::test_checkout: unexpected idempotents=...; it "
-     "takes only the keywords idempotent, kinds, effects, isolation"),
+     "takes only the keywords idempotent, kinds, effects, isolation, once"),
     ("@pytest.mark.crash_sweep\ndef test_checkout():\n    pass",
      "@pytest.mark.crash_sweep on test_sweep.py::test_checkout: the test must take the dafx "
      "fixture; its body runs once per crash, each time on a fresh simulator passed as dafx"),

@@ -8,7 +8,7 @@ import azure.durable_functions as df
 
 from dafx_testing import Simulator
 from dafx_testing.core.history import EventType
-from dafx_testing.core.timeline import timeline
+from dafx_testing.core.timeline import timeline, unwrap
 
 app = df.DFApp()
 
@@ -52,6 +52,24 @@ def parent(context):
 @app.orchestration_trigger(context_name="context")
 def approval(context):
     return (yield context.wait_for_external_event("Decision"))
+
+
+@app.orchestration_trigger(context_name="context")
+def count_up(context):
+    counter = df.EntityId("Counter", "c1")
+    total = yield context.call_entity(counter, "add", context.get_input())
+    try:
+        yield context.call_entity(counter, "add", "x")
+    except Exception:
+        pass
+    return total
+
+
+@app.entity_trigger(context_name="context", entity_name="Counter")
+def counter_entity(context):
+    value = context.get_state(lambda: 0) + context.get_input()
+    context.set_state(value)
+    context.set_result(value)
 
 
 @app.activity_trigger(input_name="name")
@@ -205,3 +223,37 @@ def test_a_history_exactly_at_the_limit_is_not_cut():
     assert len(full.splitlines()) == 8
     assert timeline(history) == timeline(history, max_lines=8) == full
     assert "... 1 events skipped ..." in timeline(history, max_lines=7)
+
+
+def test_inputs_show_the_value_passed_not_the_hosts_encoding():
+    status, lines = run("greet_many", 1)
+
+    started = status.history[1]["Input"]
+    assert started == '"1"'     # the history keeps the host's form; only the display decodes
+    assert lines[0].endswith("started greet_many input=1")
+    assert only(lines, "-> activity greet #0").endswith('input="guest 0"')
+
+
+def test_an_object_input_reads_as_the_json_the_user_passed():
+    _, lines = run("greet_later", {"hours": 1})
+
+    assert lines[0].endswith('started greet_later input={"hours": 1}')
+    assert only(lines, "-> activity greet #1").endswith('input="Ana"')
+
+
+def test_entity_calls_show_their_input_and_the_result_or_the_error():
+    _, lines = run("count_up", 5)
+
+    assert only(lines, "#0 input=").endswith("-> entity call add on @counter@c1 #0 input=5")
+    assert only(lines, "#1 input=").endswith('-> entity call add on @counter@c1 #1 input="x"')
+    responses = [line.split("  ep", 1)[1][4:] for line in lines if "<- entity" in line]
+    assert responses[0] == "<- entity add on @counter@c1 response=5"
+    assert responses[1].startswith("<- entity add on @counter@c1 FAILED: unsupported operand")
+
+
+def test_unwrap_takes_off_only_the_hosts_string_layer():
+    assert unwrap('"\\"tides\\""') == '"tides"'        # df_dumps text stored as a JSON string
+    assert unwrap('"{\\"a\\": 1}"') == '{"a": 1}'
+    assert unwrap('"tides"') == '"tides"'                 # raw JSON (an HTTP start): as is
+    assert unwrap('{"a": 1}') == '{"a": 1}'
+    assert unwrap(None) is None and unwrap("") == ""

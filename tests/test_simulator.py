@@ -186,6 +186,13 @@ def spins(context):
 
 
 @app.orchestration_trigger(context_name="context")
+def ticks(context):
+    for _ in range(context.get_input()):
+        yield context.create_timer(context.current_utc_datetime + timedelta(minutes=1))
+    return "done"
+
+
+@app.orchestration_trigger(context_name="context")
 def returns_set(context):
     yield context.call_activity("make_set", None)
     return "unreachable"
@@ -559,6 +566,29 @@ def test_runaway_orchestrator_stops_with_the_cap_named(sim):
 
     with pytest.raises(RunawayOrchestrationError, match="'spinner'.*max_episodes=50"):
         sim.run_until_idle()
+
+
+def test_a_loop_stops_on_the_replay_budget_long_before_max_episodes(sim):
+    # Each episode replays the whole history, so a loop's cost grows with its square; the
+    # replayed-events budget is what stops it in seconds under the default max_episodes.
+    assert sim.max_replayed_events == 200_000 and sim.max_episodes == 10_000
+    sim.max_replayed_events = 5_000
+    sim.start_new("spins", instance_id="spinner")
+
+    with pytest.raises(RunawayOrchestrationError,
+                       match=r"'spinner'.*over max_replayed_events=5,000.*continue_as_new"):
+        sim.run_until_idle()
+    assert len(sim.get_status("spinner").history) < 250      # stopped after ~50 episodes
+
+
+def test_the_replay_budget_starts_over_with_each_driving_call(sim):
+    sim.max_replayed_events = 1_000
+    instance_id = sim.start_new("ticks", 40)
+    for _ in range(40):              # one timer, one episode per call: 40 * 80 events in all
+        sim.advance(timedelta(minutes=1))
+
+    status = sim.get_status(instance_id)
+    assert status.output == "done" and len(status.history) > 150
 
 
 def test_history_cap(sim):

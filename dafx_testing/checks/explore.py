@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from ..core.crash import CommitPoint, CrashPlan
 from ..core.errors import DafxError
-from .sweep import SweepReport, _compare, _run
+from .sweep import SweepReport, _compare, _run, declared_once
 
 __all__ = ["Schedule", "ScheduleFailure", "schedules", "explore"]
 
@@ -67,6 +67,7 @@ def explore(
     idempotent: Collection[str] = (),
     effects: Callable[[], Any] | None = None,
     seed: int = 0,
+    once: Collection[str] = (),
 ) -> int:
     """Check ``scenario`` under Hypothesis-drawn schedules; returns how many ran.
 
@@ -77,23 +78,25 @@ def explore(
         max_crashes: most crashes in one schedule.
         reorder: also draw completion orders; turn off for orchestrations
             whose result legitimately depends on which task finishes first.
-        idempotent, effects: as for :func:`~dafx_testing.checks.sweep.crash_sweep`.
+        idempotent, effects, once: as for :func:`~dafx_testing.checks.sweep.crash_sweep`
+            (an activity re-run fails a schedule only when it is observable or declared ``once``).
         seed: makes the exploration reproducible.
 
     Raises:
         ScheduleFailure: the minimal failing schedule, with its reproduction line.
     """
     first = make_simulator(None, None)
+    once_names = declared_once(first, idempotent, once)
     with first.clock.bound():     # one freezegun patch for every run (see crash_sweep)
         return _explore(first, make_simulator, scenario, max_examples=max_examples,
                         max_crashes=max_crashes, reorder=reorder, idempotent=idempotent,
-                        effects=effects, seed=seed)
+                        effects=effects, seed=seed, once=once_names)
 
 
 def _explore(first: Any, make_simulator: Callable[[CrashPlan | None, int | None], Any],
              scenario: Callable[[Any], Any], *, max_examples: int, max_crashes: int,
              reorder: bool, idempotent: Collection[str], effects: Callable[[], Any] | None,
-             seed: int) -> int:
+             seed: int, once: Collection[str]) -> int:
     baseline, _, _ = _run(first, scenario, effects)
     if baseline.error is not None:
         raise baseline.error
@@ -109,7 +112,7 @@ def _explore(first: Any, make_simulator: Callable[[CrashPlan | None, int | None]
         plan = CrashPlan(at=schedule.crash_at) if schedule.crash_at else None
         run, _, _ = _run(make_simulator(plan, schedule.shuffle_seed), scenario, effects)
         report = SweepReport(points=baseline.points, seed=seed)
-        _compare(baseline, run, names, report)
+        _compare(baseline, run, names, report, once)
         if report.failures:
             problems = "\n".join(f"  - {p}" for f in report.failures for p in f.problems)
             raise ScheduleFailure(

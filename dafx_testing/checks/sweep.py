@@ -9,10 +9,20 @@ the recovered run with the baseline:
 * every entity ends with the same state;
 * no external event and no scheduled task of the baseline is missing from history;
 * the scenario itself did not raise;
-* activities ran no more often than in the baseline, unless declared
-  idempotent, and the outside world (``effects=``) looks the same;
+* the outside world (``effects=``) looks the same;
 * every agent conversation (an Agent Framework ``dafx-`` entity) holds each
   request and each reply exactly once.
+
+At-least-once delivery re-runs activities by design, so an activity that ran
+more often than in the baseline is a failure only when its re-run left an
+observable difference (one of the above, or the plain containers the app's
+modules hold globally) or when it is declared ``once=``. Otherwise it is
+listed in :attr:`SweepReport.repeated_activities`: information, not a failure.
+``idempotent=`` names are left out of that list.
+
+The baseline itself must be sound: when it leaves an instance Failed or raises a
+dafx error (a wait that timed out, a non-determinism check), the report says so
+(:attr:`SweepReport.baseline_problems`, not ok) and no crash runs are made.
 
 Model calls that a crash made the app repeat (an agent entity's batch ran, its
 state was lost, the batch ran again) are counted against the baseline and
@@ -47,8 +57,11 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import os
 import random
+import sys
 import sysconfig
+import traceback
 from collections import Counter, deque
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -56,10 +69,22 @@ from typing import Any, overload
 
 from ..agents.sessions import AGENT_ENTITY_PREFIX, conversation_problems
 from ..core.crash import CommitPoint, CrashPlan
+from ..core.errors import (
+    AppLoadError,
+    DafxError,
+    HistoryFormatError,
+    InstanceNotFoundError,
+    NonDeterminismError,
+    NonDeterministicCallError,
+    SerializationError,
+    UnknownFunctionError,
+)
 from ..core.history import Event, EventType
 from ..core.timeline import timeline
+from ..functions.app import ACTIVITY, ORCHESTRATOR
 from ..functions.worker import PrefixCache
 from .forks import ISOLATIONS, ForkPass, PassOver, can_fork
+from .nondeterministic_apis import is_user_module
 
 __all__ = ["crash_sweep", "SweepReport", "SweepFailure", "DuplicatedEffect", "RepeatedModelCalls"]
 
@@ -76,6 +101,11 @@ crash run costs a few milliseconds, more than rerunning a short prefix."""
 MODEL_CALLS = "model calls"
 """The executions counter's entry for requests the active fake LLMs answered."""
 
+USAGE_ERRORS = (AppLoadError, UnknownFunctionError, InstanceNotFoundError, HistoryFormatError,
+                SerializationError)
+"""Dafx errors a baseline raises because the scenario is wrong (a name, an id, an
+input), not the app: they propagate instead of becoming a broken baseline."""
+
 
 @dataclass
 class Observation:
@@ -90,23 +120,51 @@ class Observation:
     error: BaseException | None
     points: list[CommitPoint]
     crashed: list[CommitPoint]
+    memory: tuple[tuple[str, str], ...] = ()
+    """A hash per plain container the app's modules hold globally (see :func:`_module_state`)."""
 
 
 @dataclass(frozen=True)
 class DuplicatedEffect:
-    """Work that ran more often than in the baseline after a crash."""
+    """Work that ran more often than in the baseline after a crash.
+
+    Attributes:
+        idempotent: declared ``idempotent=`` (or an entity operation, whose lost
+            batch left no state): never a failure, never listed.
+        harmless: the re-run left no observable difference and the activity is
+            not declared ``once=``: information, not a failure.
+        once: declared ``once=``: the re-run is a failure in itself.
+    """
 
     name: str
     expected: int
     actual: int
     crashes: tuple[CommitPoint, ...]
     idempotent: bool
+    harmless: bool = False
+    once: bool = False
+
+    @property
+    def failed(self) -> bool:
+        """True when this re-run is one of its schedule's failures."""
+        return not self.idempotent and not self.harmless
+
+    def describe(self) -> str:
+        """What happened, without a verdict: "x ran 2 times (baseline 1) after a crash at #3 ..."."""
+        where = " and ".join(str(p) for p in self.crashes)
+        return f"{self.name} ran {self.actual} times (baseline {self.expected}) after a crash at {where}"
 
     def __str__(self) -> str:
-        where = " and ".join(str(p) for p in self.crashes)
-        advice = "declared idempotent" if self.idempotent else "make it idempotent"
-        return (f"{self.name} ran {self.actual} times (baseline {self.expected}) after a crash "
-                f"at {where}; {advice}")
+        if self.idempotent:
+            advice = "declared idempotent"
+        elif self.harmless:
+            advice = "no observable difference (at-least-once delivery re-runs activities)"
+        elif self.once:
+            advice = ("declared once=, so running it again is a failure: make it safe to repeat "
+                      "(e.g. skip work already done, by an idempotency key) and drop it from once=")
+        else:
+            advice = "make it idempotent"
+        return f"{self.describe()}; {advice}"
 
 
 @dataclass(frozen=True)
@@ -149,8 +207,12 @@ class SweepReport:
         points: every commit point of the baseline run.
         runs: crash runs made; ``pruned`` of them stopped early on convergence.
         failures: schedules after which an invariant broke.
-        duplicated_effects: work that ran more often than in the baseline.
+        duplicated_effects: work that ran more often than in the baseline (each
+            marked failed, harmless or idempotent; see :class:`DuplicatedEffect`).
         repeated_model_calls: crash runs that repeated model requests (cost only).
+        baseline_problems: why the crash-free baseline run is broken (an
+            instance Failed, a dafx error such as a wait that timed out or a
+            non-determinism check); when there are any, no crash runs were made.
         shard: ``(index, count)`` when this report covers one shard of a sweep.
         isolation: how the crash runs were isolated: ``fork`` or ``rerun``.
     """
@@ -164,6 +226,7 @@ class SweepReport:
     seed: int = 0
     shard: tuple[int, int] | None = None
     isolation: str = "rerun"
+    baseline_problems: list[str] = field(default_factory=list)
 
     def add(self, outcome: _RunOutcome) -> None:
         """Count one crash run and take in what it found."""
@@ -175,8 +238,13 @@ class SweepReport:
 
     @property
     def ok(self) -> bool:
-        """True when no crash schedule broke an invariant."""
-        return not self.failures
+        """True when the baseline ran cleanly and no crash schedule broke an invariant."""
+        return not self.failures and not self.baseline_problems
+
+    @property
+    def repeated_activities(self) -> list[DuplicatedEffect]:
+        """Activity re-runs that left no observable difference: information, not failures."""
+        return [d for d in self.duplicated_effects if d.harmless and not d.idempotent]
 
     def counts(self) -> str:
         """What was tried: "17 commit points, 17 crash runs (15 converged early; forked), seed 0"."""
@@ -186,10 +254,13 @@ class SweepReport:
     def explain(self, max_failures: int = 5) -> str:
         """A readable account: what was tried, what broke, how to reproduce it.
 
-        The first ``max_failures`` failing schedules are shown in full, the rest
-        by their crash points.
+        A broken baseline comes first (and alone: no crash runs were made). The
+        first ``max_failures`` failing schedules are shown in full, the rest by
+        their crash points; then the information lines (costs, harmless re-runs).
         """
         part = "" if self.shard is None else f" (shard {self.shard[0]} of {self.shard[1]})"
+        if self.baseline_problems:
+            return _explain_baseline(part, self.baseline_problems)
         head = (f"crash sweep{part}: {self.counts()}: "
                 + ("all invariants held" if self.ok else f"{len(self.failures)} failing schedule(s)"))
         lines = [head]
@@ -199,15 +270,33 @@ class SweepReport:
         if rest:
             lines.append(f"... and {len(rest)} more failing schedule(s), crashing at: "
                          + ", ".join(" and ".join(f"#{p.index}" for p in f.crashes) for f in rest))
-        tolerated = [d for d in self.duplicated_effects if d.idempotent]
-        if tolerated:
-            lines.append(f"{len(tolerated)} duplicated execution(s) of work declared idempotent, "
-                         f"e.g. {tolerated[0]}")
+        repeated = self.repeated_activities
+        if repeated:
+            names = sorted({d.name for d in repeated}, key=str.lower)
+            lines.append(
+                f"{len(repeated)} activity re-run(s) after a crash left no observable difference, "
+                f"e.g. {repeated[0].describe()}: information, not a failure (at-least-once "
+                f"delivery re-runs activities). If one must run only once, declare it: "
+                f"once={names!r} (dafx sweep --once {' '.join(names)}); idempotent={names!r} "
+                "drops this line")
         if self.repeated_model_calls:
             extra = sum(r.actual - r.expected for r in self.repeated_model_calls)
             lines.append(f"{len(self.repeated_model_calls)} crash run(s) repeated {extra} model "
                          f"call(s) in all, e.g. {self.repeated_model_calls[0]}")
         return "\n".join(lines)
+
+
+def _explain_baseline(part: str, problems: list[str]) -> str:
+    """The account of a sweep whose crash-free baseline run is broken."""
+    lines = [f"crash sweep{part}: the crash-free baseline run is broken ({len(problems)} "
+             "problem(s)), so no crash runs were made: each would be compared with it"]
+    for problem in problems:
+        first, *more = problem.splitlines()
+        lines.append(f"baseline: {first}")
+        lines += ["  " + line for line in more]
+    lines.append("fix the baseline first: run the scenario on a plain Simulator (without "
+                 "crash_sweep) until it passes, then sweep again")
+    return "\n".join(lines)
 
 
 class _Converged(BaseException):
@@ -237,6 +326,7 @@ def crash_sweep(
     progress: Callable[[int, int], None] | None = None,
     shard: tuple[int, int] | None = None,
     isolation: str = "auto",
+    once: Collection[str] = (),
 ) -> SweepReport:
     """Crash ``scenario`` at every commit point and compare each recovery with the baseline.
 
@@ -245,7 +335,9 @@ def crash_sweep(
         scenario: ``scenario(sim)`` drives one run; it must start from a clean
             world (reset your fakes in it) because it runs many times.
         pairs: also crash at every pair of points (the second after the first's recovery).
-        idempotent: activity names whose repeated execution is not a failure.
+        idempotent: activity names whose re-runs are expected: they are left out
+            of the information line on harmless re-runs. (A re-run is a failure
+            only when it leaves an observable difference or is declared ``once``.)
         effects: returns a JSON-able snapshot of the outside world (a fake's
             ledger); it must match the baseline's after every crash.
         kinds: only crash points of these kinds (default: all).
@@ -259,6 +351,13 @@ def crash_sweep(
             baseline has :data:`FORK_MIN_STEPS` worker steps or more, else rerun. Use
             ``rerun`` when the app keeps state outside the process (files, a
             database): forks share it. See :mod:`dafx_testing.checks.forks`.
+        once: activity names whose repeated execution is a failure even when it
+            leaves no observable difference (it sends an email, say, that the
+            sweep cannot see).
+
+    A baseline that raises an exception other than a dafx error, or a dafx
+    error about the scenario itself (an unknown name or id, an input that is
+    not JSON), propagates: that is a bug in the scenario.
     """
     if shard is not None:
         index, count = shard
@@ -268,25 +367,46 @@ def crash_sweep(
     if isolation not in ISOLATIONS:      # before the baseline: bad input costs no run
         raise ValueError(f"isolation={isolation!r}: expected one of {', '.join(ISOLATIONS)}")
     first = make_simulator(None)
+    once_names = declared_once(first, idempotent, once)
     # One freezegun patch for the whole sweep: each run's clock then stacks on it
     # cheaply instead of re-patching every loaded module per run.
     with first.clock.bound():
         return _sweep(first, make_simulator, scenario, pairs=pairs, idempotent=idempotent,
                       effects=effects, kinds=kinds, seed=seed, progress=progress, shard=shard,
-                      isolation=isolation)
+                      isolation=isolation, once=once_names)
+
+
+def declared_once(sim: Any, idempotent: Collection[str], once: Collection[str]) -> set[str]:
+    """The ``once`` names, lower-cased, checked before any run: each an activity, none idempotent."""
+    if isinstance(once, str) or isinstance(idempotent, str):
+        raise TypeError("once= and idempotent= take a list of activity names, e.g. "
+                        "once=['send_receipt'], not a single string")
+    for name in once:
+        try:
+            sim.index.get(ACTIVITY, name)
+        except UnknownFunctionError as exc:
+            raise UnknownFunctionError(f"once={list(once)!r}: {exc}") from None
+    both = sorted({n.lower() for n in once} & {n.lower() for n in idempotent})
+    if both:
+        raise ValueError(f"{', '.join(both)} declared both idempotent= (its re-runs are expected) "
+                         "and once= (a re-run is a failure); keep each activity in one of them")
+    return {name.lower() for name in once}
 
 
 def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, pairs: bool,
            idempotent: Collection[str], effects: Callable[[], Any] | None,
            kinds: Collection[str] | None, seed: int,
            progress: Callable[[int, int], None] | None,
-           shard: tuple[int, int] | None, isolation: str) -> SweepReport:
+           shard: tuple[int, int] | None, isolation: str, once: set[str]) -> SweepReport:
     trace = _Trace()
     cache = PrefixCache()
     first.attach_prefix_cache(cache)
     baseline, _, _ = _run(first, scenario, effects, record=trace)
-    if baseline.error is not None:
-        raise baseline.error
+    broken = baseline_problems(first, baseline)
+    if broken:
+        return SweepReport(points=baseline.points, seed=seed, shard=shard,
+                           isolation="fork" if isolation == "fork" else "rerun",
+                           baseline_problems=broken)
     cache.recording = False
     report = SweepReport(points=baseline.points, seed=seed, shard=shard,
                          isolation=_isolation(isolation, len(trace.executions)))
@@ -298,7 +418,7 @@ def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, 
     tally = _Tally(progress, planned=len(schedules), pairs=pairs)
 
     def outcome_of(sim: Any, result: _RunResult) -> _RunOutcome:
-        return _outcome(sim, result, baseline, trace, idempotent_names, kinds)
+        return _outcome(sim, result, baseline, trace, idempotent_names, once, kinds)
 
     forked: dict[int, _RunOutcome] = {}
     if report.isolation == "fork" and schedules:
@@ -419,26 +539,30 @@ def _run(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None,
         error = exc
     finally:
         sim.after_step = None
-    return _observe(sim, effects, error, executions()), -1, None
+    return _observe(sim, effects, error, executions(), memory()), -1, None
 
 
-def _module_state(sim: Any) -> Callable[[], str]:
+def _module_state(sim: Any) -> Callable[[], tuple[tuple[str, str], ...]]:
     """Fingerprint the plain containers (dicts, lists, sets) the app's modules hold globally.
 
     That memory is not in the task hub, so a run whose hub matches the
     baseline's may still behave differently if a module global differs (state
     wrongly kept across episodes, or an in-process ledger); such runs must not
-    count as converged. Modules installed in site-packages are left out.
+    count as converged, and an activity re-run that changed one is observable.
+    Modules installed in site-packages are left out. The fingerprint is a hash
+    per global (``"LEDGER in app/orders.py"``), so a difference can be named.
     """
     modules = {inspect.getmodule(info.user_function) for info in sim.index.functions}
-    containers = [(module.__name__, name, value)
+    containers = [(f"{name} in {_shown_path(module.__file__ or module.__name__)}", value)
                   for module in modules if module is not None and _is_user_module(module)
                   for name, value in sorted(vars(module).items())
                   if isinstance(value, (dict, list, set, frozenset, deque, tuple))
                   and not name.startswith("__")]
+    containers.sort(key=lambda item: item[0])
 
-    def fingerprint() -> str:
-        return hashlib.sha1(repr([(m, n, _stable(v)) for m, n, v in containers]).encode()).hexdigest()
+    def fingerprint() -> tuple[tuple[str, str], ...]:
+        return tuple((name, hashlib.sha1(repr(_stable(value)).encode()).hexdigest())
+                     for name, value in containers)
 
     return fingerprint
 
@@ -459,8 +583,8 @@ def _stable(value: Any) -> Any:
     return repr(value)
 
 
-def _observe(sim: Any, effects: Callable[[], Any] | None,
-             error: BaseException | None, executions: Counter) -> Observation:
+def _observe(sim: Any, effects: Callable[[], Any] | None, error: BaseException | None,
+             executions: Counter, memory: tuple[tuple[str, str], ...] = ()) -> Observation:
     hub = sim.hub
     return Observation(
         statuses={i.instance_id: (i.runtime_status, i.output) for i in hub.instances.values()},
@@ -472,6 +596,7 @@ def _observe(sim: Any, effects: Callable[[], Any] | None,
         error=error,
         points=sim.commit_points,
         crashed=sim.crashes,
+        memory=memory,
     )
 
 
@@ -496,7 +621,7 @@ def _converged_observation(sim: Any, baseline: Observation, trace: _Trace,
     executions.subtract(at_step)
     return Observation(baseline.statuses, baseline.entities, baseline.histories,
                        +executions, baseline.entity_operations, baseline.effects, None,
-                       sim.commit_points, sim.crashes)
+                       sim.commit_points, sim.crashes, baseline.memory)
 
 
 _RunResult = tuple[Observation, int, None] | tuple[None, int, Counter]
@@ -514,7 +639,8 @@ class _RunOutcome:
 
 
 def _outcome(sim: Any, result: _RunResult, baseline: Observation, trace: _Trace,
-             idempotent: Collection[str], kinds: Collection[str] | None) -> _RunOutcome:
+             idempotent: Collection[str], once: Collection[str],
+             kinds: Collection[str] | None) -> _RunOutcome:
     pruned = result[0] is None
     if result[0] is None:               # converged and identical from there on
         _, converged_at, so_far = result
@@ -522,7 +648,7 @@ def _outcome(sim: Any, result: _RunResult, baseline: Observation, trace: _Trace,
     else:
         observation = result[0]
     found = SweepReport(points=[])
-    _compare(baseline, observation, idempotent, found)
+    _compare(baseline, observation, idempotent, found, once)
     first = observation.crashed[0].index if observation.crashed else len(observation.points)
     later = [p.index for p in observation.points[first + 1:] if kinds is None or p.kind in kinds]
     return _RunOutcome(pruned, found, later)
@@ -546,7 +672,12 @@ class _Tally:
 
 
 def _compare(baseline: Observation, run: Observation, idempotent: Collection[str],
-             report: SweepReport) -> None:
+             report: SweepReport, once: Collection[str] = ()) -> None:
+    """Add the run's failure (if any), re-runs and repeated model calls to ``report``.
+
+    ``idempotent`` and ``once`` are lower-case activity names. A re-run that is
+    neither declared nor accompanied by an observable difference is harmless.
+    """
     crashes = tuple(run.crashed)
     problems: list[str] = []
     if run.error is not None:
@@ -574,6 +705,7 @@ def _compare(baseline: Observation, run: Observation, idempotent: Collection[str
     for entity_id, (exists, state) in run.entities.items():
         if entity_id.startswith("@" + AGENT_ENTITY_PREFIX) and exists:
             problems += [f"agent session {entity_id}: {p}" for p in conversation_problems(state)]
+    reruns: list[tuple[str, int, int, bool]] = []
     for name, count in sorted(run.executions.items()):
         expected_count = baseline.executions.get(name, 0)
         if name == MODEL_CALLS:
@@ -583,15 +715,108 @@ def _compare(baseline: Observation, run: Observation, idempotent: Collection[str
         if count > expected_count:
             # An entity batch lost in a crash leaves no state behind: its rerun is safe.
             tolerated = name.lower() in idempotent or name in run.entity_operations
-            duplicate = DuplicatedEffect(name, expected_count, count, crashes, tolerated)
-            report.duplicated_effects.append(duplicate)
-            if not tolerated:
-                problems.append(str(duplicate))
+            reruns.append((name, expected_count, count, tolerated))
+    changed = [name for name, value in dict(run.memory).items()
+               if dict(baseline.memory).get(name, value) != value]
+    if changed and any(not tolerated for *_, tolerated in reruns):
+        problems.append("module-level state differs from the baseline's after the re-run: "
+                        f"{', '.join(changed)} (process memory, which no crash resets)")
+    observable = bool(problems)
+    for name, expected_count, count, tolerated in reruns:
+        strict = name.lower() in once
+        duplicate = DuplicatedEffect(name, expected_count, count, crashes, tolerated,
+                                     harmless=not (tolerated or strict or observable),
+                                     once=strict)
+        report.duplicated_effects.append(duplicate)
+        if duplicate.failed:
+            problems.append(str(duplicate))
     if problems:
+        # The instances the crash changed; a run that changed none shows them all.
+        altered = {i: h for i, h in run.histories.items()
+                   if (run.statuses.get(i), h) != (baseline.statuses.get(i), baseline.histories.get(i))}
         report.failures.append(SweepFailure(
             crashes, problems,
-            {i: timeline(h, max_lines=40) for i, h in run.histories.items()
-             if run.statuses.get(i) != baseline.statuses.get(i)}))
+            {i: timeline(h, max_lines=40) for i, h in (altered or run.histories).items()}))
+
+
+def baseline_problems(sim: Any, baseline: Observation) -> list[str]:
+    """Why the crash-free baseline run cannot be swept, naming the orchestrator and the place.
+
+    An instance left Failed (a sub-orchestration only when its parent did not
+    handle the failure), or a dafx error the scenario raised (a wait that timed
+    out, a non-determinism check). Any other exception the scenario raised is a
+    bug in the scenario and is raised again here.
+    """
+    error = baseline.error
+    if error is not None and (not isinstance(error, DafxError) or isinstance(error, USAGE_ERRORS)):
+        raise error
+    problems = []
+    diverged = None
+    if error is not None:
+        text = f"the scenario raised {type(error).__name__}"
+        if isinstance(error, NonDeterminismError):      # its message names the diverging place
+            diverged = error.instance_id
+            instance = sim.hub.instances.get(diverged)
+            if instance is not None:
+                text += f" in orchestrator {instance.name!r}"
+        elif isinstance(error, NonDeterministicCallError):   # its message names the call's line
+            text += f" in orchestrator {error.function!r}"
+        else:
+            place = _user_place(error)
+            text += f" at {place}" if place else ""
+        problems.append(f"{text}: {error}")
+    instances = sim.hub.instances
+    for instance in instances.values():
+        parent = instances.get(instance.parent.instance_id) if instance.parent else None
+        handled = parent is not None and parent.runtime_status != "Failed"
+        if instance.runtime_status != "Failed" or handled or instance.instance_id == diverged:
+            continue
+        message = str(instance.output or "no failure message").split("\n")[0].strip()
+        where = _defined_at(sim, instance.name)
+        text = (f"instance {instance.instance_id!r} (orchestrator {instance.name!r}"
+                f"{f' at {where}' if where else ''}) ended Failed: {message}")
+        raised = [call for call in sim.activity_calls()
+                  if call.instance_id == instance.instance_id and call.error is not None]
+        place = _user_place(raised[-1].error) if raised else None
+        if place:
+            text += f" (activity {raised[-1].name!r} raised at {place})"
+        problems.append(text)
+    return problems
+
+
+def _user_place(error: BaseException) -> str | None:
+    """``file:line`` of the innermost frame of the user's code in ``error``'s traceback."""
+    place = None
+    for frame, line in traceback.walk_tb(error.__traceback__):
+        module = sys.modules.get(frame.f_globals.get("__name__") or "")
+        if module is not None and is_user_module(module):
+            place = f"{_shown_path(frame.f_code.co_filename)}:{line}"
+    return place
+
+
+def _defined_at(sim: Any, orchestrator: str) -> str | None:
+    """``file:line`` where the orchestrator function is defined, if the app defines it."""
+    info = sim.index.find(ORCHESTRATOR, orchestrator)
+    code = getattr(inspect.unwrap(info.user_function), "__code__", None) if info else None
+    if code is None:
+        return None
+    line = code.co_firstlineno              # the first decorator's line: find the def after it
+    try:
+        source, start = inspect.getsourcelines(code)
+        line = start + next(n for n, text in enumerate(source)
+                            if text.lstrip().startswith(("def ", "async def ")))
+    except (OSError, TypeError, StopIteration):
+        pass
+    return f"{_shown_path(code.co_filename)}:{line}"
+
+
+def _shown_path(filename: str) -> str:
+    """A path relative to the working directory when it is under it."""
+    try:
+        relative = os.path.relpath(filename)
+    except ValueError:                  # another drive (Windows)
+        return filename
+    return filename if relative.startswith("..") else relative
 
 
 def _essential(events: list[Event]) -> set:

@@ -72,6 +72,22 @@ class VirtualClock:
         return self._now
 
     @contextlib.contextmanager
+    def working(self) -> Iterator[WorkTime]:
+        """A unit of work (an activity, an entity batch) that may take time of its own.
+
+        The clock stays put while the work runs: orchestrations, timers and the store
+        see the work's result land later, when the clock reaches it. The code doing
+        the work, though, reads the time it has taken so far (after ``time.sleep(5)``,
+        ``datetime.now()`` is 5 seconds later), through the yielded :class:`WorkTime`.
+        """
+        work = WorkTime(self)
+        try:
+            yield work
+        finally:
+            if self._frozen is not None and work.seconds:
+                self._frozen.move_to(self._now)
+
+    @contextlib.contextmanager
     def bound(self) -> Iterator[None]:
         """Make ``datetime.now()``/``time.time()`` return virtual time inside the block.
 
@@ -91,3 +107,22 @@ class VirtualClock:
             if self._depth == 0:
                 self._patch.stop()
                 self._frozen = None
+
+
+class WorkTime:
+    """The time the unit of work running now has taken (see :meth:`VirtualClock.working`)."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self._clock = clock
+        self.seconds = 0.0
+
+    def now(self) -> datetime:
+        """The instant the work's code lives at: the clock plus what the work has taken."""
+        return self._clock.now + timedelta(seconds=self.seconds)
+
+    def took(self, seconds: float) -> None:
+        """The work has now taken ``seconds`` in all: what its code reads moves on with it."""
+        self.seconds = seconds
+        frozen = self._clock._frozen
+        if frozen is not None:
+            frozen.move_to(self.now())

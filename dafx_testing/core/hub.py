@@ -54,6 +54,7 @@ class Instance:
     output: str | None = None
     custom_status: str | None = None
     waiting_for: list[str] = field(default_factory=list)
+    unmatched_events: list[str] = field(default_factory=list)  # raised, awaited by nothing (buffered)
     history_digest: str = ""         # running hash of ``history``, kept by the hub
     settled: SettledHistory = field(default_factory=lambda: SettledHistory())
 

@@ -2,7 +2,10 @@
 
 One line per meaningful event; episode boundaries (``OrchestratorStarted`` /
 ``OrchestratorCompleted``) are folded into an ``episode N`` marker, and
-completions name the task they complete.
+completions name the task they complete. Values are shown as the user passed
+them: the host stores some twice encoded (an orchestration's input is a JSON
+string holding the SDK's ``df_dumps`` text, an activity's a JSON list of such
+strings), and the timeline unwraps that, never the history itself.
 """
 
 from __future__ import annotations
@@ -53,9 +56,10 @@ def _describe(event: Event, names: dict[Any, str]) -> str:
     kind = event["EventType"]
     task = event.get("TaskScheduledId")
     if kind == EventType.ExecutionStarted:
-        return f"started {event.get('Name')!s} input={preview(event.get('Input'))}"
+        return f"started {event.get('Name')!s} input={preview(unwrap(event.get('Input')))}"
     if kind == EventType.TaskScheduled:
-        return f"-> activity {event.get('Name')} #{event['EventId']} input={preview(event.get('Input'))}"
+        return (f"-> activity {event.get('Name')} #{event['EventId']} "
+                f"input={preview(_activity_input(event.get('Input')))}")
     if kind == EventType.TaskCompleted:
         return f"<- activity {names.get(task, '?')} #{task} result={preview(event.get('Result'))}"
     if kind == EventType.TaskFailed:
@@ -73,14 +77,14 @@ def _describe(event: Event, names: dict[Any, str]) -> str:
         return f"<- sub-orchestration {names.get(task, '?')} #{task} FAILED: {preview(event.get('Reason'))}"
     if kind == EventType.EventRaised:
         if event.get("Name") in names:
-            return f"<- entity {names[event['Name']]} response={preview(event.get('Input'))}"
+            return f"<- entity {names[event['Name']]} {_entity_response(event.get('Input'))}"
         return f"<- event {event.get('Name')!r} data={preview(event.get('Input'))}"
     if kind == EventType.EventSent:
         request = _entity_request(event)
         if request:
             verb = "signal" if request.get("signal") else "call"
             return (f"-> entity {verb} {request.get('op')} on {event.get('InstanceId')} "
-                    f"#{event['EventId']} input={preview(request.get('input'))}")
+                    f"#{event['EventId']} input={preview(unwrap(request.get('input')))}")
         return f"-> event {event.get('Name')!r} to {event.get('InstanceId')}"
     if kind == EventType.ExecutionCompleted:
         status = OrchestrationStatus(event.get("OrchestrationStatus", 1)).name
@@ -100,6 +104,53 @@ def _entity_request(event: Event) -> dict[str, Any] | None:
         return json.loads(event.get("Input") or "")
     except ValueError:
         return None
+
+
+def unwrap(raw: Any) -> Any:
+    """The JSON text inside ``raw`` when ``raw`` is a JSON string holding JSON, else ``raw``.
+
+    Orchestration and entity inputs are ``df_dumps`` text stored as a JSON
+    string; the user passed what is inside. Raw JSON (an HTTP start) stays as is.
+    """
+    if not isinstance(raw, str) or not raw.startswith('"'):
+        return raw
+    try:
+        inner = json.loads(raw)
+        json.loads(inner)
+    except (TypeError, ValueError):
+        return raw
+    return inner
+
+
+def _activity_input(raw: str | None) -> Any:
+    """An activity's input as passed: the host stores a JSON list of one ``df_dumps`` text."""
+    try:
+        items = json.loads(raw or "")
+    except ValueError:
+        return raw
+    if not isinstance(items, list) or len(items) != 1:
+        return raw
+    if isinstance(items[0], str):    # the df_dumps text, kept as a string: show what it holds
+        return unwrap(json.dumps(items[0]))
+    return json.dumps(items[0])      # a host-made input (call_http's request): plain JSON
+
+
+def _entity_response(raw: str | None) -> str:
+    """``response=<result>`` or ``FAILED: <message>``, from the entity's ResponseMessage."""
+    try:
+        message = json.loads(raw or "")
+    except ValueError:
+        message = None
+    if not isinstance(message, dict) or not isinstance(message.get("result"), (str, type(None))):
+        return f"response={preview(raw)}"
+    result = message.get("result")
+    if not message.get("exceptionType"):
+        return f"response={preview(result)}"
+    try:
+        error = json.loads(result or "")
+    except ValueError:
+        error = result
+    return f"FAILED: {preview(error if isinstance(error, str) else result)}"
 
 
 def preview(value: Any, limit: int = _PREVIEW) -> str:

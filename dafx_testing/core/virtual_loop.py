@@ -31,7 +31,7 @@ _EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 class _JumpingSelector(selectors.BaseSelector):
     """The loop's selector, except that waiting for a timer moves virtual time instead."""
 
-    def __init__(self, inner: selectors.BaseSelector, jump: Callable[[timedelta], None]) -> None:
+    def __init__(self, inner: selectors.BaseSelector, jump: Callable[[timedelta], object]) -> None:
         self._inner = inner
         self._jump = jump
 
@@ -70,7 +70,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             (and does whatever work became due meanwhile).
     """
 
-    def __init__(self, now: Callable[[], datetime], jump: Callable[[timedelta], None]) -> None:
+    def __init__(self, now: Callable[[], datetime], jump: Callable[[timedelta], object]) -> None:
         super().__init__(_JumpingSelector(selectors.DefaultSelector(), jump))
         self._virtual_now = now
         # Timers within one tick of now are due; the virtual clock ticks in microseconds.

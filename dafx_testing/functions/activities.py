@@ -5,27 +5,42 @@ the SDK's ``ActivityTriggerConverter.decode`` (so ``df_loads``), the function is
 called with its trigger parameter (awaited if async), and the return value goes
 through ``ActivityTriggerConverter.encode`` (``df_dumps``). An exception becomes
 a ``TaskFailed`` with the reason the extension writes:
-``Activity function '<name>' failed: <Type>: <message>``.
+``Activity function '<name>' failed: <Type>: <message>``, and details that
+name the line of the app's code that raised.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import os
+import site
+import sys
+import sysconfig
+import traceback
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from types import FrameType, ModuleType
 from typing import Any
 
 from azure.functions.durable_functions import ActivityTriggerConverter
 from azure.functions.meta import Datum
 
-from ..core.async_bridge import run_sync
+from ..core.async_bridge import LoopFactory, run_sync
 from ..core.messages import ActivityWork
 from ..core.payloads import unserializable_message
 
 _RPC_EXCEPTION = "Microsoft.Azure.WebJobs.Script.Workers.Rpc.RpcException, Microsoft.Azure.WebJobs.Script"
+_LIBRARY_DIRS = tuple(sorted({
+    os.path.realpath(folder) for folder in (
+        *(sysconfig.get_paths().get(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")),
+        *getattr(site, "getsitepackages", list)(), site.getusersitepackages(),
+    ) if folder
+}))
+"""The standard library and installed packages: frames there are not the app's code."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +66,9 @@ class ActivityCall:
         task_id: the ``TaskScheduled`` sequence number.
         at: the virtual time it ran.
         result: the decoded return value (None if it raised).
-        error: the exception it raised, if any.
+        error: the exception object of a failed execution (with its traceback), or None;
+            the orchestrator only gets its text. A return value that is not JSON-able
+            is a ``TypeError`` made by dafx.
         mocked: True when a :meth:`Simulator.mock_activity` override ran instead.
     """
 
@@ -67,15 +84,20 @@ class ActivityCall:
 
 
 def run_activity(function: Callable[..., Any], param: str, work: ActivityWork,
-                 mock: Callable[..., Any] | None, now: datetime) -> tuple:
-    """Execute one activity; returns ``(ActivityOutcome, ActivityCall)``."""
+                 mock: Callable[..., Any] | None, now: datetime,
+                 loop_factory: LoopFactory | None = None) -> tuple:
+    """Execute one activity; returns ``(ActivityOutcome, ActivityCall)``.
+
+    An async activity is awaited on a loop from ``loop_factory`` (a new plain loop by
+    default; the worker passes one whose sleeps take the activity's virtual time).
+    """
     value = ActivityTriggerConverter.decode(Datum(work.input, "json"), trigger_metadata={})
     try:
         returned = mock(value) if mock is not None else function(**{param: value})
         if inspect.isawaitable(returned):
-            returned = run_sync(returned)
+            returned = run_sync(returned, *(() if loop_factory is None else (loop_factory,)))
     except Exception as exc:
-        outcome = failure(work.name, exc)
+        outcome = failure(work.name, exc, raised_at(exc, _import_root(function)))
         return outcome, _call(work, value, now, mock, error=exc)
     try:
         encoded = ActivityTriggerConverter.encode(returned, expected_type=None).value
@@ -85,17 +107,92 @@ def run_activity(function: Callable[..., Any], param: str, work: ActivityWork,
     return ActivityOutcome(True, result=encoded), _call(work, value, now, mock, result=returned)
 
 
-def failure(name: str, exc: BaseException) -> ActivityOutcome:
+def failure(name: str, exc: BaseException, where: str | None = None) -> ActivityOutcome:
     """The ``TaskFailed`` the extension records for an activity that raised.
 
-    The Python stack is left out of ``Details`` so saved histories carry no
-    machine paths.
+    The format is the extension's: ``TaskActivityShim`` (Durable extension,
+    ``Listener/TaskActivityShim.cs``) fails the task with ``Activity function
+    '<name>' failed: <message>`` and the serialized exception as details. For
+    the Python worker that exception is the host's ``RpcException``
+    (azure-functions-host, ``Workers/Rpc/RpcException.cs``), whose message is
+    ``Result: Failure\\nException: <Type>: <message>\\nStack: <traceback>``.
+    The reason keeps the short form; the details carry the stack as ``where``
+    (one frame, see :func:`raised_at`), with no machine paths, so saved
+    histories stay portable.
     """
     message = f"{type(exc).__name__}: {exc}"
+    stack = f"\nStack: {where}" if where else ""
     details = json.dumps({"$type": _RPC_EXCEPTION, "ClassName": "RpcException",
-                          "Message": f"Result: Failure\nException: {message}"})
+                          "Message": f"Result: Failure\nException: {message}{stack}"})
     return ActivityOutcome(False, reason=f"Activity function '{name}' failed: {message}",
                            details=details, error=exc)
+
+
+def raised_at(exc: BaseException, root: Path | None) -> str | None:
+    """The app's line that raised ``exc``, as a traceback frame: ``  File "x.py", line 8, in f``.
+
+    That is the last frame of the traceback in the app's code, i.e. not in
+    dafx_testing, ``azure.*``, the standard library or installed packages. Its
+    file is shown relative to ``root`` (the app's folder), or by name alone
+    when outside it; None when no frame is the app's (nothing was raised in
+    it, e.g. a return value that is not JSON-able).
+    """
+    frames = [(frame, line) for frame, line in traceback.walk_tb(exc.__traceback__)
+              if _in_app_code(frame)]
+    if not frames:
+        return None
+    frame, line = frames[-1]
+    file = Path(os.path.realpath(frame.f_code.co_filename))
+    try:
+        shown = file.relative_to(root).as_posix() if root is not None else file.name
+    except ValueError:
+        shown = file.name
+    return f'  File "{shown}", line {line}, in {frame.f_code.co_name}'
+
+
+def _in_app_code(frame: FrameType) -> bool:
+    module = str(frame.f_globals.get("__name__") or "")
+    if module.partition(".")[0] in ("dafx_testing", "azure"):
+        return False
+    file = frame.f_code.co_filename
+    if file.startswith("<frozen "):
+        return False
+    real = os.path.realpath(file)
+    return not any(real == folder or real.startswith(folder + os.sep) for folder in _LIBRARY_DIRS)
+
+
+def _import_root(function: Callable[..., Any]) -> Path | None:
+    """The folder ``function``'s module was imported from: the app's folder.
+
+    The worker (and ``load_app``, given a path) puts the app's folder on
+    ``sys.path`` and imports ``function_app`` from it, so for ``a.b`` in
+    ``<root>/a/b.py`` the root is two folders up.
+    """
+    module = sys.modules.get(getattr(function, "__module__", None) or "")
+    file = getattr(module, "__file__", None)
+    if module is None or not file:
+        return None
+    path = Path(os.path.realpath(file))
+    depth = module.__name__.count(".") + (path.name == "__init__.py")
+    return path.parents[depth] if depth < len(path.parents) else None
+
+
+def app_modules(function: Callable[..., Any]) -> list[ModuleType]:
+    """The loaded modules of the app ``function`` belongs to: those under its import root."""
+    root = _import_root(function)
+    if root is None:
+        return []
+    cached = _app_modules.get(root)
+    if cached is None or cached[0] != len(sys.modules):
+        prefix = str(root) + os.sep
+        found = [m for m in list(sys.modules.values())
+                 if isinstance(m, ModuleType) and (getattr(m, "__file__", None) or "").startswith(prefix)]
+        cached = _app_modules[root] = (len(sys.modules), found)
+    return cached[1]
+
+
+_app_modules: dict[Path, tuple[int, list[ModuleType]]] = {}
+"""Per app folder: how many modules were loaded when it was scanned, and the app's among them."""
 
 
 def _call(work: ActivityWork, value: Any, now: datetime, mock: Any, **outcome: Any) -> ActivityCall:

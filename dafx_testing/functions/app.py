@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import json
 import sys
 import warnings
 from collections.abc import Callable
@@ -112,8 +113,9 @@ def index_app(app_ref: Any) -> AppIndex:
 
     Args:
         app_ref: a ``FunctionApp``/``DFApp`` object, a ``"pkg.module:attr"``
-            string, a module name, a path to a ``function_app.py`` (or its folder),
-            or an :class:`AppIndex` already built (returned as is).
+            string, a module name, a path to a ``function_app.py``, an existing
+            folder (``"."``, ``"blueprint"``: the ``function_app.py`` in it), or
+            an :class:`AppIndex` already built (returned as is).
     """
     if isinstance(app_ref, AppIndex):      # already indexed: share it
         return app_ref
@@ -186,16 +188,29 @@ def _pitfalls(info: FunctionInfo) -> list[str]:
 # --- loading -----------------------------------------------------------------------
 
 
+class HostJsonError(AppLoadError):
+    """A ``host.json`` that is not JSON: the worker could not even import the Durable SDK."""
+
+
 def load_app(app_ref: Any) -> Any:
-    """Resolve ``app_ref`` to the app object (see :func:`index_app`)."""
+    """Resolve ``app_ref`` to the app object (see :func:`index_app`).
+
+    The ``host.json`` beside the app is checked (before importing a path, after
+    importing a module), and the Durable SDK is imported first, so a broken
+    ``host.json`` is reported as one, not as the app's first import failing.
+    """
     if hasattr(app_ref, "_function_builders"):
         return app_ref
-    if isinstance(app_ref, Path) or (
-        isinstance(app_ref, str) and (app_ref.endswith(".py") or "/" in app_ref or "\\" in app_ref)
-    ):
-        return _find_app(_import_path(Path(app_ref)), str(app_ref))
+    path = _as_path(app_ref)
+    if path is not None:
+        file = _entry_file(path)
+        if file.is_file():         # else _import_path names the missing file
+            _check_host_json(file.parent, path if file != path else path.parent)
+        _import_sdk()
+        return _find_app(_import_path(file), str(app_ref))
     if isinstance(app_ref, str):
         module_name, _, attr = app_ref.partition(":")
+        _import_sdk()
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
@@ -206,6 +221,8 @@ def load_app(app_ref: Any) -> Any:
         except Exception as exc:  # the module's own code raised (or has a syntax error)
             raise AppLoadError(
                 f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
+        if module_file := getattr(module, "__file__", None):
+            _check_host_json(Path(module_file).parent, _from_cwd(Path(module_file).parent))
         if not attr:
             return _find_app(module, app_ref)
         try:
@@ -224,6 +241,93 @@ def load_app(app_ref: Any) -> Any:
     )
 
 
+def _as_path(app_ref: Any) -> Path | None:
+    """The path ``app_ref`` names, or None when it names a module.
+
+    A string is a path when it looks like one (``.py``, a slash) or is an
+    existing folder: ``"blueprint"`` and ``"."`` mean the app in that folder,
+    ``"blueprint:app"`` or ``"pkg.module"`` are modules.
+    """
+    if isinstance(app_ref, Path):
+        return app_ref
+    if isinstance(app_ref, str) and (
+        app_ref.endswith(".py") or "/" in app_ref or "\\" in app_ref or Path(app_ref).is_dir()
+    ):
+        return Path(app_ref)
+    return None
+
+
+def _entry_file(path: Path) -> Path:
+    """The file to import: ``path`` itself, or for a folder its ``function_app.py``.
+
+    ``function_app.py`` is the file the Python worker loads from the app folder.
+    """
+    if not path.is_dir():
+        return path
+    file = path / "function_app.py"
+    if file.is_file():
+        return file
+    scripts = sorted(p.name for p in path.glob("*.py"))
+    listing = ", ".join(scripts[:8]) + (", ..." if len(scripts) > 8 else "") if scripts else "none"
+    example = next((f" (e.g. {str(path / name)!r})" for name in scripts if name != "__init__.py"), "")
+    package = (f"'{path.name}:app' for the package"
+               if (path / "__init__.py").is_file() and path.name.isidentifier()
+               else "'package.module:app'")
+    raise AppLoadError(
+        f"app file not found: folder {str(path)!r} has no function_app.py (looked for "
+        f"{file.resolve()}, the file the Python worker loads); its Python files: {listing}. "
+        f"Pass the app's folder, its file{example}, or {package}"
+    )
+
+
+def _check_host_json(folder: Path, shown: Path | str) -> None:
+    """Raise :class:`HostJsonError` if ``folder/host.json`` exists and is not JSON.
+
+    ``shown`` is the folder as the user named it, so the error names the file
+    the way they would (``host.json``, ``scenarios/app/host.json``).
+    """
+    file = folder / "host.json"
+    if not file.is_file():
+        return
+    where = shown if isinstance(shown, str) else str(shown / "host.json")
+    try:
+        json.loads(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise HostJsonError(
+            f"{where} is not UTF-8 text (byte {exc.start} cannot be decoded); save it as UTF-8 "
+            "JSON") from None
+    except json.JSONDecodeError as exc:
+        raise HostJsonError(
+            f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} "
+            "(the Durable SDK parses it with Python's json module: strict JSON, no comments, "
+            "no trailing commas)") from None
+
+
+def _import_sdk() -> None:
+    """Import the Durable SDK before the app does, to name a broken ``./host.json`` as such.
+
+    On its first import ``azure.durable_functions`` parses ``host.json`` in
+    the current directory (``validate_extension_bundles``, skipped under
+    pytest) and lets a ``JSONDecodeError`` escape, which would otherwise look
+    like the app's own import failing.
+    """
+    if "azure.durable_functions" in sys.modules:
+        return
+    try:
+        importlib.import_module("azure.durable_functions")
+    except ValueError:       # JSONDecodeError or UnicodeDecodeError, if host.json is the cause
+        _check_host_json(Path.cwd(), "host.json in the current directory")
+        raise
+
+
+def _from_cwd(folder: Path) -> Path:
+    """``folder`` relative to the current directory when inside it, else as it is."""
+    try:
+        return folder.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return folder
+
+
 def _import_path(path: Path) -> Any:
     """Import a function_app.py the way the Python worker does.
 
@@ -234,8 +338,6 @@ def _import_path(path: Path) -> Any:
     returns the module already loaded.
     """
     path = path.resolve()
-    if path.is_dir():
-        path = path / "function_app.py"
     if not path.is_file():
         raise AppLoadError(f"app file not found: {path}")
     for module in list(sys.modules.values()):

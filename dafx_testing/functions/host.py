@@ -705,11 +705,6 @@ class HostReplay:
         decision.id = task_id
         self.actions[task_id] = decision
 
-    @property
-    def waiting_for(self) -> list[str]:
-        """External event names the orchestration is currently waiting on."""
-        return sorted(self.pending_names[key] for key in self.pending_events)
-
 
 _FIRE_AND_FORGET = completed()
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,9 +66,10 @@ class Episode:
     body: str                   # the context JSON the handle was called with
     state: dict[str, Any]       # the SDK's OrchestratorState JSON
     outcome: ReplayOutcome
-    waiting_for: list[str]      # external events still awaited
+    waiting_for: list[str]      # external events the code still awaits (see awaited_events)
     suspended: bool             # the replay ended inside ExecutionSuspended
     host_replay: HostReplay | None = None   # to resume from next episode (see run_episode)
+    unmatched_events: list[str] = field(default_factory=list)   # arrived, awaited by nothing yet
 
 
 def run_episode(
@@ -105,8 +107,40 @@ def run_episode(
             catalog=catalog,
         )
         outcome = replay.replay(events, state)
-    return Episode(started, events, body, state, outcome, replay.waiting_for,
-                   replay.is_suspended, replay)
+    waiting, unmatched = awaited_events(state, events, replay.pending_names.values())
+    return Episode(started, events, body, state, outcome, waiting,
+                   replay.is_suspended, replay, unmatched)
+
+
+def awaited_events(state: dict[str, Any], events: list[Event],
+                   host_waits: Iterable[str] = ()) -> tuple[list[str], list[str]]:
+    """External events the orchestrator code still awaits, and those nothing awaits yet.
+
+    Counted as the Python SDK matches them, by exact name, one raised event per
+    ``wait_for_external_event``: the host's own waiters match regardless of
+    case, so an event named ``approved`` releases the host's waiter for
+    ``Approved`` while the code, still waiting, never sees it. ``host_waits``
+    are the names the host replay waited on; those the code did not (entity
+    request ids) name entity responses, which are not external events.
+    """
+    waits: Counter[str] = Counter()
+    _count_waits(state.get("actions") or [], waits)
+    replies = set(host_waits).difference(waits)
+    raised = Counter(event.get("Name") or "" for event in events
+                     if event["EventType"] == EventType.EventRaised)
+    return (sorted(name for name in waits if waits[name] > raised[name]),
+            sorted(name for name in raised if raised[name] > waits[name] and name not in replies))
+
+
+def _count_waits(actions: Any, waits: Counter[str]) -> None:
+    """Count the WaitForExternalEvent actions (type 6) in the SDK's nested action lists."""
+    if isinstance(actions, list):
+        for action in actions:
+            _count_waits(action, waits)
+    elif isinstance(actions, dict):
+        if actions.get("actionType") == 6:
+            waits[str(actions.get("externalEventName"))] += 1
+        _count_waits(actions.get("compoundActions") or [], waits)
 
 
 def context_json(execution: Execution, history: list[Event], is_replaying: bool,

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..core.clock import VirtualClock
+from ..core.clock import VirtualClock, WorkTime
 from ..core.crash import CrashLog
 from ..core.errors import (
     NonDeterminismError,
@@ -36,11 +36,14 @@ from ..core.errors import (
 from ..core.history import Event, EventType, OrchestrationStatus, new_event, parse_timestamp
 from ..core.hub import EntityRecord, Instance, ParentLink, TaskHub, digest_events
 from ..core.in_flight import InFlight
-from ..core.latency import metering
+from ..core.latency import charge, metering
 from ..core.messages import ActivityWork, EntityRequest
+from ..core.sleeps import sleeps_charged
+from ..core.virtual_loop import VirtualTimeLoop
 from .activities import (
     ActivityLedger,
     ActivityOutcome,
+    app_modules,
     failure,
     run_activity,
 )
@@ -95,6 +98,7 @@ class Settings:
     timer_limits: TimerLimits = AZURE_STORAGE_TIMER_LIMITS
     max_episodes: int = 10_000
     max_history_events: int = 50_000
+    max_replayed_events: int = 200_000
     raise_on_nondeterminism: bool = True
     entity_batch_size: int = DEFAULT_BATCH_SIZE
     guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
@@ -124,7 +128,8 @@ class PrefixCache:
 
     def remember(self, key: Any, episode: Episode) -> None:
         self.episodes[key] = Episode(episode.started, [], "", {}, episode.outcome,
-                                     episode.waiting_for, episode.suspended)
+                                     episode.waiting_for, episode.suspended,
+                                     unmatched_events=episode.unmatched_events)
 
 
 class Worker:
@@ -147,6 +152,7 @@ class Worker:
         self.nondeterminism: list[NonDeterminismError] = []
         self.last_state: dict[str, dict[str, Any]] = {}   # worker memory, lost in a crash
         self.episodes: Counter = Counter()                  # committed episodes per drive call
+        self.replayed: Counter = Counter()                  # history events replayed per drive call
         self.prefix_cache: PrefixCache | None = None     # set by crash sweeps
         # worker memory: each instance's host-side replay, with the history it has seen
         self.host_replays: dict[str, tuple[HostReplay, list[Event], int]] = {}
@@ -212,9 +218,9 @@ class Worker:
         if self._crash("dequeue", *point):
             self.hub.activities.append(work)
             return
-        with metering() as model_time:
-            outcome = self._run_activity(work)
-        self._complete(model_time.seconds, ("activity", *point), outcome,
+        with self.clock.working() as work_time, metering(on_charge=work_time.took) as taken:
+            outcome = self._run_activity(work, work_time)
+        self._complete(taken.seconds, ("activity", *point), outcome,
                        commit=lambda: self._commit_activity(work, outcome, point),
                        abandon=lambda: self.hub.activities.append(work))
 
@@ -229,22 +235,23 @@ class Worker:
             self.hub.activities.append(work)     # at-least-once: the message comes back
         self._crash("after-commit", *point)
 
-    def _complete(self, model_seconds: float, point: tuple[str, ...], outcome: Any,
+    def _complete(self, seconds: float, point: tuple[str, ...], outcome: Any,
                   commit: Callable[[], None], abandon: Callable[[], None],
                   busy: str | None = None) -> None:
-        """Commit a unit of work now, or when its model calls return (virtual time).
+        """Commit a unit of work now, or ``seconds`` later in virtual time (slow models, sleeps).
 
         A parked result is labelled with its point and outcome, so that sweeps
         telling runs apart also tell apart what each has in flight.
         """
-        if model_seconds <= 0:
+        if seconds <= 0:
             commit()
             return
         label = " / ".join((*point, repr(outcome)))
-        self.in_flight.park(self.now + timedelta(seconds=model_seconds), label, commit, abandon,
+        self.in_flight.park(self.now + timedelta(seconds=seconds), label, commit, abandon,
                             busy)
 
-    def _run_activity(self, work: ActivityWork) -> ActivityOutcome:
+    def _run_activity(self, work: ActivityWork, work_time: WorkTime) -> ActivityOutcome:
+        """Run the activity's code; its sleeps take virtual time (``work_time``), not real time."""
         if work.name == HTTP_ACTIVITY:
             return self._run_http(work)
         info = self.index.find(ACTIVITY, work.name)
@@ -252,8 +259,14 @@ class Worker:
             return failure(work.name, UnknownFunctionError(
                 f"The function '{work.name}' doesn't exist, is disabled, or is not an "
                 "activity function."))
-        outcome, call = run_activity(info.handler, info.trigger_param, work,
-                                     self.ledger.mock_for(info.name), self.now)
+
+        def loop() -> VirtualTimeLoop:
+            # A wait on the activity's loop is the activity taking that much longer.
+            return VirtualTimeLoop(work_time.now, lambda delta: charge(delta.total_seconds()))
+
+        with sleeps_charged(app_modules(info.handler)):
+            outcome, call = run_activity(info.handler, info.trigger_param, work,
+                                         self.ledger.mock_for(info.name), self.now, loop)
         self.ledger.calls.append(call)
         return outcome
 
@@ -343,16 +356,41 @@ class Worker:
         if instance.instance_id not in self.hub.ready:
             self.hub.ready.append(instance.instance_id)
 
+    def new_drive(self) -> None:
+        """A driving call starts: the runaway budgets (episodes, replayed events) start over."""
+        self.episodes.clear()
+        self.replayed.clear()
+
     def _check_runaway(self, instance: Instance, new_events: list[Event]) -> None:
+        """Stop an instance that loops before its next episode, naming the budget it exhausted.
+
+        Each episode replays the whole history, so a loop's cost grows with the square
+        of its length: the replayed-events budget stops it in seconds where the
+        episode count alone would take an hour.
+        """
+        iid = instance.instance_id
         limit = self.settings.max_episodes
-        if self.episodes[instance.instance_id] >= limit:
+        if self.episodes[iid] >= limit:
             instance.inbox = new_events + instance.inbox
             raise RunawayOrchestrationError(
-                f"instance {instance.instance_id!r} (orchestrator {instance.name!r}) ran more than "
+                f"instance {iid!r} (orchestrator {instance.name!r}) ran more than "
                 f"max_episodes={limit} episodes without going idle: it loops (zero-delay "
                 "timers, continue_as_new without waiting?). Raise Simulator(max_episodes=...) if "
                 "that is intended."
             )
+        replayed = self.replayed[iid] + len(instance.history) + len(new_events)
+        cap = self.settings.max_replayed_events
+        if replayed > cap:
+            instance.inbox = new_events + instance.inbox
+            raise RunawayOrchestrationError(
+                f"instance {iid!r} (orchestrator {instance.name!r}) would replay {replayed:,} "
+                f"history events in this call ({self.episodes[iid]} episodes, history of "
+                f"{len(instance.history):,} events), over max_replayed_events={cap:,}: every episode "
+                "replays the whole history, so a loop without waiting (zero-delay timers, a loop "
+                "around activities) costs more each time. Use continue_as_new for long loops, or "
+                "raise Simulator(max_replayed_events=...) for a long orchestration."
+            )
+        self.replayed[iid] = replayed
 
     def _commit_episode(self, instance: Instance, new_events: list[Event], episode: Episode) -> None:
         """Append the episode to history and send its messages: one atomic commit."""
@@ -365,6 +403,7 @@ class Worker:
         self.hub.append_history(instance, recorded)
         instance.last_updated_time = self.now
         instance.waiting_for = episode.waiting_for
+        instance.unmatched_events = episode.unmatched_events
         if outcome.custom_status is not None:
             instance.custom_status = outcome.custom_status
         instance.runtime_status = "Suspended" if episode.suspended else "Running"
@@ -477,6 +516,7 @@ class Worker:
         instance.runtime_status = decision.status.name
         instance.output = decision.result
         instance.waiting_for = []
+        instance.unmatched_events = []
         parent = instance.parent
         if parent is None:
             return

@@ -41,9 +41,10 @@ MARKERS = (
     "dafx_app(app): the app (function_app.py path relative to the test file, or "
     "pkg.module:app) that the dafx fixture simulates for this test",
     "dafx_seed(n): the seed of the simulators this test builds (over --dafx-seed and dafx_seed)",
-    "crash_sweep(idempotent=(), kinds=None, effects=None, isolation='auto'): the test is a scenario over the dafx "
-    "fixture; run it with a crash at every commit point (--dafx-sweep) and fail on any lost or "
-    "duplicated work. The keywords are those of Simulator.crash_sweep",
+    "crash_sweep(once=(), idempotent=(), kinds=None, effects=None, isolation='auto'): the test "
+    "is a scenario over the dafx fixture; run it with a crash at every commit point "
+    "(--dafx-sweep) and fail on any lost or duplicated work. The keywords are those of "
+    "Simulator.crash_sweep",
 )
 
 _T = TypeVar("_T")

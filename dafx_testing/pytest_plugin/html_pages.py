@@ -1,11 +1,13 @@
 """``pytest --dafx-html DIR``: a page per test that used a simulator, and an index.
 
 Each test that built simulators (through ``dafx`` or ``dafx_factory``) gets a
-self-contained page (:mod:`dafx_testing.reports.html_report`) with its instances'
-timelines, its agent sessions, its crash sweep's results if it was swept, and
-the seed and command line that reproduce it. Under pytest-xdist the workers
-write the pages and report them to the controller through ``user_properties``;
-the controller writes ``index.html`` at the end of the session.
+self-contained page (:mod:`dafx_testing.reports.html_report`) with its failure's
+message, its instances' timelines, its agent sessions, its crash sweep's results
+if it was swept (with the sweep's crash-free baseline run as its instances, as
+``dafx sweep --html`` shows them), and the seed and command line that reproduce
+it. Under pytest-xdist the workers write the pages and report them to the
+controller through ``user_properties``; the controller writes ``index.html`` at
+the end of the session.
 """
 
 from __future__ import annotations
@@ -17,26 +19,59 @@ from typing import TYPE_CHECKING, Any
 from ..reports.html_report import PageLink, page_file_name, write_html, write_index
 
 if TYPE_CHECKING:
+    import pytest
+
     from ..checks.sweep import SweepReport
+    from ..simulator import Simulator
     from .factory import BuiltSimulator
 
-__all__ = ["PAGE", "write_index_page", "write_test_page"]
+__all__ = ["PAGE", "failure_message", "write_index_page", "write_test_page"]
 
 PAGE = "dafx_html_page"
 """The ``user_properties`` key a test's page is reported under."""
 
+MAX_MESSAGE_LINES = 20
+MAX_MESSAGE_CHARS = 2000
+"""How much of a failure's message a page shows: a long diff keeps its head; pytest's output has it all."""
+
+
+def failure_message(report: pytest.TestReport) -> str | None:
+    """The failure's message, as pytest's short summary takes it (``longrepr.reprcrash``), cut short.
+
+    None when the report has none (a passed test, a fixture lookup error).
+    """
+    message = getattr(getattr(report.longrepr, "reprcrash", None), "message", None)
+    if not report.failed or not isinstance(message, str):
+        return None
+    lines = message.splitlines()
+    short = "\n".join(lines[:MAX_MESSAGE_LINES])
+    if len(lines) > MAX_MESSAGE_LINES or len(short) > MAX_MESSAGE_CHARS:
+        short = short[:MAX_MESSAGE_CHARS] + f"\n... (cut short: pytest's output has all {len(lines)} lines)"
+    return short
+
 
 def write_test_page(folder: Path, nodeid: str, outcome: str, built: Sequence[BuiltSimulator],
-                    reproduce: str, sweep: SweepReport | None) -> dict[str, Any]:
-    """Write the page of one test; returns what the index needs to link it."""
-    first, *others = [entry.simulator for entry in built]
+                    reproduce: str, sweep: SweepReport | None, failure: str | None = None,
+                    baseline: Simulator | None = None) -> dict[str, Any]:
+    """Write the page of one test; returns what the index needs to link it.
+
+    ``baseline``: a swept test's crash-free run, shown instead of the first
+    simulator built (``dafx``, which the sweep only copies: it never runs).
+    """
+    simulators = [entry.simulator for entry in built]
+    context = {"outcome": outcome, "seeds": ", ".join(str(sim.seed) for sim in simulators),
+               "reproduce": reproduce}
+    if baseline is not None:
+        simulators[0] = baseline
+        context["instances shown"] = "the crash-free baseline run"
+    if failure and sweep is not None and not sweep.ok:     # the sweep's panel has the rest
+        failure = failure.splitlines()[0]
+    first, *others = simulators
     path = folder / page_file_name(nodeid)
     write_html(path, title=nodeid, simulator=first,
                instances=[status for sim in others for status in sim.list_instances()],
-               sweep=sweep, context={"outcome": outcome,
-                                     "seeds": ", ".join(str(e.simulator.seed) for e in built),
-                                     "reproduce": reproduce})
-    instances = sum(len(entry.simulator.list_instances()) for entry in built)
+               sweep=sweep, context=context, failure=failure)
+    instances = sum(len(sim.list_instances()) for sim in simulators)
     summary = f"{outcome}; {instances} instance(s)" + (
         f"; sweep of {len(sweep.points)} point(s), {len(sweep.failures)} failing"
         if sweep is not None else "")

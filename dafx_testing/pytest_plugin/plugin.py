@@ -15,7 +15,8 @@ Markers: ``dafx_app(app)``, ``dafx_seed(n)``, ``crash_sweep(...)``
 (:mod:`dafx_testing.pytest_plugin.sweep_marker`) and ``fake_llm(...)``. Options, ini values and
 their precedence: :mod:`dafx_testing.pytest_plugin.config`. A failing test that built
 simulators gets a ``dafx`` report section with their timelines and the command
-that reproduces it (:mod:`dafx_testing.pytest_plugin.failure_report`).
+that reproduces it (:mod:`dafx_testing.pytest_plugin.failure_report`). The two SDK
+warnings the simulator provokes on purpose are silenced in every test (:data:`SDK_WARNINGS`).
 
 The app is configured once in ``pytest.ini``/``pyproject.toml`` (``dafx_app``,
 relative to the rootdir) or per module/test with
@@ -24,6 +25,7 @@ relative to the rootdir) or per module/test with
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +45,14 @@ _CONFIG = pytest.StashKey[PluginConfig]()
 _FACTORY = pytest.StashKey["SimulatorFactory"]()
 _GOLDEN_WRITTEN = "dafx_golden_written"
 
+SDK_WARNINGS: tuple[tuple[str, type[Warning]], ...] = (
+    # The SDK warns when a completion arrives twice; crash sweeps deliver duplicates on purpose.
+    ("Potential duplicate Task completion", UserWarning),
+    # azure.functions' one-time notice when the SDK decodes history without a type.
+    (r"azure\.functions df_loads was called without expected_type", DeprecationWarning),
+)
+"""(message regex, category) of the SDK warnings every test ignores; the tool provokes them."""
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
@@ -56,6 +66,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.option.dafx_record = settings.record     # what the fake_llm fixture reads
     for marker in (*MARKERS, MARKER):
         config.addinivalue_line("markers", marker)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    """Ignore :data:`SDK_WARNINGS` inside pytest's own warning filters.
+
+    Added innermost (not as ini lines), so ``-W error`` or a ``filterwarnings``
+    mark cannot turn them into failures of the replay; other warnings stay as configured.
+    """
+    with warnings.catch_warnings():
+        for message, category in SDK_WARNINGS:
+            warnings.filterwarnings("ignore", message, category)
+        return (yield)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -91,10 +114,12 @@ def pytest_runtest_makereport(
         report.sections.append(("dafx", render([] if swept else factory.built, reproduce)))
     folder = factory.config.html
     if folder is not None and factory.built and report.when in ("setup", "call"):
-        from .html_pages import PAGE, write_test_page
+        from .html_pages import PAGE, failure_message, write_test_page
 
         page = write_test_page(folder, item.nodeid, report.outcome, factory.built, reproduce,
-                               item.stash.get(sweep_marker.SWEEP_REPORT, None))
+                               item.stash.get(sweep_marker.SWEEP_REPORT, None),
+                               failure_message(report),
+                               item.stash.get(sweep_marker.SWEEP_BASELINE, None))
         report.user_properties.append((PAGE, page))
     return report
 

@@ -17,9 +17,14 @@ What happens depends on ``--dafx-sweep`` (ini ``dafx_sweep``):
 * ``pairs``: also a crash at every pair of points (slower, finds more).
 * ``off``: the body runs once, as a plain test (a quick edit-run loop).
 
-The marker's keywords are passed on: ``idempotent`` (activity names allowed to
-run twice), ``kinds`` (crash only points of these kinds), ``effects`` (a
-function returning a snapshot of the outside world to compare).
+The marker's keywords are passed on: ``once`` (activity names whose re-run is a
+failure even when nothing observable changed), ``idempotent`` (activity names
+expected to run again: left out of the information line on harmless re-runs),
+``kinds`` (crash only points of these kinds), ``effects`` (a function returning
+a snapshot of the outside world to compare), ``isolation``. A re-run of any
+other activity fails the test only when it leaves an observable difference;
+a baseline (the body's first, crash-free run) that leaves an instance Failed,
+times out waiting or trips a non-determinism check fails it before any crash run.
 
 The body runs many times, but the other fixtures it takes are made once: it
 must reset what it uses (a fake service's ledger, say), like any sweep scenario.
@@ -44,6 +49,7 @@ from .config import PluginConfig
 
 if TYPE_CHECKING:
     from ..checks.sweep import SweepReport
+    from ..simulator import Simulator
     from .factory import SimulatorFactory
 
 __all__ = ["MARKER", "parametrize", "run", "summary"]
@@ -51,7 +57,9 @@ __all__ = ["MARKER", "parametrize", "run", "summary"]
 MARKER = "crash_sweep"
 SWEEP_REPORT: pytest.StashKey[SweepReport] = pytest.StashKey()
 """Where a swept test keeps its report (the HTML page shows it)."""
-OPTIONS = ("idempotent", "kinds", "effects", "isolation")
+SWEEP_BASELINE: pytest.StashKey[Simulator] = pytest.StashKey()
+"""Where a swept test keeps its crash-free run (the HTML page shows it, as ``dafx sweep --html``)."""
+OPTIONS = ("idempotent", "kinds", "effects", "isolation", "once")
 """Keywords the marker accepts (those of :meth:`Simulator.crash_sweep`)."""
 
 SHARD_PARAM = "_dafx_sweep_shard"
@@ -102,6 +110,8 @@ def run(item: pytest.Function, config: PluginConfig,
     assert factory is not None, "the dafx fixture is built by dafx_factory"
 
     def scenario(sim: Any) -> None:
+        if sim.crash_log.plan is None and SWEEP_BASELINE not in item.stash:
+            item.stash[SWEEP_BASELINE] = sim     # the first run without crashes is the baseline
         with factory.driving(sim):
             item.obj(**dict(arguments, dafx=sim))
 
@@ -112,7 +122,8 @@ def run(item: pytest.Function, config: PluginConfig,
     item.stash[SWEEP_REPORT] = report
     item.user_properties.append((RESULT, {
         "test": _unsharded(item.nodeid, shard), "shard": shard, "points": len(report.points),
-        "runs": report.runs, "failures": [[p.index for p in f.crashes] for f in report.failures]}))
+        "runs": report.runs, "failures": [[p.index for p in f.crashes] for f in report.failures],
+        "baseline": len(report.baseline_problems)}))
     if not report.ok:
         pytest.fail(report.explain(), pytrace=False)
 
@@ -125,7 +136,8 @@ def summary(reports: Sequence[Any]) -> list[str]:
             if key != RESULT:
                 continue
             total = sweeps.setdefault(result["test"], {"points": result["points"], "runs": 0,
-                                                       "shards": 0, "failures": []})
+                                                       "shards": 0, "failures": [], "baseline": 0})
+            total["baseline"] = max(total["baseline"], result.get("baseline", 0))
             total["runs"] += result["runs"]
             total["shards"] += 1
             total["failures"] += result["failures"]
@@ -136,6 +148,8 @@ def summary(reports: Sequence[Any]) -> list[str]:
         outcome = (f"{len(failures)} failing schedule(s): "
                    + ", ".join(" and ".join(f"#{i}" for i in crash) for crash in failures)
                    if failures else "all invariants held")
+        if total["baseline"]:
+            outcome = "the crash-free baseline run is broken, no crash runs"
         lines.append(f"{test}: {total['points']} commit points, {total['runs']} crash runs"
                      f"{shards}, {outcome}")
     return lines

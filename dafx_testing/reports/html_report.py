@@ -45,7 +45,7 @@ from typing import Any
 
 from .. import __version__
 from ..agents.sessions import AgentMessage, AgentSession, AgentTurn
-from ..checks.sweep import SweepFailure, SweepReport
+from ..checks.sweep import DuplicatedEffect, SweepFailure, SweepReport
 from ..core.crash import CommitPoint
 from ..core.history import format_timestamp
 from ..core.timeline import elapsed
@@ -82,16 +82,17 @@ class PageLink:
 def render_html(*, title: str = "dafx report", instances: Iterable[Any] = (),
                 sessions: Iterable[AgentSession] | None = None,
                 sweep: SweepReport | None = None, simulator: Any = None,
-                context: Mapping[str, str] | None = None) -> str:
+                context: Mapping[str, str] | None = None, failure: str | None = None) -> str:
     """The report page as a string.
 
     Args:
         title: the page's heading (a test id, a command line...).
         instances: instances to show (``InstanceStatus``, history documents, event lists).
         sessions: agent conversations to show (default: see the module docstring).
-        sweep: a crash sweep's report to show first.
+        sweep: a crash sweep's report, shown before the instances.
         simulator: show every instance and agent session it holds, after ``instances``.
         context: facts shown under the title, in order (app, seed, reproduction line...).
+        failure: a failing test's message, shown first (as text, never markup).
     """
     shown = [RecordedInstance.of(i) for i in instances]
     note = None
@@ -104,6 +105,9 @@ def render_html(*, title: str = "dafx report", instances: Iterable[Any] = (),
         note = _FROM_HISTORY_NOTE if sessions else None
     sessions = list(sessions)
     body = [_header(title, context or {}), "<main>", _summary(shown, sessions, sweep)]
+    if failure:
+        body.append('<section class="panel" id="failure"><h2>Failure</h2>'
+                    f"<pre>{escape(failure)}</pre></section>")
     if sweep is not None:
         body.append(_sweep(sweep))
     if shown:
@@ -179,6 +183,7 @@ def _summary(instances: list[RecordedInstance], sessions: list[AgentSession],
     cards = []
     if sweep is not None:
         verdict = ("all crashes recovered" if sweep.ok
+                   else "baseline broken" if sweep.baseline_problems
                    else f"{len(sweep.failures)} failing schedule(s)")
         cards.append(_card("#sweep", "crash sweep", verdict, "ok" if sweep.ok else "bad"))
     if instances:
@@ -231,17 +236,25 @@ def _sweep(report: SweepReport) -> str:
     counts = report.counts()
     verdict = ("All invariants held" if report.ok
                else f"{len(report.failures)} failing crash schedule(s)")
+    if report.baseline_problems:
+        verdict, counts = ("The crash-free baseline run is broken",
+                           "no crash runs were made, since each would be compared with it")
     parts = ['<section class="panel" id="sweep"><h2>Crash sweep</h2>',
              f'<p class="verdict {"ok" if report.ok else "bad"}">'
              f"{escape(verdict)}: {escape(counts)}</p>"]
+    if report.baseline_problems:
+        parts += [f"<h3>Baseline problems ({len(report.baseline_problems)})</h3>",
+                  '<ul class="baseline">'
+                  + "".join(f"<li><pre>{escape(p)}</pre></li>" for p in report.baseline_problems)
+                  + "</ul>",
+                  '<p class="muted">Fix the baseline first: run the scenario on a plain '
+                  "Simulator until it passes, then sweep again.</p>"]
     if report.failures:
         parts.append(f"<h3>Failures ({len(report.failures)})</h3>")
         parts += [_failure(n, failure) for n, failure in enumerate(report.failures, 1)]
     if report.duplicated_effects:
-        rows = [f'<tr class="{"" if d.idempotent else "failed"}">'
-                + _cells(d.name, d.expected, d.actual, _points(d.crashes),
-                         "tolerated: declared idempotent" if d.idempotent
-                         else "failure: make it idempotent")
+        rows = [f'<tr class="{"failed" if d.failed else ""}">'
+                + _cells(d.name, d.expected, d.actual, _points(d.crashes), _rerun_verdict(d))
                 + "</tr>" for d in report.duplicated_effects]
         parts += [f"<h3>Duplicated effects ({len(rows)})</h3>",
                   _table(["work", "baseline runs", "runs", "crash at", "verdict"], rows)]
@@ -254,6 +267,15 @@ def _sweep(report: SweepReport) -> str:
                   _table(["crash at", "baseline calls", "calls", "repeated"], rows)]
     parts += [_commit_points(report), "</section>"]
     return "\n".join(parts)
+
+
+def _rerun_verdict(effect: DuplicatedEffect) -> str:
+    """The verdict column of a re-run: tolerated, information or failure (and why)."""
+    if effect.idempotent:
+        return "tolerated: declared idempotent"
+    if effect.harmless:
+        return "information: no observable difference"
+    return "failure: declared once" if effect.once else "failure: make it idempotent"
 
 
 def _failure(number: int, failure: SweepFailure) -> str:

@@ -47,9 +47,15 @@ def status_json(status: Any, clock: datetime,
 
 
 def sweep_json(report: SweepReport) -> dict[str, Any]:
-    """Everything a sweep found, each failure with the crash plan that reproduces it."""
+    """Everything a sweep found, each failure with the crash plan that reproduces it.
+
+    ``baselineProblems`` says why the crash-free run is broken (then no crash
+    runs were made); ``repeatedActivities`` are re-runs that left no observable
+    difference: information, not failures (``duplicatedEffects`` lists every re-run).
+    """
     return {
         "ok": report.ok,
+        "baselineProblems": list(report.baseline_problems),
         "seed": report.seed,
         "runs": report.runs,
         "converged": report.pruned,
@@ -61,6 +67,9 @@ def sweep_json(report: SweepReport) -> dict[str, Any]:
         "duplicatedEffects": [{"name": d.name, "expected": d.expected, "actual": d.actual,
                                "crashes": [p.index for p in d.crashes], "idempotent": d.idempotent}
                               for d in report.duplicated_effects],
+        "repeatedActivities": [{"name": d.name, "expected": d.expected, "actual": d.actual,
+                                "crashes": [p.index for p in d.crashes]}
+                               for d in report.repeated_activities],
         "repeatedModelCalls": [{"expected": r.expected, "actual": r.actual,
                                 "crashes": [p.index for p in r.crashes]}
                                for r in report.repeated_model_calls],

@@ -1,0 +1,58 @@
+"""Sleeps in app code as work that takes time: ``time.sleep`` charged, not slept.
+
+An activity that polls or backs off (``time.sleep(5)``) would make a test wait for real
+while nothing else in the simulation moves. Inside :func:`sleeps_charged`, a sleep on the
+entering thread is charged to the innermost open meter (:mod:`dafx_testing.core.latency`)
+instead: the unit of work the simulator is running takes that much virtual time, its code
+reads the clock moved on by it, and its result lands that much later. With no meter open the
+sleep is real, and other threads (a library's own worker thread) always sleep for real.
+
+``time.sleep`` is patched where it lives, and so is every ``from time import sleep`` alias
+in the modules passed in (the app's), which imported the function before the patch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from types import ModuleType
+from typing import SupportsIndex
+
+from .latency import charge
+
+__all__ = ["sleeps_charged"]
+
+_real_sleep = time.sleep
+
+
+@contextlib.contextmanager
+def sleeps_charged(modules: Iterable[ModuleType] = ()) -> Iterator[None]:
+    """Inside the block, ``time.sleep`` on this thread charges the open meter instead of sleeping."""
+    owner = threading.get_ident()
+    current = time.sleep
+
+    def sleep(seconds: float | SupportsIndex) -> None:
+        if threading.get_ident() != owner:
+            current(seconds)
+            return
+        if float(seconds) < 0:
+            _real_sleep(seconds)          # the real error: "sleep length must be non-negative"
+        remaining = charge(float(seconds))
+        if remaining:
+            current(remaining)
+
+    undo = [(time, "sleep", current)]
+    time.sleep = sleep
+    for module in modules:
+        namespace = vars(module)
+        for name, value in list(namespace.items()):
+            if value is current:
+                undo.append((module, name, value))
+                namespace[name] = sleep
+    try:
+        yield
+    finally:
+        for owner_object, name, value in reversed(undo):
+            setattr(owner_object, name, value)
