@@ -1,6 +1,7 @@
 """The virtual-time event loop: waiting for a timer moves the clock instead of sleeping."""
 
 import asyncio
+import selectors
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -37,6 +38,25 @@ def test_sleeps_jump_the_clock_by_exactly_the_time_asked():
     assert clock.now - datetime(2025, 1, 1, tzinfo=timezone.utc) == timedelta(seconds=4.5)
     assert clock.jumps == [timedelta(seconds=1.5)] * 3
     assert time.monotonic() - wall < 1
+
+
+def test_sleeps_with_no_real_io_never_wait_for_the_os():
+    """Only the loop's own self-pipe is registered: every timer is skipped to, never waited for."""
+    clock = Clock()
+    asked: list[float | None] = []
+
+    class Recording(selectors.DefaultSelector):
+        def select(self, timeout=None):
+            asked.append(timeout)
+            return super().select(timeout)
+
+    async def poll():
+        for _ in range(3):
+            await asyncio.wait_for(asyncio.sleep(2), timeout=5)
+
+    run_sync(poll(), lambda: VirtualTimeLoop(lambda: clock.now, clock.jump, selector=Recording()))
+    assert clock.jumps == [timedelta(seconds=2)] * 3
+    assert asked and set(asked) == {0}
 
 
 def test_a_timeout_expires_in_virtual_time():

@@ -27,6 +27,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from types import CodeType, FunctionType
 from typing import Any
 
@@ -193,6 +194,8 @@ def _load_handle(reference: dict[str, str], cache: dict[tuple[str, str], Any]) -
         index_app,  # the child pays for the SDK import, not the parent's import
     )
 
+    if reference["module"].startswith("__app__"):     # a classic app, as the worker loads it
+        return _classic_handle(reference, cache, key)
     module = sys.modules.get(reference["module"])
     if getattr(module, "__file__", None) != reference["file"]:
         folder = os.path.dirname(reference["file"])     # the worker's rule: the app folder
@@ -217,6 +220,22 @@ def _load_handle(reference: dict[str, str], cache: dict[tuple[str, str], Any]) -
                     return info.handler
     raise LookupError(f"no app in {reference['file']} defines orchestrator "
                       f"{reference['qualname']!r}")
+
+
+def _classic_handle(reference: dict[str, str], cache: dict[tuple[str, str], Any],
+                    key: tuple[str, str]) -> Any:
+    """The orchestrator of a classic (function.json) app: its folder loaded the worker's way."""
+    from ..functions.app import ORCHESTRATOR, index_app
+
+    root = Path(reference["file"]).parents[1]            # <app>/<Function>/<script>.py
+    for info in index_app(str(root)).functions:
+        code = getattr(info.user_function, "__code__", None)
+        if info.kind == ORCHESTRATOR and info.user_function.__qualname__ == reference["qualname"] \
+                and code is not None and os.path.samefile(code.co_filename, reference["file"]):
+            cache[key] = info.handler
+            return info.handler
+    raise LookupError(f"the classic app in {root} defines no orchestrator "
+                      f"{reference['qualname']!r} in {reference['file']}")
 
 
 def _serve() -> None:

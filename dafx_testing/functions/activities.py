@@ -172,6 +172,10 @@ def _import_root(function: Callable[..., Any]) -> Path | None:
     file = getattr(module, "__file__", None)
     if module is None or not file:
         return None
+    top = sys.modules.get(module.__name__.partition(".")[0])
+    if top is not None and top.__name__.startswith("__app__"):
+        # A classic app: the worker's ``__app__`` namespace package *is* the app's folder.
+        return Path(os.path.realpath(next(iter(top.__path__))))
     path = Path(os.path.realpath(file))
     depth = module.__name__.count(".") + (path.name == "__init__.py")
     return path.parents[depth] if depth < len(path.parents) else None

@@ -114,28 +114,37 @@ def index_app(app_ref: Any) -> AppIndex:
     Args:
         app_ref: a ``FunctionApp``/``DFApp`` object, a ``"pkg.module:attr"``
             string, a module name, a path to a ``function_app.py``, an existing
-            folder (``"."``, ``"blueprint"``: the ``function_app.py`` in it), or
-            an :class:`AppIndex` already built (returned as is).
+            folder (``"."``, ``"blueprint"``: the ``function_app.py`` in it, or
+            without one a classic app: ``host.json`` and ``function.json``
+            subfolders, see :mod:`.classic_app`), or an :class:`AppIndex`
+            already built (returned as is).
     """
     if isinstance(app_ref, AppIndex):      # already indexed: share it
         return app_ref
     app = load_app(app_ref)
-    functions: list[FunctionInfo] = []
+    from .classic_app import ClassicApp
+
+    described: list[tuple[FunctionInfo, str]] = []
     found_warnings: list[str] = []
+    if isinstance(app, ClassicApp):        # loading built the infos; the worker checked them
+        described = [(info, app.sources[info.name]) for info in app.functions]
+        found_warnings.extend(app.warnings)
+    else:
+        for builder in app._function_builders:
+            function = builder.build(getattr(app, "auth_level", None))
+            described.append((_describe(function), function.get_user_function().__qualname__))
+            found_warnings.extend(_pitfalls(described[-1][0]))
+    functions: list[FunctionInfo] = []
     seen: dict[tuple[str, str], str] = {}
-    for builder in app._function_builders:
-        function = builder.build(getattr(app, "auth_level", None))
-        info = _describe(function)
+    for info, where in described:
         key = (info.kind, info.name.lower())
         if key in seen:
             raise AppLoadError(
                 f"two {info.kind} functions are both named {info.name!r} "
-                f"({seen[key]} and {function.get_user_function().__qualname__}); "
-                "the host requires unique names"
+                f"({seen[key]} and {where}); the host requires unique names"
             )
-        seen[key] = function.get_user_function().__qualname__
+        seen[key] = where
         functions.append(info)
-        found_warnings.extend(_pitfalls(info))
     for message in found_warnings:
         warnings.warn(message, DafxWarning, stacklevel=3)
     return AppIndex(app=app, functions=functions, warnings=found_warnings)
@@ -199,10 +208,16 @@ def load_app(app_ref: Any) -> Any:
     importing a module), and the Durable SDK is imported first, so a broken
     ``host.json`` is reported as one, not as the app's first import failing.
     """
-    if hasattr(app_ref, "_function_builders"):
+    from .classic_app import ClassicApp, function_folders, load_classic
+
+    if hasattr(app_ref, "_function_builders") or isinstance(app_ref, ClassicApp):
         return app_ref
     path = _as_path(app_ref)
     if path is not None:
+        if path.is_dir() and not (path / "function_app.py").is_file() and function_folders(path):
+            _check_host_json(path, path)
+            _import_sdk()
+            return load_classic(path, str(app_ref))
         file = _entry_file(path)
         if file.is_file():         # else _import_path names the missing file
             _check_host_json(file.parent, path if file != path else path.parent)
@@ -261,6 +276,8 @@ def _entry_file(path: Path) -> Path:
     """The file to import: ``path`` itself, or for a folder its ``function_app.py``.
 
     ``function_app.py`` is the file the Python worker loads from the app folder.
+    The error mentions the classic layout when the folder could be meant as one
+    (it has ``host.json``, or no Python file at all).
     """
     if not path.is_dir():
         return path
@@ -273,10 +290,15 @@ def _entry_file(path: Path) -> Path:
     package = (f"'{path.name}:app' for the package"
                if (path / "__init__.py").is_file() and path.name.isidentifier()
                else "'package.module:app'")
+    classic = ""
+    if (path / "host.json").is_file() or not scripts:
+        classic = (". A classic app (function.json model) is a folder with host.json and one "
+                   "subfolder per function holding function.json and __init__.py; "
+                   f"{str(path)!r} has no such subfolder")
     raise AppLoadError(
         f"app file not found: folder {str(path)!r} has no function_app.py (looked for "
         f"{file.resolve()}, the file the Python worker loads); its Python files: {listing}. "
-        f"Pass the app's folder, its file{example}, or {package}"
+        f"Pass the app's folder, its file{example}, or {package}{classic}"
     )
 
 

@@ -180,8 +180,8 @@ def resolve_app(request: pytest.FixtureRequest, app: Any = None) -> tuple[Any, s
         raise pytest.UsageError(
             "the dafx fixture needs an app: set 'dafx_app' in your pytest configuration or mark "
             "the test with @pytest.mark.dafx_app('path/to/function_app.py')")
-    if isinstance(app, str) and app.endswith(".py"):
-        return str((base / app).resolve()), app
+    if isinstance(app, str) and (app.endswith(".py") or (base / app).is_dir()):
+        return str((base / app).resolve()), app       # a file or an app folder
     return app, app if isinstance(app, str) else type(app).__name__
 
 

@@ -1,0 +1,2 @@
+def default_cities() -> list[str]:
+    return ["Tokyo", "Lima"]
