@@ -35,9 +35,12 @@ instance) and what exposed it: the perturbation and the file:line that read it::
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import random
+import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -62,6 +65,7 @@ from .nondeterministic_apis import (
     THREAD,
     UUID,
     Call,
+    CallSite,
     Outcome,
     call_through,
     intercepted,
@@ -103,6 +107,9 @@ class _AnyFunction(FunctionCatalog):
     def __init__(self) -> None:
         super().__init__(activities=[], orchestrators=[], entities=[])
 
+    def missing(self, kind: str, name: str) -> str | None:
+        return None
+
     def check(self, kind: str, name: str) -> None:
         return None
 
@@ -125,6 +132,48 @@ class _Difference:
     expected: str | None
     actual: str | None
     host_message: str
+    recorded_action: int | None = None    # index of the SDK action behind each side
+    replayed_action: int | None = None
+
+
+@contextlib.contextmanager
+def _action_sites(sites: list[CallSite | None]) -> Iterator[None]:
+    """Collect where the orchestrator stood when each SDK action was added, in action order.
+
+    The SDK adds an action when ``resume_user_code`` receives the yielded task
+    (fire-and-forget ones while the code runs), so the executor's generator is
+    either suspended at that ``yield`` or running the call: its frame's line is
+    the user's line (through ``yield from`` to the innermost generator).
+    """
+    # The module, not the package attribute (the package __init__ shadows it with the class).
+    context_class = importlib.import_module(
+        "azure.durable_functions.models.DurableOrchestrationContext").DurableOrchestrationContext
+    original = context_class._add_to_actions
+
+    def recording(context: Any, action_repr: Any) -> None:
+        before = len(context._action_payload_v2)
+        original(context, action_repr)
+        if len(context._action_payload_v2) > before:
+            sites.append(_generator_site(sys._getframe(1)))
+
+    context_class._add_to_actions = recording
+    try:
+        yield
+    finally:
+        context_class._add_to_actions = original
+
+
+def _generator_site(frame: Any) -> CallSite | None:
+    """The user's line in the generator the SDK executor (up the stack from ``frame``) drives."""
+    while frame is not None:
+        generator = getattr(frame.f_locals.get("self"), "generator", None)
+        if generator is not None and hasattr(generator, "gi_frame"):
+            while getattr(generator, "gi_yieldfrom", None) is not None and hasattr(
+                    generator.gi_yieldfrom, "gi_frame") and generator.gi_yieldfrom.gi_frame:
+                generator = generator.gi_yieldfrom
+            return CallSite.of(generator.gi_frame) if generator.gi_frame is not None else None
+        frame = frame.f_back
+    return None
 
 
 class PerturbedReplay:
@@ -179,7 +228,7 @@ class PerturbedReplay:
     # -- replays --
 
     def _replay(self, handle: Callable[..., Any], body: str, reads: list[Call],
-                perturbed: bool) -> dict[str, Any]:
+                perturbed: bool, sites: list[CallSite | None] | None = None) -> dict[str, Any]:
         def hook(call: Call) -> Outcome:
             reads.append(call)
             if perturbed and call.api.kind == CLOCK:
@@ -191,8 +240,9 @@ class PerturbedReplay:
         saved = random.getstate()
         if perturbed:
             random.seed(self.seed)
+        recording = _action_sites(sites) if sites is not None else contextlib.nullcontext()
         try:
-            with warnings.catch_warnings(), intercepted(hook):
+            with warnings.catch_warnings(), intercepted(hook), recording:
                 warnings.simplefilter("ignore")   # the first run already warned
                 return call_handle(handle, body)
         finally:
@@ -242,19 +292,46 @@ class PerturbedReplay:
             if not _same(state, baseline):
                 cause = (f"another PYTHONHASHSEED ({seed}, in a child interpreter): the iteration "
                          "order of a set of strings changed; iterate sorted(...) instead")
-                return self._error(handle, episode, state, [cause])
+                return self._error(handle, episode, state, [cause], in_child=True)
             baseline = state
         return None
 
     # -- the report --
 
     def _error(self, handle: Callable[..., Any], episode: Episode, state: dict[str, Any],
-               causes: list[str]) -> PerturbedReplayError:
+               causes: list[str], in_child: bool = False) -> PerturbedReplayError:
         difference = _first_difference(episode, state)
+        recorded = self._site(handle, episode, episode.state, difference.recorded_action,
+                              perturbed=False)
+        replayed = None if in_child else self._site(handle, episode, state,
+                                                    difference.replayed_action, perturbed=True)
+        function = getattr(handle, "orchestrator_function", handle)
+        code = getattr(function, "__code__", None)
+        orchestrator = repr(_started(episode).get("Name") or function.__name__)
+        if code is not None:
+            defined = CallSite(code.co_filename, code.co_firstlineno, code.co_name, "")
+            orchestrator += f" ({function.__qualname__}, {defined})"
         return PerturbedReplayError(
             instance_id=_instance_id(episode), sequence_number=difference.sequence_number,
             expected=difference.expected, actual=difference.actual,
-            host_message=difference.host_message, exposed_by=causes)
+            host_message=difference.host_message, exposed_by=causes, orchestrator=orchestrator,
+            recorded_at=None if recorded is None else str(recorded),
+            diverged_at=None if replayed is None else str(replayed))
+
+    def _site(self, handle: Callable[..., Any], episode: Episode, target: dict[str, Any],
+              action: int | None, perturbed: bool) -> CallSite | None:
+        """Where the code yielded SDK action ``action`` in a (perturbed) replay giving ``target``.
+
+        The replay runs once more, recording sites; a replay that no longer gives
+        ``target`` (state kept in memory moved on) tells nothing, so None.
+        """
+        if action is None or action < 0:
+            return None
+        sites: list[CallSite | None] = []
+        again = self._replay(handle, episode.body, [], perturbed=perturbed, sites=sites)
+        if not _same(again, target) or action >= len(sites):
+            return None
+        return sites[action]
 
 
 def configure(guard: str | Guard | None = "error", perturb: bool | PerturbedReplay = True,
@@ -328,9 +405,12 @@ def _describe_reads(reads: list[Call], kinds: set, shift: timedelta) -> list[str
             for kind, sites in by_kind.items()]
 
 
+def _started(episode: Episode) -> Event:
+    return next((e for e in episode.events if e["EventType"] == EventType.ExecutionStarted), {})
+
+
 def _instance_id(episode: Episode) -> str:
-    started = next((e for e in episode.events if e["EventType"] == EventType.ExecutionStarted), {})
-    return (started.get("OrchestrationInstance") or {}).get("InstanceId", "?")
+    return (_started(episode).get("OrchestrationInstance") or {}).get("InstanceId", "?")
 
 
 def _first_difference(episode: Episode, state: dict[str, Any]) -> _Difference:
@@ -348,8 +428,10 @@ def _first_difference(episode: Episode, state: dict[str, Any]) -> _Difference:
     recorded, _ = _replay_host(episode, committed, episode.state)
     replayed, divergence = _replay_host(episode, committed, state)
     if divergence is not None:
-        return _Difference(divergence.sequence_number, divergence.expected, divergence.actual,
-                           divergence.host_message)
+        number = divergence.sequence_number
+        return _Difference(number, divergence.expected, divergence.actual,
+                           divergence.host_message, _origin(recorded, number),
+                           _origin(replayed, number) if divergence.actual else None)
     for index in range(max(len(recorded), len(replayed))):
         before = recorded[index] if index < len(recorded) else None
         after = replayed[index] if index < len(replayed) else None
@@ -357,7 +439,8 @@ def _first_difference(episode: Episode, state: dict[str, Any]) -> _Difference:
             anchor = before or after
             assert anchor is not None   # index is within the longer of the two lists
             return _Difference(anchor.id, _describe_decision(before), _describe_decision(after),
-                               _UNSEEN_BY_HOST)
+                               _UNSEEN_BY_HOST, before.origin if before else None,
+                               after.origin if after else None)
     # Same host decisions: the difference is in what takes no sequence number.
     before_actions, after_actions = _flat(episode.state), _flat(state)
     for index in range(max(len(before_actions), len(after_actions))):
@@ -365,7 +448,8 @@ def _first_difference(episode: Episode, state: dict[str, Any]) -> _Difference:
         after_action = after_actions[index] if index < len(after_actions) else None
         if before_action != after_action:
             return _Difference(-1, _describe_action(before_action), _describe_action(after_action),
-                               _UNSEEN_BY_HOST)
+                               _UNSEEN_BY_HOST, _top_level(episode.state, index),
+                               _top_level(state, index))
     return _Difference(-1, f"output {episode.state.get('output')!r}",
                        f"output {state.get('output')!r}", _UNSEEN_BY_HOST)
 
@@ -383,6 +467,26 @@ def _replay_host(episode: Episode, history: list[Event],
     replay.actions = log
     outcome = replay.replay(history, state)
     return log.decisions, outcome.divergence
+
+
+def _origin(decisions: list[Decision], sequence_number: int) -> int | None:
+    """The SDK action (index) that made the decision with this sequence number."""
+    for decision in decisions:
+        if decision.id == sequence_number and decision.kind != COMPLETE:
+            return decision.origin
+    return None
+
+
+def _top_level(state: dict[str, Any], flat_index: int) -> int | None:
+    """The top-level action holding the ``flat_index``-th action of :func:`_flat`."""
+    seen = 0
+    for group in state.get("actions") or ():
+        for top, action in enumerate(group):
+            size = len(_flat({"actions": [[action]]}))
+            if flat_index < seen + size:
+                return top
+            seen += size
+    return None
 
 
 def _decision_key(decision: Decision) -> tuple[Any, ...]:

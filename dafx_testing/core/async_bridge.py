@@ -29,7 +29,11 @@ def call_off_loop(fn: Callable[[], T]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return fn()
+        running = False
+    else:
+        running = True
+    if not running:
+        return fn()     # outside the except block, so errors from fn are not chained to the probe
     outcome: dict = {}
 
     def target() -> None:

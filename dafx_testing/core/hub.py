@@ -55,6 +55,8 @@ class Instance:
     custom_status: str | None = None
     waiting_for: list[str] = field(default_factory=list)
     unmatched_events: list[str] = field(default_factory=list)  # raised, awaited by nothing (buffered)
+    host_faults: list[str] = field(default_factory=list)   # calls the host faulted and never scheduled
+    dropped_starts: list[str] = field(default_factory=list)  # sub-orchestrations DTFx never started
     history_digest: str = ""         # running hash of ``history``, kept by the hub
     settled: SettledHistory = field(default_factory=lambda: SettledHistory())
 
@@ -73,6 +75,7 @@ class EntityRecord:
     state: str | None = None      # the entityState JSON text, verbatim
     last_modified_time: datetime | None = None
     batches: int = 0                 # batches committed so far
+    aborted: str | None = None       # why its last batch was aborted (retried on the next message)
     queue: deque[EntityRequest] = field(default_factory=deque)
 
 

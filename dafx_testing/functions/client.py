@@ -37,6 +37,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import json
+import unicodedata
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -52,7 +53,8 @@ from ..core.history import EventType, OrchestrationStatus
 from ..core.payloads import decode_input, decode_json
 from .app import ENTITY, ORCHESTRATOR
 
-__all__ = ["InMemoryClient", "ManagementApi", "ApiResponse", "DEFAULT_ORIGIN", "WEBHOOK_PATH"]
+__all__ = ["InMemoryClient", "ManagementApi", "ApiResponse", "DEFAULT_ORIGIN", "WEBHOOK_PATH",
+           "instance_id_error", "already_exists_message", "REWIND_NOT_FAILED"]
 
 DEFAULT_ORIGIN = "http://localhost:7071"
 """Where ``func start`` serves the app; management URLs point here."""
@@ -70,6 +72,13 @@ _RPC_PATH = "/durabletask/"          # the extension's local RPC listener: http:
 _RUNNING = ("Running", "Pending", "ContinuedAsNew", "Suspended")
 _FINISHED = ("Completed", "Failed", "Terminated", "Canceled")
 _JSON_TYPE = "application/json; charset=utf-8"
+_ARGUMENT_EXCEPTION = "System.ArgumentException"
+_ALREADY_EXISTS = "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException"
+_SOMETHING_WENT_WRONG = "Something went wrong while processing your request"
+_MAX_INSTANCE_ID_LENGTH = 256    # DurableClient.MaxInstanceIdLength (DurableClient.cs:33)
+
+REWIND_NOT_FAILED = "The rewind operation is only supported on failed orchestration instances."
+"""``RewindAsync``'s ``InvalidOperationException`` text (DurableClient.cs:451)."""
 _SDK_MODULE = importlib.import_module("azure.durable_functions.models.DurableOrchestrationClient")
 
 
@@ -250,9 +259,13 @@ class ManagementApi:
     def _start(self, req: _Request, function_name: str, instance_id: str | None) -> ApiResponse:
         """``POST orchestrators/{name}[/{id}]``: 202 with the check-status payload.
 
-        Unknown orchestrator -> 400 with ``ExceptionMessage`` (the body the SDK
-        reads); an explicit id of an unfinished instance -> 409, the default
-        ``overridableExistingInstanceStates: NonRunningStates``.
+        ``StartNewAsync`` (DurableClient.cs:178-216) checks the name, then the
+        id, then lets the store dedupe. An unknown orchestrator or an invalid id
+        throws ``ArgumentException``, which ``HandleRequestAsync`` answers 400
+        with ``ExceptionMessage``, the text the SDK raises (HttpApiHandler.cs:442-445).
+        The id of an unfinished instance makes Azure Storage throw
+        ``OrchestrationAlreadyExistsException``, an ``InvalidOperationException``
+        nothing catches before the generic handler: 500, not 409 (HttpApiHandler.cs:446-449).
         """
         value = None
         if req.body:
@@ -265,12 +278,15 @@ class ManagementApi:
             return _error(400, "One or more of the arguments submitted is incorrect",
                           _unknown_function(function_name, "orchestrator",
                                             self.simulator.index.names(ORCHESTRATOR)),
-                          "System.ArgumentException")
+                          _ARGUMENT_EXCEPTION)
+        invalid = instance_id_error(instance_id)
+        if invalid is not None:
+            return _error(400, "One or more of the arguments submitted is incorrect", invalid,
+                          _ARGUMENT_EXCEPTION)
         existing = self._find(instance_id) if instance_id else None
         if existing is not None and existing.runtime_status not in _FINISHED:
-            # DTFx Azure Storage: AzureStorageOrchestrationService.CreateTaskOrchestrationAsync
-            return _message(409, f"An Orchestration instance with the status "
-                                 f"{existing.runtime_status} already exists.")
+            return _error(500, _SOMETHING_WENT_WRONG,
+                          already_exists_message(existing.runtime_status), _ALREADY_EXISTS)
         new_id = self.simulator.start_new(info.name, value, instance_id or None)
         return self._check_status(req, new_id)
 
@@ -315,34 +331,40 @@ class ManagementApi:
         return _json(200, [self._payload(s, show_input, None) for s in page], headers)
 
     def _purge(self, req: _Request, instance_id: str) -> ApiResponse:
-        """``DELETE instances/{id}``: 200 ``{"instancesDeleted": 1}``, 404 unknown, 412 unfinished."""
+        """``DELETE instances/{id}``: 200 ``{"instancesDeleted": 1}`` whatever the status, 404 unknown.
+
+        The handler checks only that the instance exists (HttpApiHandler.cs:554-567)
+        and Azure Storage's tracking store deletes the instance row and its history
+        with no status check (AzureTableTrackingStore.cs:801-834), so a running
+        instance is purged too.
+        """
         status = self._find(instance_id)
         if status is None:
             return ApiResponse(404)
-        if status.runtime_status not in _FINISHED:
-            return _text(412, "Only orchestrations in a terminal state can be purged, but the "
-                              f"orchestration with instance ID {instance_id} has status "
-                              f"{status.runtime_status}")
         self.simulator.purge(instance_id)
         return _json(200, {"instancesDeleted": 1})
 
     def _purge_by_filter(self, req: _Request) -> ApiResponse:
         """``DELETE instances/?createdTimeFrom=...``: 404 when nothing was deleted.
 
-        Only finished instances are deleted: the engine never purges a running
-        one from under itself.
+        Azure Storage keeps only the terminal statuses of ``runtimeStatus``
+        (Completed, Terminated, Canceled, Failed) and, when none is left, filters
+        on creation time alone (AzureTableTrackingStore.cs:837-849 with
+        OrchestrationInstanceStatusQueryCondition.cs:133): no status, or only
+        non-terminal ones, deletes running instances as well.
         """
         created_from = _parse_time(req.query.get("createdtimefrom"))
         if created_from is None:
             return _text(400, "Please provide value for 'createdTimeFrom' parameter.")
+        terminal = [name for name in _parse_statuses(req.query.get("runtimestatus")) or []
+                    if name in _FINISHED]
         statuses = self.simulator.list_instances(
             created_from=created_from,
             created_to=_parse_time(req.query.get("createdtimeto")) or self.simulator.now,
-            runtime_status=_parse_statuses(req.query.get("runtimestatus")))
-        finished = [s.instance_id for s in statuses if s.runtime_status in _FINISHED]
-        for instance_id in finished:
-            self.simulator.purge(instance_id)
-        return _json(200, {"instancesDeleted": len(finished)}) if finished else ApiResponse(404)
+            runtime_status=terminal or None)
+        for status in statuses:
+            self.simulator.purge(status.instance_id)
+        return _json(200, {"instancesDeleted": len(statuses)}) if statuses else ApiResponse(404)
 
     def _terminate(self, req: _Request, instance_id: str) -> ApiResponse:
         return self._steer(req, instance_id, self.simulator.terminate)
@@ -365,19 +387,32 @@ class ManagementApi:
         return ApiResponse(202)
 
     def _rewind(self, req: _Request, instance_id: str) -> ApiResponse:
-        """``POST instances/{id}/rewind``: 202; 404 and 412 carry the extension's message."""
+        """``POST instances/{id}/rewind``: 202 Failed, 404 unknown, 410 finished, 500 otherwise.
+
+        HttpApiHandler.cs:949-976 answers 404 and 410 (Completed, Terminated,
+        Canceled) with empty bodies; for any other status but Failed,
+        ``RewindAsync`` throws ``InvalidOperationException`` (DurableClient.cs:446-452),
+        which the generic handler answers 500 (HttpApiHandler.cs:446-449).
+        """
         status = self._find(instance_id)
         if status is None:
-            # The extension's interpolated string leaves a literal '$' before the id.
-            return _text(404, f'No orchestration with instance ID "${instance_id}" found.')
+            return ApiResponse(404)
+        if status.runtime_status in ("Completed", "Terminated", "Canceled"):
+            return ApiResponse(410)
         if status.runtime_status != "Failed":
-            return _text(412, f"This orchestration has status {status.runtime_status}, but only "
-                              'orchestrations in the "Failed" state can be rewound.')
+            return _error(500, _SOMETHING_WENT_WRONG, REWIND_NOT_FAILED,
+                          "System.InvalidOperationException")
         self.simulator.rewind(instance_id, req.query.get("reason"))
         return ApiResponse(202)
 
     def _restart(self, req: _Request, instance_id: str) -> ApiResponse:
-        """``POST instances/{id}/restart?restartWithNewInstanceId=``: 202 with the check-status payload."""
+        """``POST instances/{id}/restart?restartWithNewInstanceId=``: 202 with the check-status payload.
+
+        Unknown id: ``RestartAsync``'s ``ArgumentException``, caught here as 400
+        (HttpApiHandler.cs:939-942, DurableClient.cs:1142-1153). Restarting an
+        unfinished instance under its own id goes through ``StartNewAsync``, whose
+        ``OrchestrationAlreadyExistsException`` this handler does not catch: 500.
+        """
         new_id = _flag(req.query.get("restartwithnewinstanceid"), True)
         status = self._find(instance_id)
         if status is None:
@@ -385,10 +420,8 @@ class ManagementApi:
                           f"An orchestrastion with the instanceId {instance_id} was not found.",
                           "System.ArgumentException")
         if not new_id and status.runtime_status not in _FINISHED:
-            return _error(409, "A non-terminal instance with this instance ID already exists.",
-                          f"An Orchestration instance with the status {status.runtime_status} "
-                          "already exists.",
-                          "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException")
+            return _error(500, _SOMETHING_WENT_WRONG,
+                          already_exists_message(status.runtime_status), _ALREADY_EXISTS)
         return self._check_status(req, self.simulator.restart(instance_id, new_id))
 
     def _raise_event(self, req: _Request, instance_id: str, event_name: str) -> ApiResponse:
@@ -565,6 +598,44 @@ def _install_seam() -> None:
                               ("delete_async_request", _delete)):
         _ORIGINAL[name] = getattr(_SDK_MODULE, name)
         setattr(_SDK_MODULE, name, replacement)
+
+
+# --- the host's checks -----------------------------------------------------------------
+
+
+def instance_id_error(instance_id: str | None) -> str | None:
+    """The ``ArgumentException`` message ``StartNewAsync`` throws for this id, or None if valid.
+
+    Extension v2.13.7, DurableClient.cs:185-201: an empty id gets a new GUID; an
+    id starting with '@' or holding ``/ \\ ? #`` or a control character
+    (``char.IsControl``: Unicode category Cc) is refused, and so is one longer
+    than 256 UTF-16 code units (``string.Length``). The first two checks pass
+    their text as the *parameter name* (``new ArgumentException(nameof(instanceId),
+    "...")``), so on .NET Core the message reads ``instanceId (Parameter '...')``
+    (dotnet/runtime ArgumentException.Message, resource Arg_ParamName_Name).
+    """
+    if not instance_id:
+        return None
+    if instance_id.startswith("@"):
+        return "instanceId (Parameter 'Orchestration instance ids must not start with @.')"
+    if any(c in "/\\?#" or unicodedata.category(c) == "Cc" for c in instance_id):
+        return ("instanceId (Parameter 'Orchestration instance ids must not contain "
+                "/, \\, #, ?, or control characters.')")
+    if len(instance_id.encode("utf-16-le", "surrogatepass")) // 2 > _MAX_INSTANCE_ID_LENGTH:
+        return f"Instance ID lengths must not exceed {_MAX_INSTANCE_ID_LENGTH} characters."
+    return None
+
+
+def already_exists_message(runtime_status: str) -> str:
+    """DTFx Azure Storage's ``OrchestrationAlreadyExistsException`` text.
+
+    DurableTask.AzureStorage 1.17.5, AzureStorageOrchestrationService.cs:1689-1694:
+    thrown when the existing instance's status is one of the extension's dedupe
+    statuses (Running, ContinuedAsNew, Pending, Suspended: OverridableStates.cs:35-41,
+    the default ``NonRunningStates``), since the extension sets
+    ``ThrowExceptionOnInvalidDedupeStatus`` (AzureStorageDurabilityProviderFactory.cs:210).
+    """
+    return f"An Orchestration instance with the status {runtime_status} already exists."
 
 
 # --- the host's formats ----------------------------------------------------------------

@@ -73,16 +73,29 @@ class OperationOutcome:
 
 @dataclass(frozen=True)
 class BatchOutcome:
-    """What the entity function returned for a batch."""
+    """What the entity function returned for a batch, or why the host aborted it.
+
+    ``aborted`` is set when the invocation itself failed (the state or a result
+    could not be serialized, the handle raised): nothing commits and no caller
+    gets a reply (see :func:`run_batch`).
+    """
 
     exists: bool
     state: str | None
     operations: list[OperationOutcome]
+    aborted: str | None = None
 
 
 def run_batch(handle: Callable[..., str], name: str, key: str, exists: bool,
               state: str | None, requests: list[EntityRequest]) -> BatchOutcome:
-    """Run ``requests`` as one batch through the entity's generated handle."""
+    """Run ``requests`` as one batch through the entity's generated handle.
+
+    An invocation that throws is not a batch of failed operations: the extension
+    rethrows it from ``ExecuteOutOfProcBatch`` (TaskEntityShim.cs:589-600), records it as
+    an internal error (DurableTaskExtension.cs:1053-1056), skips the commit
+    (TaskEntityShim.cs:233-241) and aborts the session (DurableTaskExtension.cs:1142,
+    DurableEntityContext.cs:147-152), so DTFx puts the messages back and retries them.
+    """
     body = json.dumps({
         "self": {"name": name.lower(), "key": key},
         "exists": exists,
@@ -92,9 +105,11 @@ def run_batch(handle: Callable[..., str], name: str, key: str, exists: bool,
     })
     try:
         reply = json.loads(handle(func.EntityContext(body)))
-    except Exception as exc:  # the function invocation itself failed: every operation fails
-        error = json.dumps(f"{type(exc).__name__}: {exc}")
-        return BatchOutcome(exists, state, [OperationOutcome(r, True, error) for r in requests])
+    except Exception as exc:  # the invocation itself failed: the host aborts the batch
+        return BatchOutcome(exists, state, [], aborted=(
+            f"its batch of {len(requests)} operation(s) fails as a whole ({type(exc).__name__}: "
+            f"{exc}): the extension aborts the session and retries it, nothing commits and no "
+            "caller gets a reply (TaskEntityShim.cs:589-600)"))
     results = reply.get("results") or []
     return BatchOutcome(
         exists=bool(reply.get("entityExists")),

@@ -46,7 +46,13 @@ HTTP_ACTIVITY = "BuiltIn::HttpActivity"
 """The reserved activity name the extension uses for ``call_http``."""
 
 DEFAULT_HTTP_POLL_MS = 30_000
-_GUID_NAMESPACE = uuid.UUID("9e952958-5e33-4daf-827f-2fa12937b875")
+_GUID_NAMESPACE = uuid.UUID("9e952959-5e33-4daf-827f-2fa12937b875")
+"""``GuidManager.UrlNamespaceValue`` (extension GuidManager.cs:16), which
+``DurableOrchestrationContext.NewGuid`` uses (DurableOrchestrationContext.cs:1233) for
+entity request ids. The SDK's own ``new_uuid`` uses the *DNS* value ``...958...``
+(GuidManager.cs:15) under the name ``URL_NAMESPACE``: two constants, not one."""
+
+HANG_ISSUE = "azure-functions-durable-python#516"
 
 # DTFx OrchestratorAction class names, used verbatim in its error messages.
 SCHEDULE_TASK = "ScheduleTaskOrchestratorAction"
@@ -184,6 +190,7 @@ class Decision:
     status: OrchestrationStatus | None = None
     result: str | None = None
     attempt: int = 1  # retry attempt of a scheduled task; not part of history
+    origin: int = -1  # index of the SDK action that scheduled it (diagnostics); not history
 
     def to_event(self, timestamp: datetime) -> Event:
         """The history event the dispatcher records for this decision."""
@@ -241,13 +248,17 @@ class FunctionCatalog:
     orchestrators: list[str]
     entities: list[str]
 
-    def check(self, kind: str, name: str) -> None:
+    def missing(self, kind: str, name: str) -> str | None:
+        """The extension's message if ``name`` is no registered ``kind`` function, else None.
+
+        DurableTaskExtension.cs:1325-1346 (and the message builders after it).
+        """
         known = {"activity": self.activities, "orchestrator": self.orchestrators,
                  "entity": self.entities}[kind]
         if kind == "activity" and name == HTTP_ACTIVITY:
-            return
+            return None
         if name.lower() in (k.lower() for k in known):
-            return
+            return None
         message = (f"The function '{name}' doesn't exist, is disabled, or is not an {kind} "
                    "function. Additional info: ")
         if known:
@@ -255,7 +266,13 @@ class FunctionCatalog:
             message += f"The following are the known {kind} functions: '{joined}'."
         else:
             message += f"No {kind} functions are currently registered!"
-        raise HostArgumentError(message)
+        return message
+
+    def check(self, kind: str, name: str) -> None:
+        """Raise the extension's ``ArgumentException`` for an unknown name (synchronous callers)."""
+        message = self.missing(kind, name)
+        if message is not None:
+            raise HostArgumentError(message)
 
 
 @dataclass
@@ -269,12 +286,15 @@ class ReplayOutcome:
         carried_events: EventRaised events that arrived after continue-as-new
             and move to the next execution.
         divergence: the non-determinism found, if the instance failed for it.
+        faults: why host calls faulted without failing the instance (the shim
+            swallows them): what the instance will wait for forever.
     """
 
     decisions: list[Decision]
     custom_status: str | None = None
     carried_events: list[Event] = field(default_factory=list)
     divergence: NonDeterminismError | None = None
+    faults: list[str] = field(default_factory=list)
 
     @property
     def completion(self) -> Decision | None:
@@ -334,6 +354,8 @@ class HostReplay:
         self._exhausted = False                       # the shim walked past the last one
         self.resumable = False                        # see resume()
         self.processed = 0                            # history events replayed so far
+        self.faults: list[str] = []                   # swallowed host-call faults (see _fault)
+        self._origin = -1                             # the SDK action being invoked
 
     # -- entry point --
 
@@ -405,6 +427,7 @@ class HostReplay:
             custom_status=self.custom_status,
             carried_events=self.carried_events,
             divergence=divergence,
+            faults=list(self.faults),
         )
 
     # -- TaskOrchestrationExecutor.ProcessEvent --
@@ -492,6 +515,7 @@ class HostReplay:
                     f"in outer layer but got size: {len(actions)}")
             walked = 0
             while walked < len(self._actions):   # the latest episode's list (see resume)
+                self._origin = walked
                 task = self._invoke(self._actions[walked])
                 walked += 1
                 try:
@@ -502,7 +526,10 @@ class HostReplay:
             self._exhausted = True
         else:
             for action_set in actions:
-                tasks = [self._invoke(a) for a in action_set]
+                tasks = []
+                for action in action_set:
+                    self._origin += 1
+                    tasks.append(self._invoke(action))
                 tasks = [t for t in tasks if t is not _FIRE_AND_FORGET]
                 if tasks:
                     yield when_any(tasks)
@@ -521,17 +548,21 @@ class HostReplay:
         if kind == 0:
             return self._schedule_task(action["functionName"], action.get("input"))
         if kind == 1:
-            self.catalog.check("activity", action["functionName"])
-            return spawn(self._with_retry(
+            fault = self._unknown("activity", action["functionName"])
+            if fault is not None:
+                return fault
+            return spawn(self._keep_origin(self._with_retry(
                 lambda attempt: self._schedule_task(action["functionName"], action.get("input"),
                                                     attempt),
-                action["retryOptions"]))
+                action["retryOptions"])))
         if kind == 2:
             return self._sub_orchestration(action)
         if kind == 3:
-            self.catalog.check("orchestrator", action["functionName"])
-            return spawn(self._with_retry(lambda attempt: self._sub_orchestration(action),
-                                          action["retryOptions"]))
+            fault = self._sub_orchestration_fault(action)
+            if fault is not None:
+                return fault
+            return spawn(self._keep_origin(self._with_retry(
+                lambda attempt: self._sub_orchestration(action), action["retryOptions"])))
         if kind == 4:
             self.continue_as_new = Decision(-1, COMPLETE, status=OrchestrationStatus.ContinuedAsNew,
                                             result=_serialize(action.get("input")))
@@ -546,7 +577,7 @@ class HostReplay:
         if kind in (7, 9):
             return self._entity_message(action, signal=(kind == 9))
         if kind == 8:
-            return spawn(self._call_http(action["httpRequest"]))
+            return spawn(self._keep_origin(self._call_http(action["httpRequest"])))
         if kind == 11:
             return when_any([self._invoke(child) for child in action["compoundActions"]])
         if kind == 12:
@@ -569,13 +600,16 @@ class HostReplay:
         return task_id
 
     def _open(self, decision: Decision) -> Future:
+        decision.origin = self._origin
         self.actions[decision.id] = decision
         future = Future()
         self.open_tasks[decision.id] = future
         return future
 
     def _schedule_task(self, name: str, action_input: Any, attempt: int = 1) -> Future:
-        self.catalog.check("activity", name)
+        fault = self._unknown("activity", name)
+        if fault is not None:
+            return fault
         # DTFx serializes the parameters array: one element, the action's input.
         return self._open(Decision(self._next_id(), SCHEDULE_TASK, name=name, attempt=attempt,
                                    input=json.dumps([action_input], separators=(",", ":"))))
@@ -592,22 +626,90 @@ class HostReplay:
         return future, cancel
 
     def _sub_orchestration(self, action: dict[str, Any]) -> Future:
+        fault = self._sub_orchestration_fault(action)
+        if fault is not None:
+            return fault
         name = action["functionName"]
-        self.catalog.check("orchestrator", name)
         instance_id = action.get("instanceId")
-        if instance_id and instance_id.lower() in (self.instance_id.lower(),
-                                                   (self.parent_instance_id or "").lower()):
-            raise HostArgumentError("The instance ID of a sub-orchestration must be different "
-                                    "than the instance ID of a parent orchestration.")
         task_id = self._next_id()
         return self._open(Decision(task_id, CREATE_SUB_ORCHESTRATION, name=name,
                                    instance_id=instance_id or f"{self.execution_id}:{task_id}",
                                    input=_serialize(action.get("input"))))
 
+    def _sub_orchestration_fault(self, action: dict[str, Any]) -> Future | None:
+        """The checks ``CallDurableTaskFunctionAsync`` makes before it schedules a child.
+
+        All throw inside that async method (DurableOrchestrationContext.cs:563,597-607), so,
+        like an unknown name, they fault the task and the shim swallows it.
+        """
+        name = action["functionName"]
+        fault = self._unknown("orchestrator", name)
+        if fault is not None:
+            return fault
+        instance_id = action.get("instanceId")
+        if instance_id and instance_id.lower() in (self.instance_id.lower(),
+                                                   (self.parent_instance_id or "").lower()):
+            return self._fault(
+                f"sub-orchestration {name!r} with instance id {instance_id!r}: the host refuses "
+                "it (\"The instance ID of a sub-orchestration must be different than the instance "
+                "ID of a parent orchestration.\"), never schedules it, and the instance stays "
+                f"Running ({HANG_ISSUE})")
+        if instance_id and instance_id.startswith("@"):
+            return self._fault(
+                f"sub-orchestration {name!r} with instance id {instance_id!r}: the host refuses "
+                "ids starting with '@', never schedules it, and the instance stays Running "
+                f"({HANG_ISSUE})")
+        return None
+
+    def _unknown(self, kind: str, name: str) -> Future | None:
+        """``ThrowIfFunctionDoesNotExist`` as an awaited call meets it: a faulted task, or None.
+
+        The check runs inside the async ``CallDurableTaskFunctionAsync``
+        (DurableOrchestrationContext.cs:536-563), so its ``ArgumentException`` faults the
+        returned task instead of escaping ``InvokeAPIFromAction``; ``ProcessAsyncActionsV2``
+        awaits that task in a try/catch that swallows it (OutOfProcOrchestrationShim.cs:199-219).
+        Nothing is scheduled, no sequence id is taken, the SDK's task never completes and the
+        instance stays Running (azure-functions-durable-js#197, azure-functions-durable-python#516).
+        """
+        message = self.catalog.missing(kind, name)
+        if message is None:
+            return None
+        return self._fault(f"{kind} {name!r} does not exist: the host never schedules it and the "
+                           f"instance stays Running ({HANG_ISSUE}). Host: {message}")
+
+    def _fault(self, cause: str) -> Future:
+        """A task faulted by the host before it scheduled anything; ``cause`` is kept to explain the wait."""
+        if cause not in self.faults:
+            self.faults.append(cause)
+        future = Future()
+        future.fail(HostArgumentError(cause))
+        return future
+
+    def _keep_origin(self, coroutine: Coroutine) -> Coroutine:
+        """Drive ``coroutine`` so that what it schedules later is credited to today's action."""
+        origin = self._origin
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            self._origin = origin
+            try:
+                awaited = coroutine.throw(error) if error is not None else coroutine.send(value)
+            except StopIteration as stop:
+                return stop.value
+            try:
+                value, error = (yield awaited), None
+            except Exception as exc:
+                value, error = None, exc
+
     def _with_retry(self, call: Callable[[int], Future], options: dict[str, Any]) -> Coroutine:
         """DTFx ``RetryInterceptor``: constant backoff, then one immediate dummy timer."""
         attempts = int(options["maxNumberOfAttempts"])
         delay = timedelta(milliseconds=options["firstRetryIntervalInMilliseconds"])
+        if delay > timedelta(days=6):   # AzureStorageDurabilityProvider.cs:68,178-187, checked inside the
+            yield self._fault(         # async DurableOrchestrationContext.cs:548-558: faults, swallowed
+                f"a retry interval of {delay}: the host never schedules the call and the instance stays "
+                "Running. Host: The Azure Storage provider supports a maximum of 6 days for "
+                "time-based delays (Parameter 'FirstRetryInterval')")
         last_error: BaseException | None = None
         for attempt in range(attempts):
             try:
@@ -627,10 +729,21 @@ class HostReplay:
         raise last_error
 
     def _call_http(self, request: dict[str, Any]) -> Coroutine:
-        """``CallHttpAsync``: the HTTP activity, then 202 polling on ``Location``."""
+        """``CallHttpAsync``: the HTTP activity, then 202 polling only if the request asks for it.
+
+        The loop runs while ``req.AsynchronousPatternEnabled`` (DurableOrchestrationContext.cs:275).
+        The shim binds ``httpRequest`` through ``DurableHttpRequest``'s only constructor
+        (DurableHttpRequest.cs:29-37); SDK 1.7's ``to_json`` sends no ``asynchronousPatternEnabled``,
+        and Newtonsoft.Json passes a missing creator parameter as null, i.e. ``false`` for a bool:
+        it never reads the C# default ``= true`` (JsonSerializerInternalReader.cs
+        CreateObjectUsingCreatorWithParameters: ``creatorParameterValues`` stays null unless
+        DefaultValueHandling.Populate, which uses ``[DefaultValue]``, not the parameter's default;
+        DefaultContractResolver.CreatePropertyFromConstructorParameter never reads it, 10.0-13.0.4).
+        So a Python orchestrator gets the 202 itself (azure-functions-durable-python#380).
+        """
         response = yield self._schedule_task(HTTP_ACTIVITY, request)
         parsed = json.loads(response) if response else {}
-        while parsed.get("statusCode") == 202 and request.get("asynchronousPatternEnabled", True):
+        while parsed.get("statusCode") == 202 and request.get("asynchronousPatternEnabled") is True:
             headers = {k.lower(): v for k, v in (parsed.get("headers") or {}).items()}
             retry_after = headers.get("retry-after")
             wait = (timedelta(seconds=int(_first(retry_after))) if retry_after
@@ -645,9 +758,19 @@ class HostReplay:
         return response
 
     def _entity_message(self, action: dict[str, Any], signal: bool) -> Future:
+        """``CallEntityAsync``/``SignalEntity``: an unknown entity hangs a call, fails a signal.
+
+        A signal ``.Wait()``s the completed task and rethrows (DurableOrchestrationContext.cs:487-497),
+        out of ``InvokeAPIFromAction``, so the instance fails; a call's fault is swallowed.
+        """
         scheduler_id = action["instanceId"]
         entity_name = scheduler_id[1:].split("@", 1)[0]
-        self.catalog.check("entity", entity_name)
+        if signal:
+            self.catalog.check("entity", entity_name)
+        else:
+            fault = self._unknown("entity", entity_name)
+            if fault is not None:
+                return fault
         request_id = self._new_guid()
         request: dict[str, Any] = {"op": action.get("operation"), "signal": signal,
                                    "id": request_id, "parent": self.instance_id,
@@ -656,7 +779,8 @@ class HostReplay:
             request["input"] = json.dumps(action["input"])
         task_id = self._next_id()
         self.actions[task_id] = Decision(task_id, SEND_EVENT, name="op", instance_id=scheduler_id,
-                                         input=json.dumps(request, separators=(",", ":")))
+                                         input=json.dumps(request, separators=(",", ":")),
+                                         origin=self._origin)
         if signal:
             return _FIRE_AND_FORGET
         return self._wait_for_event(request_id)

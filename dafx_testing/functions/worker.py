@@ -404,8 +404,11 @@ class Worker:
         instance.last_updated_time = self.now
         instance.waiting_for = episode.waiting_for
         instance.unmatched_events = episode.unmatched_events
-        if outcome.custom_status is not None:
-            instance.custom_status = outcome.custom_status
+        instance.host_faults = outcome.faults
+        # DTFx stores each episode's status, null included (TaskOrchestrationDispatcher.cs:725,
+        # core 2.17.1; AzureTableTrackingStore writes `Status ?? "null"`); the SDK omits a
+        # falsy customStatus, so such an episode clears it.
+        instance.custom_status = outcome.custom_status
         instance.runtime_status = "Suspended" if episode.suspended else "Running"
         for decision in outcome.decisions:
             self.dispatch(instance, decision, outcome.carried_events)
@@ -425,6 +428,8 @@ class Worker:
         if found:
             self.nondeterminism.extend(found)
             if self.settings.raise_on_nondeterminism:
+                # Not chained to whatever is being handled around the driving call (the
+                # event-loop probe of core.async_bridge.call_off_loop is): it has no cause.
                 raise found[0]
 
     # -- entities --
@@ -443,6 +448,13 @@ class Worker:
         with metering() as model_time:
             outcome = run_batch(info.handler, record.name, record.key, record.exists,
                                 record.state, requests)
+        if outcome.aborted is not None:
+            # Nothing commits; the host retries with back-off for as long as the batch
+            # fails. The same code fails the same way, so the retry waits for a new message.
+            self.ledger.entity_operations.update(f"{record.name}.{r.operation}" for r in requests)
+            record.queue.extendleft(reversed(requests))
+            record.aborted = outcome.aborted
+            return
         self.ledger.entity_operations.update(f"{record.name}.{r.operation}" for r in requests)
         self._complete(model_time.seconds, ("entity", *point), outcome,
                        commit=lambda: self._commit_batch(record, requests, outcome, point),
@@ -457,6 +469,7 @@ class Worker:
         record.exists, record.state = outcome.exists, outcome.state
         record.last_modified_time = self.now
         record.batches += 1
+        record.aborted = None
         if record.queue and entity_id not in self.hub.entities_ready:
             self.hub.entities_ready.append(entity_id)
         for operation in outcome.operations:
@@ -466,6 +479,23 @@ class Worker:
                     EventType.EventRaised, self.now, Name=request.request_id,
                     Input=operation.response_message()), request.parent_execution_id)
         self._crash("after-commit", *point)
+
+    def stall_causes(self, instance: Instance) -> list[str]:
+        """Why the host will never answer some of what ``instance`` waits for, one line each.
+
+        Calls the host faulted without scheduling them (unknown names), sub-orchestrations
+        whose start DTFx dropped, and entity calls stuck in a batch the host keeps aborting.
+        """
+        causes = [*instance.host_faults, *instance.dropped_starts]
+        for entity_id, record in self.hub.entities.items():
+            if record.aborted is None:
+                continue
+            calls = [r.operation for r in record.queue if not r.is_signal
+                     and r.parent_instance_id == instance.instance_id]
+            if calls:
+                operations = ", ".join(repr(op) for op in calls)
+                causes.append(f"entity {entity_id!r} (operation(s) {operations}): {record.aborted}")
+        return causes
 
     def _requeue_batch(self, record: EntityRecord, requests: list[EntityRequest]) -> None:
         record.queue.extendleft(reversed(requests))
@@ -506,6 +536,7 @@ class Worker:
             raise decision.lacking("status")
         if decision.status == OrchestrationStatus.ContinuedAsNew:
             self.hub.replace_history(instance, [])
+            instance.dropped_starts = []
             instance.execution_id = self.new_execution_id(instance.instance_id)
             instance.input = decision.result
             pending, instance.inbox = instance.inbox, []
@@ -533,11 +564,15 @@ class Worker:
             raise decision.lacking("instance_id and name")
         existing = self.hub.instances.get(decision.instance_id)
         if existing is not None and not existing.is_terminal:
-            self.hub.deliver(parent.instance_id, new_event(
-                EventType.SubOrchestrationInstanceFailed, self.now, TaskScheduledId=decision.id,
-                Reason=f"An orchestration with instance ID '{decision.instance_id}' already "
-                       f"exists and is {existing.runtime_status}.", Details=None),
-                parent.execution_id)
+            # Sub-orchestration starts are not de-duplicated up front (Azure Storage
+            # OrchestrationSessionManager.cs:245-248); the dispatcher drops an ExecutionStarted
+            # for an instance that has one ("Duplicate start event",
+            # TaskOrchestrationDispatcher.cs:799-813, core 2.17.1). No reply ever comes.
+            parent.dropped_starts.append(
+                f"sub-orchestration {decision.name!r} [#{decision.id}] with instance id "
+                f"{decision.instance_id!r}: that instance is already {existing.runtime_status}, "
+                "DTFx drops the duplicate ExecutionStarted and this instance waits for it "
+                "forever")
             return
         link = ParentLink(parent.instance_id, parent.execution_id, decision.id, parent.name)
         self.create_instance(decision.instance_id, decision.name, decision.input, link)

@@ -81,14 +81,23 @@ def test_waiting_for_the_response_times_out_in_virtual_time_while_a_person_is_as
 
 
 def test_responding_to_an_unknown_request_does_not_complete_the_run(sim):
+    """The run keeps waiting, but its pending request drops out of the status route: the
+    workflow publishes its status only while not replaying, the episode the bogus answer starts
+    publishes none, and DTFx stores each episode's custom status, null included
+    (TaskOrchestrationDispatcher.cs:725, DurableTask.Core 2.17.1), as production does."""
     instance_id = start(sim)
     sim.run_until_idle()
+    request = pending_request(sim, instance_id)
 
     sim.http.post(f"/api/workflow/slogan/respond/{instance_id}/not-a-request", json="approve")
     sim.run_until_idle()
 
     assert sim.get_status(instance_id).runtime_status == "Running"
-    assert pending_request(sim, instance_id)["sourceExecutor"] == "review"
+    assert sim.get_status(instance_id).custom_status is None
+    status = sim.http.get(f"/api/workflow/slogan/status/{instance_id}").json()
+    assert not status.get("pendingHumanInputRequests")
+    sim.http.post(request["respondUrl"], json="approve")
+    assert sim.wait_for_completion(instance_id).output == [f"Published: {SLOGAN}"]
 
 
 def approved_run(sim: Simulator) -> None:
