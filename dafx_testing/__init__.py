@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .core.crash import POINT_KINDS, CommitPoint, CrashPlan
     from .core.errors import (
         AppLoadError,
+        ArgumentError,
         DafxError,
         DafxWarning,
         HistoryFormatError,
@@ -71,7 +72,7 @@ _HOMES = {
     "DuplicatedEffect": "checks.sweep", "RepeatedModelCalls": "checks.sweep",
     "Schedule": "checks.explore", "ScheduleFailure": "checks.explore",
     **{name: "core.errors" for name in (
-        "DafxError", "DafxWarning", "AppLoadError", "UnknownFunctionError",
+        "DafxError", "DafxWarning", "AppLoadError", "ArgumentError", "UnknownFunctionError",
         "InstanceNotFoundError", "InstanceStateError", "NonDeterminismError",
         "NonDeterministicCallError", "PerturbedReplayError", "ReplayError",
         "SerializationError", "RunawayOrchestrationError", "WaitTimeoutError",
@@ -114,6 +115,7 @@ __all__ = [
     # errors and warnings
     "DafxError",
     "AppLoadError",
+    "ArgumentError",
     "UnknownFunctionError",
     "InstanceNotFoundError",
     "InstanceStateError",

@@ -59,8 +59,10 @@ from typing import Any, NoReturn
 
 from .checks.forks import ISOLATIONS
 from .checks.replayer import Replayer
+from .core.clock import DEFAULT_START, to_utc
 from .core.crash import POINT_KINDS
 from .core.errors import AppLoadError, DafxError, HistoryFormatError, UnknownFunctionError
+from .core.payloads import loads_bounded
 from .core.timeline import timeline
 from .functions.app import HostJsonError
 from .reports.agent_calls import conversations_in
@@ -119,17 +121,33 @@ def parse_duration(text: str) -> timedelta:
     if not parts or "".join(n + u for n, u in parts) != compact:
         raise argparse.ArgumentTypeError(
             f"invalid duration {text!r}; use numbers with d/h/m/s units, e.g. 24h, 1d12h, 90s")
-    return sum((timedelta(**{_UNITS[u]: float(n)}) for n, u in parts), timedelta())
+    try:
+        return sum((timedelta(**{_UNITS[u]: float(n)}) for n, u in parts), timedelta())
+    except OverflowError:
+        raise argparse.ArgumentTypeError(
+            f"duration {text!r} is too long: the virtual clock ends in the year "
+            f"{datetime.max.year}") from None
+
+
+def parse_start_time(text: str) -> datetime:
+    """``--start-time``: an ISO-8601 instant (``Z`` or an offset; naive means UTC)."""
+    try:
+        return to_utc(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid start time {text!r}; use ISO-8601, e.g. 2025-01-01T09:00:00Z") from None
 
 
 def parse_json(text: str, what: str) -> object:
     """Parse ``text`` as JSON; the error names ``what`` it was and where it broke."""
     try:
-        return json.loads(text)
+        return loads_bounded(text, allow_nan=False)
     except json.JSONDecodeError as exc:
         raise argparse.ArgumentTypeError(
             f"{what} is not valid JSON ({exc.msg} at column {exc.colno}): {text!r}. Strings need "
             "JSON quotes, e.g. --input '\"hello\"'") from None
+    except ValueError as exc:           # nested too deep, or NaN/Infinity
+        raise argparse.ArgumentTypeError(f"{what} is not JSON the host accepts: {exc}") from None
 
 
 def parse_event(text: str) -> tuple[str, object]:
@@ -235,7 +253,8 @@ def _add_run(commands: Any, common: argparse.ArgumentParser) -> None:
                      help="JSON body of the --http request")
     _add_drive_arguments(run)
     run.add_argument("--seed", type=int, default=0, help="seed for generated ids (default 0)")
-    run.add_argument("--start-time", help="virtual start time, ISO-8601 (default 2025-01-01Z)")
+    run.add_argument("--start-time", type=parse_start_time, metavar="ISO-8601",
+                     help="virtual start time, ISO-8601 (default 2025-01-01Z)")
     run.add_argument("--html", metavar="OUT.html",
                      help="also write a standalone HTML page of the run's instances")
 
@@ -357,6 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_run_arguments(args.command_parser, args)
     args.command_line = shlex.join(["dafx", *arguments])
     try:
+        _check_before_work(args)
         return {"run": _run, "sweep": _sweep, "replay": _replay, "show": _show}[args.command](args)
     except KeyboardInterrupt:
         print("dafx: interrupted", file=sys.stderr)
@@ -402,6 +422,40 @@ def _check_run_arguments(run: argparse.ArgumentParser, args: argparse.Namespace)
                   "and --input, and send the input with --body")
     if args.body is not None and args.http is None:
         run.error("--body is the body of an --http request; use --input with ORCHESTRATOR")
+
+
+def _check_before_work(args: argparse.Namespace) -> None:
+    """What only shows late (a clock past the year 9999, an output that cannot be written), checked first.
+
+    A sweep must not run for minutes and then fail to write its report.
+    """
+    advance = getattr(args, "advance", None)
+    if advance is not None:
+        start = getattr(args, "start_time", None) or DEFAULT_START
+        try:
+            start + advance
+        except OverflowError:
+            raise UsageError(f"--advance {advance} moves the virtual clock from {start.isoformat()} "
+                             f"past the year {datetime.max.year}",
+                             "give a shorter duration, e.g. --advance 24h") from None
+    html = getattr(args, "html", None)
+    if isinstance(html, str):
+        _check_output(html, "--html")
+
+
+def _check_output(path: str, option: str) -> None:
+    """A file ``option`` can write (missing folders are made): not a folder, not under a file."""
+    target = Path(path)
+    if not path or path.endswith(("/", os.sep)) or target.is_dir():
+        raise UsageError(f"{option} {path!r} is a folder; {option} takes the file to write",
+                         f"name a file, e.g. {option} {Path(path or '.') / 'report.html'}")
+    folder = next((p for p in target.parents if p.exists()), Path("."))
+    if not folder.is_dir():
+        raise UsageError(f"{option} {path!r}: {folder} is a file, so no folder can be made there",
+                         f"name a file in a folder, e.g. {option} report.html")
+    if not os.access(folder, os.W_OK | os.X_OK) or target.exists() and not os.access(target, os.W_OK):
+        raise UsageError(f"{option} {path!r}: cannot write there (permission denied)",
+                         f"name a file in a folder you can write to, e.g. {option} report.html")
 
 
 def _importable_cwd() -> None:

@@ -14,6 +14,7 @@ import contextlib
 import copy
 import dataclasses
 import functools
+import inspect
 import json
 import os
 import random
@@ -33,6 +34,7 @@ from .core.async_bridge import call_off_loop, run_sync
 from .core.clock import VirtualClock
 from .core.crash import CommitPoint, CrashLog, CrashPlan
 from .core.errors import (
+    ArgumentError,
     DafxError,
     HistoryFormatError,
     InstanceStateError,
@@ -40,18 +42,21 @@ from .core.errors import (
     WaitTimeoutError,
 )
 from .core.history import (
+    STATUS_API,
     Event,
     EventType,
     OrchestrationStatus,
+    check_replayable,
     find_started,
     load_history,
     new_event,
     parse_timestamp,
+    read_document,
     save_history,
 )
 from .core.hub import Instance, TaskHub
 from .core.messages import EntityRequest
-from .core.payloads import decode_input, decode_json, decode_state, encode
+from .core.payloads import decode_input, decode_json, decode_state, encode, short_repr
 from .core.seeded import random_uuid4, seeded_uuid4
 from .core.virtual_loop import VirtualTimeLoop
 from .functions import fast_timestamps
@@ -86,6 +91,60 @@ def _driving(method: Callable[..., Any]) -> Callable[..., Any]:
         return method(self, *args, **kwargs)
 
     return counted
+
+
+# The API's arguments, checked where they come in: (is it valid?, what is valid).
+_Check = tuple[Callable[[Any], bool], str]
+_ID: _Check = (lambda v: isinstance(v, str) and v != "", "a non-empty string (an instance id)")
+_NEW_ID: _Check = (lambda v: v is None or isinstance(v, str) and v != "",
+                   "a non-empty string, or None for a generated id")
+_NAME: _Check = (lambda v: isinstance(v, str) and v != "", "a non-empty string (a name)")
+_OPTIONAL_NAME: _Check = (lambda v: v is None or isinstance(v, str) and v != "",
+                          "a non-empty string (a name) or None")
+_REASON: _Check = (lambda v: v is None or isinstance(v, str), "a string or None")
+_FLAG: _Check = (lambda v: isinstance(v, bool), "True or False")
+_PATH: _Check = (lambda v: isinstance(v, (str, os.PathLike)), "a file path (str or os.PathLike)")
+_DURATION: _Check = (lambda v: isinstance(v, timedelta) and v >= timedelta(0),
+                     "a datetime.timedelta of zero or more, e.g. timedelta(hours=24)")
+_HISTORY: _Check = (lambda v: isinstance(v, (str, os.PathLike, dict, list)),
+                    "a history file path, a history document (a dict with a 'history' list of "
+                    "host-format events) or a list of such events")
+_FUNCTION: _Check = (callable, "a callable")
+
+
+def _arguments(**checks: _Check) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Check the named arguments of a public method before it does anything.
+
+    A bad one raises :class:`ArgumentError` naming the call, the argument, the
+    value and what is valid, instead of a ``TypeError`` deep inside (or nothing:
+    ``instance_id=5`` used to create an instance).
+    """
+
+    def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(method)
+
+        @functools.wraps(method)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            given = signature.bind(*args, **kwargs).arguments
+            for name, (valid, expected) in checks.items():
+                if name in given and not valid(given[name]):
+                    raise ArgumentError(
+                        f"{method.__name__}({name}={short_repr(given[name])}): expected {expected}")
+            return method(*args, **kwargs)
+
+        return checked
+
+    return decorate
+
+
+def _later(now: datetime, delta: timedelta, call: str, argument: str) -> datetime:
+    """``now + delta``, or an :class:`ArgumentError` when that is past the year 9999."""
+    try:
+        return now + delta
+    except OverflowError:
+        raise ArgumentError(
+            f"{call}({argument}={delta!r}): the virtual clock ({now.isoformat()}) cannot move "
+            f"that far; datetime ends in the year {datetime.max.year}") from None
 
 
 def _determinism(guard: Any, allow: Sequence[str],
@@ -242,7 +301,12 @@ class Simulator:
     ) -> None:
         self._options = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         self.index: AppIndex = index_app(app)
-        self.clock = VirtualClock(start_time)
+        try:
+            self.clock = VirtualClock(start_time)
+        except (TypeError, ValueError):
+            raise ArgumentError(
+                f"Simulator(start_time={short_repr(start_time)}): expected a datetime or an "
+                "ISO-8601 string, e.g. '2025-01-01T09:00:00Z'") from None
         self.seed = seed
         self.hub = TaskHub()
         guard_factory, checks = _determinism(guard, guard_allow, perturb)
@@ -310,25 +374,38 @@ class Simulator:
     # -- starting and steering instances (enqueue only) --
 
     @_driving
+    @_arguments(name=_NAME, instance_id=_NEW_ID)
     def start_new(self, name: str, input: Any = None, instance_id: str | None = None) -> str:
         """Schedule a new orchestration instance; returns its id.
 
         The instance runs on the next :meth:`run_until_idle`. Reusing the id of
-        a finished instance replaces it (as the host does); a running one is an error.
+        a finished instance replaces it (as the host does); an unfinished one is
+        an error, as is an id the extension's ``StartNewAsync`` refuses ('@'
+        first, ``/ \\ ? #`` or a control character, over 256 characters).
         """
+        from .functions.client import already_exists_message, instance_id_error
+
         info = self.index.get(ORCHESTRATOR, name)
+        invalid = instance_id_error(instance_id)
+        if invalid is not None:
+            raise ArgumentError(
+                f"start_new: instance id {instance_id!r} is invalid: the host's StartNewAsync throws "
+                f"ArgumentException '{invalid}' (the HTTP API answers 400 with it, and the "
+                "SDK's client.start_new raises it)")
         raw_input = None if input is None else json.dumps(encode(input, f"the input of {name!r}"))
         instance_id = instance_id or self._new_id()
         existing = self.hub.instances.get(instance_id)
         if existing is not None and not existing.is_terminal:
             raise InstanceStateError(
-                f"instance {instance_id!r} already exists and is {existing.runtime_status}; "
-                "use another instance_id or terminate it first"
+                f"instance {instance_id!r} already exists and is {existing.runtime_status}: the "
+                f"host refuses the start with '{already_exists_message(existing.runtime_status)}' "
+                "(HTTP 500); use another instance_id or terminate it first"
             )
         self._worker.create_instance(instance_id, info.name, raw_input, parent=None)
         return instance_id
 
     @_driving
+    @_arguments(instance_id=_ID, name=_NAME)
     def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
         """Send an external event (as the host's ``raiseEvent`` API with a JSON body)."""
         instance = self._require_running(instance_id, "raise an event to")
@@ -337,6 +414,7 @@ class Simulator:
                          new_event(EventType.EventRaised, self.now, Name=name, Input=payload))
 
     @_driving
+    @_arguments(instance_id=_ID, reason=_REASON)
     def terminate(self, instance_id: str, reason: str | None = None) -> None:
         """Terminate an instance; a no-op for finished ones (the host answers 410)."""
         instance = self.hub.get(instance_id)
@@ -345,6 +423,7 @@ class Simulator:
                              new_event(EventType.ExecutionTerminated, self.now, Input=reason))
 
     @_driving
+    @_arguments(instance_id=_ID, reason=_REASON)
     def suspend(self, instance_id: str, reason: str | None = None) -> None:
         """Suspend an instance: events keep arriving, but nothing is processed until resumed."""
         instance = self.hub.get(instance_id)
@@ -353,6 +432,7 @@ class Simulator:
                              new_event(EventType.ExecutionSuspended, self.now, Reason=reason))
 
     @_driving
+    @_arguments(instance_id=_ID, reason=_REASON)
     def resume(self, instance_id: str, reason: str | None = None) -> None:
         """Resume a suspended instance; what arrived meanwhile is then processed in order."""
         instance = self.hub.get(instance_id)
@@ -361,17 +441,28 @@ class Simulator:
                              new_event(EventType.ExecutionResumed, self.now, Reason=reason))
 
     @_driving
+    @_arguments(instance_id=_ID)
     def purge(self, instance_id: str) -> None:
-        """Delete a finished instance and its history from the task hub."""
-        instance = self.hub.get(instance_id)
-        if not instance.is_terminal:
-            raise InstanceStateError(
-                f"instance {instance_id!r} is {instance.runtime_status}; only finished instances "
-                "can be purged (terminate it first)"
-            )
+        """Delete an instance and its history from the task hub, whatever its status.
+
+        Azure Storage's tracking store purges a running instance too (no status
+        check); messages, timers and results still on their way to it are then
+        dropped, as the host drops messages for an instance it cannot find.
+        """
+        instance = self.hub.get(instance_id)   # InstanceNotFoundError for an unknown id (404)
+        link = instance.parent
+        parent = self.hub.instances.get(link.instance_id) if link else None
+        if link and parent and not instance.is_terminal and parent.execution_id == link.execution_id:
+            # Its messages are then discarded (DurableTask.AzureStorage 1.17.5,
+            # AzureStorageOrchestrationService.cs:782-800,1038-1040): the parent waits forever.
+            parent.dropped_starts.append(
+                f"sub-orchestration {instance.name!r} [#{link.task_id}] with instance id "
+                f"{instance_id!r} was purged while {instance.runtime_status}: its result never "
+                "comes and this instance waits for it forever")
         self.hub.purge(instance_id)
 
     @_driving
+    @_arguments(instance_id=_ID, reason=_REASON)
     def rewind(self, instance_id: str, reason: str | None = None) -> None:
         """Rewind a Failed instance: its failed tasks run again on the next episode.
 
@@ -380,11 +471,13 @@ class Simulator:
         (kept as ``GenericEvent`` records), so replay schedules those tasks again
         with their original sequence numbers.
         """
+        from .functions.client import REWIND_NOT_FAILED
+
         instance = self.hub.get(instance_id)
         if instance.runtime_status != "Failed":
             raise InstanceStateError(
                 f"cannot rewind instance {instance_id!r}: it is {instance.runtime_status}; only "
-                "Failed instances can be rewound")
+                f"Failed instances can be rewound (the host: '{REWIND_NOT_FAILED}')")
         failed = {e["TaskScheduledId"] for e in instance.history
                   if e["EventType"] in (EventType.TaskFailed, EventType.SubOrchestrationInstanceFailed)}
         for index, event in enumerate(instance.history):
@@ -403,18 +496,24 @@ class Simulator:
         self.hub.deliver(instance_id, new_event(EventType.GenericEvent, self.now, Data=reason))
 
     @_driving
+    @_arguments(instance_id=_ID, new_instance_id=_FLAG)
     def restart(self, instance_id: str, new_instance_id: bool = True) -> str:
         """Start the instance's orchestrator again with the same input; returns the new id."""
+        from .functions.client import already_exists_message
+
         instance = self.hub.get(instance_id)
         if not new_instance_id and not instance.is_terminal:
             raise InstanceStateError(
                 f"cannot restart instance {instance_id!r} under its own id: it is "
-                f"{instance.runtime_status}; terminate it first or restart with a new id")
+                f"{instance.runtime_status}, and the host refuses the start with "
+                f"'{already_exists_message(instance.runtime_status)}' (HTTP 500); terminate it "
+                "first or restart with a new id")
         target = self._new_id() if new_instance_id else instance_id
         self._worker.create_instance(target, instance.name, instance.input, parent=None)
         return target
 
     @_driving
+    @_arguments(operation=_NAME)
     def signal_entity(self, entity: EntityRef, operation: str, input: Any = None) -> None:
         """Queue a one-way operation for an entity (as the client's ``signal_entity``)."""
         name, key = entity_key(entity)
@@ -496,6 +595,7 @@ class Simulator:
             found.append(self.get_status(instance.instance_id))
         return sorted(found, key=lambda status: status.created_time)
 
+    @_arguments(instance_id=_ID)
     def get_status(self, instance_id: str) -> InstanceStatus:
         """The instance's status, output, custom status and history."""
         instance = self.hub.get(instance_id)
@@ -513,6 +613,7 @@ class Simulator:
             waiting_for=list(instance.waiting_for),
         )
 
+    @_arguments(name=_NAME, fn=_FUNCTION)
     def mock_activity(self, name: str, fn: Callable[[Any], Any]) -> None:
         """Run ``fn(input)`` instead of the activity's code (input/output still go over the wire)."""
         info = self.index.get(ACTIVITY, name)
@@ -591,6 +692,7 @@ class Simulator:
         sim._ledger.mocks.update(self._ledger.mocks)
         return sim
 
+    @_arguments(name=_OPTIONAL_NAME)
     def activity_calls(self, name: str | None = None) -> list[ActivityCall]:
         """Every activity execution so far (of ``name``, or all), in order."""
         if name is not None:
@@ -649,12 +751,13 @@ class Simulator:
         return self._worker.fingerprint()
 
     @_driving
+    @_arguments(delta=_DURATION)
     def advance(self, delta: timedelta) -> None:
         """Move the clock forward by ``delta``, firing timers in order, and run until idle.
 
         Results held back by slow model calls (``fake.latency``) land in order too.
         """
-        target = self.now + delta
+        target = _later(self.now, delta, "advance", "delta")
         with self.host_code():
             self.run_until_idle()
             while True:
@@ -667,6 +770,7 @@ class Simulator:
             self.run_until_idle()
 
     @_driving
+    @_arguments(instance_id=_ID, timeout=_DURATION)
     def wait_for_completion(self, instance_id: str,
                             timeout: timedelta = timedelta(days=30)) -> InstanceStatus:
         """Run, skipping virtual time to each next timer, until the instance finishes.
@@ -676,7 +780,7 @@ class Simulator:
                 happen before ``timeout`` of virtual time has passed (the message
                 says what it waits for).
         """
-        deadline = self.now + timeout
+        deadline = _later(self.now, timeout, "wait_for_completion", "timeout")
         with self.host_code():
             while True:
                 self.run_until_idle()
@@ -688,6 +792,7 @@ class Simulator:
                     raise WaitTimeoutError(self._stuck_message(instance, deadline))
                 self.clock.move_to(max(next_due, self.now))
 
+    @_arguments(instance_id=_ID)
     def check_replay(self, instance_id: str) -> None:
         """Replay the instance's whole history once more and check nothing changes.
 
@@ -726,6 +831,7 @@ class Simulator:
 
     # -- history files --
 
+    @_arguments(instance_id=_ID, path=_PATH)
     def save_history(self, instance_id: str, path: str | os.PathLike) -> None:
         """Write the instance's current history to a JSON file (host event format)."""
         instance = self.hub.get(instance_id)
@@ -733,6 +839,7 @@ class Simulator:
                             "runtimeStatus": instance.runtime_status, "history": instance.history})
 
     @_driving
+    @_arguments(source=_HISTORY, instance_id=_NEW_ID)
     def load_history(self, source: str | os.PathLike | dict[str, Any],
                      instance_id: str | None = None) -> str:
         """Import an instance from a saved history; it continues under the current code.
@@ -741,20 +848,34 @@ class Simulator:
         fired, sub-orchestrations not finished) is queued again, as the host's
         queues would still hold it. Returns the instance id.
         """
-        document = source if isinstance(source, dict) else load_history(source)
+        if isinstance(source, (str, os.PathLike)):
+            where = os.fspath(source)
+            document = load_history(source)
+        else:
+            where = "load_history(source)"
+            form, document = read_document(source, where)
+            if form == STATUS_API:
+                raise HistoryFormatError(
+                    f"{where}: this is the status API's history (EventType names); it lacks the "
+                    "inputs and results an instance continues from. Load the stored DTFx "
+                    "history (Simulator.save_history's file), or replay this one with Replayer")
         events = copy.deepcopy(document["history"])
         started = find_started(events)
         if started is None:
-            raise HistoryFormatError("the history has no ExecutionStarted event; it cannot be resumed")
+            raise HistoryFormatError(f"{where}: the history has no ExecutionStarted event; it "
+                                     "cannot be resumed")
         orchestration = started.get("OrchestrationInstance") or {}
         instance_id = instance_id or document.get("instanceId") or orchestration.get("InstanceId")
         if not isinstance(instance_id, str) or not instance_id:
-            raise HistoryFormatError("the history names no instance id (no 'instanceId', no ExecutionStarted "
-                            "OrchestrationInstance.InstanceId); pass instance_id=")
+            raise HistoryFormatError(f"{where}: the history names no instance id (no 'instanceId', "
+                                     "no ExecutionStarted OrchestrationInstance.InstanceId); pass "
+                                     "instance_id=")
         name = started.get("Name") or document.get("name")
         if not isinstance(name, str) or not name:
-            raise HistoryFormatError("the history names no orchestrator (no ExecutionStarted 'Name', no "
-                            "'name'); it cannot be resumed")
+            raise HistoryFormatError(f"{where}: the history names no orchestrator (no "
+                                     "ExecutionStarted 'Name', no 'name'); it cannot be resumed")
+        started["Name"] = name
+        check_replayable(events, where)
         instance = Instance(
             instance_id=instance_id, name=name,
             execution_id=orchestration.get("ExecutionId") or self._worker.new_execution_id(instance_id),
@@ -808,6 +929,8 @@ class Simulator:
         if instance.unmatched_events:   # names match exactly, case included, as in the SDK
             reason += ("; received event(s) " + ", ".join(repr(n) for n in instance.unmatched_events)
                        + ", which nothing awaits (buffered; event names match exactly)")
+        for cause in self._worker.stall_causes(instance):   # what the host never answers
+            reason += f"; {cause.rstrip('.')}"
         return (
             f"instance {instance.instance_id!r} (orchestrator {instance.name!r}) is still "
             f"{instance.runtime_status} at the deadline {deadline.isoformat()}{reason}. Raise the "

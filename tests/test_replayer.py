@@ -16,7 +16,7 @@ from dafx_testing.checks.replayer import Replayer, ReplayResult
 from dafx_testing.core.async_bridge import run_sync
 from dafx_testing.core.errors import ReplayError
 from dafx_testing.core.history import load_history
-from dafx_testing.functions.status_history import from_status_history, is_status_history
+from dafx_testing.functions.status_history import from_status_history
 from scenarios.versioning.activities import V3_DIVERGENCE, register_activities
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,7 +136,6 @@ def test_code_that_fails_on_replay_is_reported_with_the_hosts_failure_message():
 @pytest.mark.parametrize("name", ["awaiting-approval", "cancelled", "shipped"])
 def test_status_api_histories_are_rebuilt_and_replay_like_the_stored_ones(name):
     status = client_status(name)
-    assert is_status_history(status.historyEvents)
 
     assert Replayer(V1).replay(status).ok
     assert Replayer(V2).replay(status).ok

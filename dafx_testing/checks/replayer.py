@@ -30,12 +30,13 @@ from typing import Any, Union
 
 from ..core.errors import HistoryFormatError, NonDeterminismError, ReplayError
 from ..core.history import (
+    STATUS_API,
     Event,
     EventType,
     OrchestrationStatus,
-    parse_timestamp,
+    check_replayable,
+    read_document,
     read_history_json,
-    validate_events,
 )
 from ..functions.app import ORCHESTRATOR, index_app
 from ..functions.host import COMPLETE, FunctionCatalog, HostReplay
@@ -46,7 +47,7 @@ from ..functions.orchestrations import (
     call_handle,
     context_json,
 )
-from ..functions.status_history import from_status_history, is_status_history
+from ..functions.status_history import from_status_history
 
 __all__ = ["Replayer", "ReplayResult", "VERSIONING_HINT"]
 
@@ -60,25 +61,6 @@ VERSIONING_HINT = (
 """What a failed replay suggests; ``{name}`` is the orchestrator's name."""
 
 HistorySource = Union[str, "os.PathLike[str]", dict[str, Any], list[Any], Any]
-
-# Fields the SDK and the host replay read, per event type (a KeyError or an
-# AttributeError deep in the SDK otherwise).
-_REQUIRED: dict[EventType, tuple[str, ...]] = {
-    EventType.ExecutionStarted: ("Name",),
-    EventType.ExecutionCompleted: ("OrchestrationStatus",),
-    EventType.TaskScheduled: ("Name",),
-    EventType.TaskCompleted: ("TaskScheduledId", "Result"),
-    EventType.TaskFailed: ("TaskScheduledId",),
-    EventType.SubOrchestrationInstanceCreated: ("Name",),
-    EventType.SubOrchestrationInstanceCompleted: ("TaskScheduledId", "Result"),
-    EventType.SubOrchestrationInstanceFailed: ("TaskScheduledId",),
-    EventType.TimerCreated: ("FireAt",),
-    EventType.TimerFired: ("TimerId",),
-    EventType.EventSent: ("InstanceId", "Name"),
-    EventType.EventRaised: ("Name",),
-}
-_INTEGER_FIELDS = ("EventId", "TaskScheduledId", "TimerId", "OrchestrationStatus")
-
 
 @dataclass(frozen=True)
 class ReplayResult:
@@ -185,7 +167,7 @@ class Replayer:
             ReplayError: with ``raise_on_failure``, when the history does not replay.
         """
         source, events, recorded_id, notes = _load(history)
-        _check_replayable(events, source)
+        check_replayable(events, source)
         started = next(e for e in events if e["EventType"] == EventType.ExecutionStarted)
         instance = started.get("OrchestrationInstance") or {}
         instance_id = instance_id or recorded_id or instance.get("InstanceId") or "replayed"
@@ -243,10 +225,12 @@ class Replayer:
 
 
 def _load(history: HistorySource) -> tuple[str, list[Event], str | None, list[str]]:
-    """``(source, DTFx events, instance id, notes)`` from any accepted form."""
+    """``(source, DTFx events, instance id, notes)`` from any accepted form, every field checked."""
     source = "<history>"
     document: Any = history
+    parsed = False                                    # read from a file: its nesting is bounded
     if isinstance(history, (str, os.PathLike)):
+        parsed = True
         source = os.fspath(history)
         document = read_history_json(Path(history))
     elif isinstance(history, (dict, list)):
@@ -256,58 +240,15 @@ def _load(history: HistorySource) -> tuple[str, list[Event], str | None, list[st
                     "input": history.input_}
     elif hasattr(history, "history") and hasattr(history, "instance_id"):   # InstanceStatus
         document = {"history": history.history, "instanceId": history.instance_id}
-    if isinstance(document, list):
-        document = {"history": document}
-    if not isinstance(document, dict):
+    if not isinstance(document, (dict, list)):
         raise HistoryFormatError(f"{source}: expected a history (a dafx history file, a JSON list "
                                  f"of DTFx events, or a status with historyEvents), got "
                                  f"{type(document).__name__}")
+    form, document = read_document(document, source, parsed=parsed)
     recorded_id = document.get("instanceId")
-    if isinstance(document.get("historyEvents"), list):
+    if form == STATUS_API:
         rebuilt = from_status_history(document["historyEvents"], source, instance_id=recorded_id,
                                       input=document.get("input"),
                                       has_input="input" in document)
         return source, rebuilt.events, recorded_id, rebuilt.notes
-    events = document.get("history")
-    if not isinstance(events, list):
-        raise HistoryFormatError(
-            f"{source}: expected a dafx history file (an object with a 'history' list), a JSON "
-            "list of DTFx history events, or a status-API answer (an object with "
-            "'historyEvents')")
-    if is_status_history(events):
-        rebuilt = from_status_history(events, source, instance_id=recorded_id)
-        return source, rebuilt.events, recorded_id, rebuilt.notes
-    return source, events, recorded_id, []
-
-
-def _check_replayable(events: list[Any], where: str) -> None:
-    """Everything the SDK and the host replay read, checked up front, by event index."""
-    validate_events(events, where)
-    starts = [i for i, e in enumerate(events) if e["EventType"] == EventType.ExecutionStarted]
-    if len(starts) != 1:
-        raise HistoryFormatError(
-            f"{where}: a history holds one execution, with one ExecutionStarted event; found "
-            f"{len(starts)}" + (f" (events {', '.join(map(str, starts))})" if starts else ""))
-    if not any(e["EventType"] == EventType.OrchestratorStarted for e in events[:starts[0]]):
-        raise HistoryFormatError(
-            f"{where}: event {starts[0]} (ExecutionStarted) has no OrchestratorStarted before it; "
-            "every episode of a DTFx history begins with one")
-    for index, event in enumerate(events):
-        kind = EventType(event["EventType"])
-        missing = [f for f in _REQUIRED.get(kind, ()) if f not in event]
-        if missing:
-            raise HistoryFormatError(
-                f"{where}: event {index} ({kind.name}) lacks {', '.join(missing)}; a replay "
-                "needs it")
-        for name in _INTEGER_FIELDS:
-            if name in event and not isinstance(event[name], int):
-                raise HistoryFormatError(
-                    f"{where}: event {index} ({kind.name}) has {name} {event[name]!r}; it must "
-                    "be an integer")
-        for name in ("Timestamp", "FireAt"):
-            if name in event:
-                try:
-                    parse_timestamp(str(event[name]))
-                except HistoryFormatError as exc:
-                    raise HistoryFormatError(
-                        f"{where}: event {index} ({kind.name}) {name}: {exc}") from None
+    return source, document["history"], recorded_id, []

@@ -68,9 +68,10 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 from ..agents.sessions import AGENT_ENTITY_PREFIX, conversation_problems
-from ..core.crash import CommitPoint, CrashPlan
+from ..core.crash import POINT_KINDS, CommitPoint, CrashPlan
 from ..core.errors import (
     AppLoadError,
+    ArgumentError,
     DafxError,
     HistoryFormatError,
     InstanceNotFoundError,
@@ -102,7 +103,7 @@ MODEL_CALLS = "model calls"
 """The executions counter's entry for requests the active fake LLMs answered."""
 
 USAGE_ERRORS = (AppLoadError, UnknownFunctionError, InstanceNotFoundError, HistoryFormatError,
-                SerializationError)
+                SerializationError, ArgumentError)
 """Dafx errors a baseline raises because the scenario is wrong (a name, an id, an
 input), not the app: they propagate instead of becoming a broken baseline."""
 
@@ -367,7 +368,7 @@ def crash_sweep(
     if isolation not in ISOLATIONS:      # before the baseline: bad input costs no run
         raise ValueError(f"isolation={isolation!r}: expected one of {', '.join(ISOLATIONS)}")
     first = make_simulator(None)
-    once_names = declared_once(first, idempotent, once)
+    once_names = declared_once(first, idempotent, once, kinds)
     # One freezegun patch for the whole sweep: each run's clock then stacks on it
     # cheaply instead of re-patching every loaded module per run.
     with first.clock.bound():
@@ -376,16 +377,30 @@ def crash_sweep(
                       isolation=isolation, once=once_names)
 
 
-def declared_once(sim: Any, idempotent: Collection[str], once: Collection[str]) -> set[str]:
-    """The ``once`` names, lower-cased, checked before any run: each an activity, none idempotent."""
+def declared_once(sim: Any, idempotent: Collection[str], once: Collection[str],
+                  kinds: Collection[str] | None = None) -> set[str]:
+    """Check a sweep's names before any run; return the ``once`` names, lower-cased.
+
+    Each ``once`` and ``idempotent`` name must be one of the app's activities
+    (a typo would otherwise change nothing, silently), none may be in both, and
+    each of ``kinds`` must be a crash point kind. The errors list what is valid.
+    """
     if isinstance(once, str) or isinstance(idempotent, str):
         raise TypeError("once= and idempotent= take a list of activity names, e.g. "
                         "once=['send_receipt'], not a single string")
-    for name in once:
-        try:
-            sim.index.get(ACTIVITY, name)
-        except UnknownFunctionError as exc:
-            raise UnknownFunctionError(f"once={list(once)!r}: {exc}") from None
+    if isinstance(kinds, str):
+        raise TypeError(f"kinds= takes a list of crash point kinds, e.g. kinds=[{kinds!r}], not a "
+                        "single string")
+    for argument, names in (("once", once), ("idempotent", idempotent)):
+        for name in names:
+            try:
+                sim.index.get(ACTIVITY, name)
+            except UnknownFunctionError as exc:
+                raise UnknownFunctionError(f"{argument}={list(names)!r}: {exc}") from None
+    unknown = sorted(map(repr, set(kinds or ()) - set(POINT_KINDS)))
+    if unknown:
+        raise ArgumentError(f"kinds={list(kinds or ())!r}: unknown crash point kind(s) "
+                            f"{', '.join(unknown)}; valid: {', '.join(POINT_KINDS)}")
     both = sorted({n.lower() for n in once} & {n.lower() for n in idempotent})
     if both:
         raise ValueError(f"{', '.join(both)} declared both idempotent= (its re-runs are expected) "

@@ -12,6 +12,7 @@ from typing import Any
 __all__ = [
     "DafxError",
     "AppLoadError",
+    "ArgumentError",
     "UnknownFunctionError",
     "InstanceNotFoundError",
     "InstanceStateError",
@@ -38,6 +39,14 @@ class DafxWarning(UserWarning):
 
 class AppLoadError(DafxError):
     """The app could not be found, imported, or does not look like a Functions app."""
+
+
+class ArgumentError(DafxError, TypeError, ValueError):
+    """An API argument of the wrong type or value; the message names the call, the argument and what is valid.
+
+    A ``TypeError`` and a ``ValueError`` too, so code that caught the bare errors
+    these arguments used to cause still catches them.
+    """
 
 
 class UnknownFunctionError(DafxError, LookupError):
@@ -113,20 +122,37 @@ class PerturbedReplayError(NonDeterminismError):
         exposed_by: what differed in the perturbed replay, with the call sites
             that read it (e.g. ``"another wall-clock time: datetime.now() at
             app.py:12"``), one entry each.
+        orchestrator: the orchestrator's name and where its function is defined
+            (``"'by_clock' (by_clock, app.py:30)"``), or None.
+        recorded_at, diverged_at: ``"path/file.py:LINE"`` where the orchestrator
+            yielded (or made) the recorded action and the diverging one: the
+            generator's line when the SDK took the action; None when it cannot be
+            told (no action on that side, a replay in a child interpreter, or a
+            recorded run that depended on memory since changed).
     """
 
     def __init__(self, instance_id: str, sequence_number: int, expected: str | None,
-                 actual: str | None, host_message: str, exposed_by: Sequence[str]) -> None:
+                 actual: str | None, host_message: str, exposed_by: Sequence[str], *,
+                 orchestrator: str | None = None, recorded_at: str | None = None,
+                 diverged_at: str | None = None) -> None:
         super().__init__(instance_id, sequence_number, expected, actual, host_message)
         self.exposed_by = list(exposed_by)
+        self.orchestrator = orchestrator
+        self.recorded_at = recorded_at
+        self.diverged_at = diverged_at
         causes = "".join(f"\n    - {cause}" for cause in self.exposed_by)
         where = (f"at sequence number {sequence_number}" if sequence_number >= 0
                  else "in an action that takes no sequence number")
+        of = f" (orchestrator {orchestrator})" if orchestrator else ""
+        recorded = f"{expected or 'nothing recorded'}" + (
+            f", scheduled at {recorded_at}" if recorded_at else "")
+        replayed = f"{actual or 'nothing scheduled'}" + (
+            f", scheduled at {diverged_at}" if diverged_at else "")
         self.args = (
-            f"instance {instance_id!r}: replaying the same history under a perturbed world took "
-            f"another path {where}\n"
-            f"  recorded (this episode): {expected or 'nothing recorded'}\n"
-            f"  perturbed replay:        {actual or 'nothing scheduled'}\n"
+            f"instance {instance_id!r}{of}: replaying the same history under a perturbed world "
+            f"took another path {where}\n"
+            f"  recorded (this episode): {recorded}\n"
+            f"  perturbed replay:        {replayed}\n"
             f"  exposed by:{causes}\n"
             f"  host: {host_message}\n"
             "  hint: orchestrator code must make the same decisions on every replay; read time, "

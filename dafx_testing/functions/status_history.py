@@ -33,9 +33,17 @@ from datetime import datetime
 from typing import Any
 
 from ..core.errors import HistoryFormatError
-from ..core.history import Event, EventType, OrchestrationStatus, parse_timestamp
+from ..core.history import (
+    REPLAY_FIELDS,
+    Event,
+    EventType,
+    OrchestrationStatus,
+    parse_timestamp,
+    validate_event,
+)
+from ..core.payloads import short_repr
 
-__all__ = ["from_status_history", "is_status_history", "StatusHistory"]
+__all__ = ["from_status_history", "StatusHistory"]
 
 _SCHEDULES = {EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated,
               EventType.TimerCreated, EventType.EventSent, EventType.ExecutionCompleted}
@@ -61,11 +69,6 @@ class StatusHistory:
     notes: list[str] = field(default_factory=list)
 
 
-def is_status_history(events: list[Any]) -> bool:
-    """True when the events carry ``EventType`` names, as the status API returns them."""
-    return any(isinstance(e, dict) and isinstance(e.get("EventType"), str) for e in events)
-
-
 @dataclass
 class _Item:
     event: Event          # the rebuilt DTFx event
@@ -88,13 +91,18 @@ def from_status_history(events: list[Any], where: str, *, instance_id: str | Non
 
     Raises:
         HistoryFormatError: an event is not an object, has an unknown
-            ``EventType`` name, or lacks a field the rebuild needs.
+            ``EventType`` name, lacks a field the rebuild needs, or has a field
+            of the wrong type (each event is checked by the same
+            :func:`~dafx_testing.core.history.validate_event` as a DTFx history, by
+            its index in ``events``).
     """
     incoming: list[_Item] = []
     schedules: list[_Item] = []
     missing = {"event inputs": 0, "activity and sub-orchestration results": 0}
     for index, raw in enumerate(events):
         item = _parse(raw, index, where)
+        _fill_payloads(item, raw, missing, where)
+        validate_event(item.event, index, where)
         if item.kind in _EPISODE_MARKERS:
             continue
         if item.kind in _SCHEDULES:
@@ -110,7 +118,6 @@ def from_status_history(events: list[Any], where: str, *, instance_id: str | Non
                                                  else {})),
                              folded, _time(scheduled_at, index, where), index, completes=item)
             schedules.append(schedule)
-        _fill_payloads(item, raw, missing)
     if not any(i.kind == EventType.ExecutionStarted for i in incoming):
         raise HistoryFormatError(f"{where}: the status history has no ExecutionStarted event; "
                                  "it cannot be replayed")
@@ -119,7 +126,8 @@ def from_status_history(events: list[Any], where: str, *, instance_id: str | Non
     started = next(e for e in ordered if e["EventType"] == EventType.ExecutionStarted)
     started["OrchestrationInstance"] = {"InstanceId": instance_id or "replayed-instance",
                                         "ExecutionId": "replayed-execution"}
-    started["Input"] = json.dumps(input) if has_input and input is not None else None
+    started["Input"] = (_dumps(input, "the status' input", where)
+                        if has_input and input is not None else None)
     notes = []
     if not has_input:
         notes.append("the orchestration input was not included; it replayed as null")
@@ -130,35 +138,48 @@ def from_status_history(events: list[Any], where: str, *, instance_id: str | Non
 
 
 def _parse(raw: Any, index: int, where: str) -> _Item:
+    """One status event, checked, as a DTFx event (payloads are filled in afterwards)."""
     if not isinstance(raw, dict):
-        raise HistoryFormatError(f"{where}: event {index} is not an object: {raw!r}")
+        raise HistoryFormatError(f"{where}: event {index} is not an object: {short_repr(raw)}")
     name = raw.get("EventType")
-    try:
-        if name is None:
-            raise ValueError("no EventType")
-        kind = EventType[name] if isinstance(name, str) else EventType(name)
-    except (KeyError, ValueError):
+    if not isinstance(name, str) or name not in EventType.__members__:
         raise HistoryFormatError(
-            f"{where}: event {index} has EventType {name!r}, which is not a DTFx event type; "
-            f"valid names: {', '.join(t.name for t in EventType)}") from None
+            f"{where}: event {index} has EventType {short_repr(name)}, which is not a DTFx event type; "
+            f"valid names: {', '.join(t.name for t in EventType)}")
+    kind = EventType[name]
     if "Timestamp" not in raw:
         raise HistoryFormatError(f"{where}: event {index} ({kind.name}) lacks Timestamp")
+    time = _time(raw["Timestamp"], index, where, kind, "Timestamp")
+    if "FunctionName" in raw and not (isinstance(raw["FunctionName"], str) and raw["FunctionName"]):
+        raise HistoryFormatError(
+            f"{where}: event {index} ({kind.name}) has FunctionName {short_repr(raw['FunctionName'])}; "
+            "it must be a non-empty string (the function's name)")
+    if raw.get("ScheduledTime") is not None:
+        _time(raw["ScheduledTime"], index, where, kind, "ScheduledTime")
     fields = {k: v for k, v in raw.items()
               if k not in ("EventType", "EventId", "IsPlayed", "Timestamp", "FunctionName",
                            "ScheduledTime")}
     if kind == EventType.ExecutionStarted:
-        fields.update(Name=raw.get("FunctionName") or raw.get("Name"), Version="",
-                      ParentInstance=None)
-    if kind == EventType.ExecutionCompleted and isinstance(fields.get("OrchestrationStatus"), str):
-        try:
-            fields["OrchestrationStatus"] = int(OrchestrationStatus[fields["OrchestrationStatus"]])
-        except KeyError:
+        fields.update(Name=raw["FunctionName"] if "FunctionName" in raw else raw.get("Name"),
+                      Version="", ParentInstance=None)
+    status = fields.get("OrchestrationStatus")
+    if kind == EventType.ExecutionCompleted and isinstance(status, str):
+        if status not in OrchestrationStatus.__members__:
             raise HistoryFormatError(
                 f"{where}: event {index} (ExecutionCompleted) has OrchestrationStatus "
-                f"{raw['OrchestrationStatus']!r}; valid: "
-                f"{', '.join(s.name for s in OrchestrationStatus)}") from None
-    return _Item(_new(kind, raw["Timestamp"], **fields), kind,
-                 _time(raw["Timestamp"], index, where), index)
+                f"{short_repr(status)}; valid: {', '.join(s.name for s in OrchestrationStatus)}")
+        fields["OrchestrationStatus"] = int(OrchestrationStatus[status])
+    lacking = [f for f in REPLAY_FIELDS.get(kind, ()) if fields.get(f) is None and f not in _REBUILT]
+    if lacking:
+        if kind == EventType.ExecutionStarted:
+            lacking = ["FunctionName (the orchestrator's name)"]
+        raise HistoryFormatError(f"{where}: event {index} ({kind.name}) lacks "
+                                 f"{', '.join(lacking)}; a replay needs it")
+    return _Item(_new(kind, raw["Timestamp"], **fields), kind, time, index)
+
+
+# What the rebuild supplies itself (the status API drops them).
+_REBUILT = {"TaskScheduledId", "TimerId", "Result"}
 
 
 def _new(kind: EventType, timestamp: str, **fields: Any) -> Event:
@@ -166,28 +187,46 @@ def _new(kind: EventType, timestamp: str, **fields: Any) -> Event:
             **fields}
 
 
-def _time(text: Any, index: int, where: str) -> datetime:
+def _time(text: Any, index: int, where: str, kind: EventType | None = None,
+          field_name: str = "Timestamp") -> datetime:
+    what = f"event {index}" + (f" ({kind.name})" if kind is not None else "")
+    if not isinstance(text, str):
+        raise HistoryFormatError(f"{where}: {what} has {field_name} {short_repr(text)}; it must be an "
+                                 "ISO timestamp string")
     try:
-        return parse_timestamp(str(text))
+        return parse_timestamp(text)
     except HistoryFormatError as exc:
-        raise HistoryFormatError(f"{where}: event {index}: {exc}") from None
+        raise HistoryFormatError(f"{where}: {what} {field_name}: {exc}") from None
 
 
-def _fill_payloads(item: _Item, raw: dict[str, Any], missing: dict[str, int]) -> None:
+def _fill_payloads(item: _Item, raw: dict[str, Any], missing: dict[str, int], where: str) -> None:
     """Payloads come back parsed (or not at all); DTFx events carry JSON text."""
     event = item.event
+    what = f"event {item.position} ({item.kind.name})"
     if item.kind in (EventType.TaskCompleted, EventType.SubOrchestrationInstanceCompleted):
         if "Result" in raw:
-            event["Result"] = json.dumps(raw["Result"], separators=(",", ":"))
+            event["Result"] = _dumps(raw["Result"], f"{what} Result", where, compact=True)
         else:
             event["Result"] = "null"
             missing["activity and sub-orchestration results"] += 1
-    elif item.kind == EventType.EventRaised and "Input" not in raw:
-        event["Input"] = None
-        missing["event inputs"] += 1
+    elif item.kind == EventType.EventRaised:
+        if "Input" not in raw:
+            event["Input"] = None
+            missing["event inputs"] += 1
+        elif raw["Input"] is not None:
+            event["Input"] = _dumps(raw["Input"], f"{what} Input", where, compact=True)
     elif item.kind == EventType.ExecutionCompleted and "Result" in raw and \
             not isinstance(raw["Result"], str):
-        event["Result"] = json.dumps(raw["Result"], separators=(",", ":"))
+        event["Result"] = _dumps(raw["Result"], f"{what} Result", where, compact=True)
+
+
+def _dumps(value: Any, what: str, where: str, compact: bool = False) -> str:
+    """A parsed payload back to JSON text; a value JSON cannot hold is the history's fault."""
+    try:
+        return json.dumps(value, separators=(",", ":") if compact else None, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise HistoryFormatError(f"{where}: {what} is not JSON: {type(exc).__name__}: "
+                                 f"{str(exc):.80}") from None
 
 
 def _interleave(incoming: list[_Item], schedules: list[_Item]) -> list[Event]:
