@@ -25,6 +25,9 @@ Host behaviour reproduced on purpose:
   route and methods were there.
 * The worker adds ``Content-Type`` (``mimetype; charset=...``) to responses
   without one; a ``str`` return value becomes a 200 ``text/plain`` response.
+* ``/runtime/webhooks/mcp`` (and ``.../sse``, ``.../message``) is the MCP
+  extension's endpoint over the app's ``mcpToolTrigger`` functions: see
+  :mod:`.mcp`.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ import yarl
 from ..core.errors import DafxError
 from .app import HTTP, FunctionInfo
 from .client import DEFAULT_ORIGIN, WEBHOOK_PATH, ManagementApi
+from .mcp import MCP_PATH, McpEndpoint, SseStream
 
 __all__ = ["HttpTestClient", "Response"]
 
@@ -57,8 +61,11 @@ class Response(func.HttpResponse):
 
     Attributes:
         served_by: the function that answered, ``"durabletask"`` for the
-            management API, None when no route matched.
+            management API, ``"mcp"`` for the MCP endpoint when no tool function
+            ran, None when no route matched.
         note: why a request found no function (None otherwise).
+        stream: for ``GET /runtime/webhooks/mcp/sse``, the open event stream
+            (:class:`~dafx_testing.functions.mcp.SseStream`); None otherwise.
 
     Example::
 
@@ -70,11 +77,12 @@ class Response(func.HttpResponse):
     def __init__(self, body: str | bytes | None = None, *, status_code: int,
                  headers: Mapping[str, str] | None = None, mimetype: str | None = None,
                  charset: str | None = None, served_by: str | None = None,
-                 note: str | None = None) -> None:
+                 note: str | None = None, stream: SseStream | None = None) -> None:
         super().__init__(body, status_code=status_code, headers=headers, mimetype=mimetype,
                          charset=charset)
         self.served_by = served_by
         self.note = note
+        self.stream = stream
 
     @property
     def text(self) -> str:
@@ -119,6 +127,7 @@ class HttpTestClient:
         self.raise_server_exceptions = raise_server_exceptions
         self.management = ManagementApi(simulator, self.origin)
         self._routes: list[_Route] | None = None
+        self._mcp: McpEndpoint | None = None
 
     def get(self, path: str, **options: Any) -> Response:
         """``GET path``; see :meth:`request` for the options."""
@@ -164,7 +173,20 @@ class HttpTestClient:
             return Response(answer.body, status_code=answer.status, headers=answer.headers,
                             mimetype=answer.headers.get("Content-Type", "").split(";")[0] or None,
                             served_by="durabletask")
+        if decoded.lower() == MCP_PATH or decoded.lower().startswith(MCP_PATH + "/"):
+            mcp = self.mcp.handle(method, decoded, _query_params(url), body, headers)
+            return Response(mcp.body, status_code=mcp.status, headers=mcp.headers,
+                            mimetype=mcp.headers.get("Content-Type", "").split(";")[0] or None,
+                            served_by=mcp.served_by, stream=mcp.stream)
         return self._call_function(method.upper(), url, decoded, body, headers)
+
+    @property
+    def mcp(self) -> McpEndpoint:
+        """The MCP extension's endpoint (``/runtime/webhooks/mcp``); ``.tools`` lists the tools."""
+        if self._mcp is None:
+            self._mcp = McpEndpoint(self.simulator, self.management.binding_json,
+                                    self.raise_server_exceptions)
+        return self._mcp
 
     # -- routing --
 
