@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .agents.sessions import AgentMessage, AgentSession, AgentToolCall, AgentTurn
     from .checks.determinism import PerturbedReplay
     from .checks.explore import Schedule, ScheduleFailure
+    from .checks.fault_sweep import FaultPlan, FaultSweepReport
     from .checks.guard import Guard, GuardReport, NonDeterministicCallWarning
     from .checks.historydiff import HistoryDiff, diff_histories
     from .checks.replayer import Replayer, ReplayResult
@@ -71,6 +72,7 @@ _HOMES = {
     "SweepReport": "checks.sweep", "SweepFailure": "checks.sweep",
     "DuplicatedEffect": "checks.sweep", "RepeatedModelCalls": "checks.sweep",
     "Schedule": "checks.explore", "ScheduleFailure": "checks.explore",
+    "FaultPlan": "checks.fault_sweep", "FaultSweepReport": "checks.fault_sweep",
     **{name: "core.errors" for name in (
         "DafxError", "DafxWarning", "AppLoadError", "ArgumentError", "UnknownFunctionError",
         "InstanceNotFoundError", "InstanceStateError", "NonDeterminismError",
@@ -104,6 +106,9 @@ __all__ = [
     "RepeatedModelCalls",
     "Schedule",
     "ScheduleFailure",
+    # model faults
+    "FaultPlan",
+    "FaultSweepReport",
     # determinism
     "Replayer",
     "ReplayResult",

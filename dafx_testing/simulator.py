@@ -29,6 +29,7 @@ from typing import (
 )
 
 from .agents.sessions import AgentSession, agent_entity_name, agent_of, read_session, session_key
+from .checks.fault_sweep import FaultSweepReport, fault_sweep
 from .checks.sweep import SweepReport, crash_sweep
 from .core.async_bridge import call_off_loop, run_sync
 from .core.clock import VirtualClock
@@ -74,6 +75,8 @@ from .functions.worker import (
     Worker,
     execution_of,
 )
+from .llm.faults import FAULT_KINDS
+from .llm.plan import FaultPlan, ModelCalls, injecting
 
 if TYPE_CHECKING:
     from .functions.client import InMemoryClient
@@ -258,6 +261,9 @@ class Simulator:
         fast_timestamps: let the SDK read history timestamps with a parser
             that returns exactly what its dateutil parser would, several times
             faster (see :mod:`dafx_testing.functions.fast_timestamps`); default True.
+        fault_plan: make numbered model calls fail (``FaultPlan(call=3,
+            fault="rate_limit")``): the calls any active ``FakeLLM`` answers while
+            this simulator works, counted from 1; ``sim.model_calls`` lists them.
 
     Example::
 
@@ -298,6 +304,7 @@ class Simulator:
         crash_plan: CrashPlan | None = None,
         shuffle_seed: int | None = None,
         fast_timestamps: bool = True,
+        fault_plan: FaultPlan | None = None,
     ) -> None:
         self._options = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         self.index: AppIndex = index_app(app)
@@ -325,7 +332,14 @@ class Simulator:
                               seed, self.crash_log)
         self._fast_timestamps = fast_timestamps
         self.driving_calls = 0
+        # Called with (method, path, response) for each sim.http answer (a fault sweep records them).
+        self.http_observers: list[Callable[[str, str, Any], None]] = []
         self.after_step: Callable[[], None] | None = None   # observer hook for sweeps
+        if fault_plan is not None and not isinstance(fault_plan, FaultPlan):
+            raise ArgumentError(f"Simulator(fault_plan={short_repr(fault_plan)}): expected a "
+                                'FaultPlan, e.g. FaultPlan(call=3, fault="rate_limit"), or None')
+        # Numbers the model calls while this simulator works, failing those the plan names.
+        self.model_calls: ModelCalls | None = None if fault_plan is None else ModelCalls(fault_plan)
 
     @functools.cached_property
     def client(self) -> InMemoryClient:
@@ -661,6 +675,24 @@ class Simulator:
                            effects=effects, kinds=kinds, seed=self.seed, progress=progress,
                            shard=shard, isolation=isolation, once=once)
 
+    def fault_sweep(self, scenario: Callable[[Simulator], Any], *,
+                    faults: Sequence[str] = FAULT_KINDS, expect: str | None = None,
+                    effects: Callable[[], Any] | None = None) -> FaultSweepReport:
+        """Run ``scenario`` with each model call failing each way; see :func:`fault_sweep`.
+
+        The baseline numbers the model calls; each run gets a fresh simulator with
+        ``FaultPlan(call=n, fault=kind)``. Script the fake before the sweep (its script is
+        restored for every run); reset other fakes inside the scenario.
+
+        Example::
+
+            fake_llm.agent("Writer").reply("A draft.")
+            report = sim.fault_sweep(scenario, faults=["rate_limit", "timeout"])
+            assert report.ok, report.explain()
+        """
+        return fault_sweep(lambda plan: self._fresh(None, fault_plan=plan), scenario,
+                           faults=faults, expect=expect, effects=effects, seed=self.seed)
+
     def explore(self, scenario: Callable[[Simulator], Any], *, max_examples: int = 50,
                 max_crashes: int = 3, reorder: bool = True, idempotent: Sequence[str] = (),
                 effects: Callable[[], Any] | None = None, once: Sequence[str] = ()) -> int:
@@ -681,9 +713,9 @@ class Simulator:
         self._worker.prefix_cache = cache
 
     def _fresh(self, crash_plan: CrashPlan | None,
-               shuffle_seed: int | None = None) -> Simulator:
+               shuffle_seed: int | None = None, **overrides: Any) -> Simulator:
         """A new simulator like this one (options, later settings, mocks), with a crash plan."""
-        options = dict(self._options, crash_plan=crash_plan, shuffle_seed=shuffle_seed)
+        options = dict(self._options, crash_plan=crash_plan, shuffle_seed=shuffle_seed, **overrides)
         del options["app"]
         sim = Simulator(self.index, **options)
         for setting in dataclasses.fields(Settings):      # settings changed after creation
@@ -715,6 +747,8 @@ class Simulator:
             stack.enter_context(seeded_uuid4(self._host_rng))
             if self._fast_timestamps:
                 stack.enter_context(fast_timestamps.swapped_in())
+            if self.model_calls is not None:
+                stack.enter_context(injecting(self.model_calls))
             yield
 
     def run_async(self, awaitable: Awaitable[Any]) -> Any:

@@ -506,19 +506,23 @@ def _fork_pass(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None, 
 @overload
 def _run(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None,
          record: _Trace | None = None, converge_on: None = None,
-         crashes_expected: int = 0) -> tuple[Observation, int, None]: ...
+         crashes_expected: int = 0, on_step: Callable[[], None] | None = None,
+         ) -> tuple[Observation, int, None]: ...
 
 
 @overload
 def _run(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None,
          record: _Trace | None = None, *, converge_on: _Trace,
-         crashes_expected: int = 0) -> _RunResult: ...
+         crashes_expected: int = 0, on_step: Callable[[], None] | None = None) -> _RunResult: ...
 
 
 def _run(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None,
          record: _Trace | None = None, converge_on: _Trace | None = None,
-         crashes_expected: int = 0) -> _RunResult:
-    """One run of the scenario: (observation, -1, None), or (None, step, work done) if it converged."""
+         crashes_expected: int = 0, on_step: Callable[[], None] | None = None) -> _RunResult:
+    """One run of the scenario: (observation, -1, None), or (None, step, work done) if it converged.
+
+    ``on_step`` is called after each worker step (fault sweeps note which work called the model).
+    """
     steps = [0]
     memory = _module_state(sim)
     calls_before = _model_calls()
@@ -543,6 +547,8 @@ def _run(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None,
             if step is not None:
                 raise _Converged(step)
         steps[0] += 1
+        if on_step is not None:
+            on_step()
 
     sim.after_step = after_step
     error = None

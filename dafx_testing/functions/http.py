@@ -167,6 +167,14 @@ class HttpTestClient:
         """
         url = self._url(path, params)
         body, headers = _encode_body(json, data, dict(headers or {}))
+        response = self._respond(method, url, body, headers)
+        for observe in getattr(self.simulator, "http_observers", ()):
+            observe(method.upper(), path, response)
+        return response
+
+    def _respond(self, method: str, url: yarl.URL, body: bytes,
+                 headers: dict[str, str]) -> Response:
+        """The answer of whatever serves ``url``: the management API, MCP, or a function."""
         decoded = _decoded_path(url.raw_path)
         if decoded == WEBHOOK_PATH or decoded.startswith(WEBHOOK_PATH + "/"):
             answer = self.management.handle(method, str(url), body, headers)

@@ -21,6 +21,7 @@ latency meter a simulator opens to charge model time to virtual time).
 from .errors import CassetteMiss, FakeLLMError, NetworkBlocked, ScriptExhausted, UnmatchedRequest
 from .fake import FakeLLM
 from .faults import FAULT_KINDS
+from .plan import FaultPlan
 from .replies import Reply, ToolCall
 from .request import LLMRequest
 
@@ -29,6 +30,7 @@ __all__ = [
     "CassetteMiss",
     "FakeLLM",
     "FakeLLMError",
+    "FaultPlan",
     "LLMRequest",
     "NetworkBlocked",
     "Reply",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +26,7 @@ from .forward import forward
 from .intercept import intercepting
 from .masking import mask_headers, mask_url, secret_values
 from .netguard import blocked, guarding
+from .plan import planned_fault
 from .render import render
 from .replies import Stamp
 from .request import LLMRequest
@@ -198,6 +201,23 @@ class FakeLLM(Scripting):
 
     # -- the wire ----------------------------------------------------------------------------
 
+    def checkpoint(self) -> Callable[[], None]:
+        """What the scripts hold now; calling the result puts it back.
+
+        A sweep runs one scenario many times against the same fake: each run must
+        find the replies, faults and lanes the first run found.
+        """
+        lanes = list(self._router.lanes)
+        saved = [(lane, list(lane.steps), copy.deepcopy(lane.faults), list(lane.served))
+                 for lane in [self._router.default, *lanes]]
+
+        def restore() -> None:
+            self._router.lanes = list(lanes)
+            for lane, steps, faults, served in saved:
+                lane.steps, lane.faults, lane.served = deque(steps), copy.deepcopy(faults), list(served)
+
+        return restore
+
     def admits(self, url: str) -> bool:
         """Whether non-model traffic to ``url`` may go out for real (its host is allowed)."""
         return (urlsplit(url).hostname or "").lower() in self._allow_hosts
@@ -252,6 +272,9 @@ class FakeLLM(Scripting):
     def _answer(self, request: LLMRequest, raw: RawRequest) -> tuple[WireResponse | Drop, float]:
         """The response to ``request`` and the seconds of model latency it takes."""
         stamp = Stamp(request.index, epoch_seconds(self.clock))
+        planned = planned_fault(request)      # a simulator's FaultPlan: numbered calls fail first
+        if planned is not None:
+            return render_fault(planned, request, stamp), 0.0
         lane = self._router.pick(request) if self._cassette is None else self._router.default
         for rule in self._router.faults_for(lane):
             if rule.draw():

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from ..checks.fault_sweep import FaultSweepReport, ModelCall
 from ..checks.replayer import ReplayResult
 from ..checks.sweep import SweepReport
 from ..core.crash import CommitPoint
@@ -24,7 +25,7 @@ from ..core.timeline import timeline
 from .agent_calls import conversations_in
 from .recorded import RecordedInstance
 
-__all__ = ["dumps", "status_json", "sweep_json", "replay_json", "instances_json"]
+__all__ = ["dumps", "status_json", "sweep_json", "fault_sweep_json", "replay_json", "instances_json"]
 
 
 def dumps(document: dict[str, Any]) -> str:
@@ -74,6 +75,32 @@ def sweep_json(report: SweepReport) -> dict[str, Any]:
                                 "crashes": [p.index for p in r.crashes]}
                                for r in report.repeated_model_calls],
     }
+
+
+def fault_sweep_json(report: FaultSweepReport) -> dict[str, Any]:
+    """A model-fault sweep: the baseline's calls, then each run's verdict and its reproduction.
+
+    ``modelCalls`` of a run counts the requests it made (``baselineModelCalls`` more is what
+    retries cost); ``ok`` is the verdict judged under ``expect``.
+    """
+    return {
+        "ok": report.ok,
+        "baselineProblems": list(report.baseline_problems),
+        "seed": report.seed,
+        "expect": report.expect,
+        "faults": list(report.faults),
+        "baselineModelCalls": report.baseline_model_calls,
+        "calls": [_model_call(call) for call in report.calls],
+        "runs": [{"call": run.call.number, "agent": run.call.agent, "fault": run.fault,
+                  "verdict": run.verdict, "ok": run.ok, "reasons": list(run.reasons),
+                  "modelCalls": run.model_calls, "reproduce": repr(run.plan)}
+                 for run in report.runs],
+    }
+
+
+def _model_call(call: ModelCall) -> dict[str, Any]:
+    return {"number": call.number, "agent": call.agent, "caller": call.caller,
+            "stream": call.stream}
 
 
 def replay_json(results: Iterable[ReplayResult],

@@ -90,3 +90,22 @@ def test_assert_all_used_names_leftover_replies(fake, openai_client):
     _chat(openai_client, "s", "q")
     with pytest.raises(AssertionError, match="the default script: served 1, 1 queued"):
         fake.assert_all_used()
+
+
+def test_a_checkpoint_puts_the_scripts_back_as_they_were(fake, openai_client):
+    fake.reply("one").fault("server_error")
+    fake.agent("Writer").reply("A draft.")
+    restore = fake.checkpoint()
+    with pytest.raises(Exception, match="500"):
+        _chat(openai_client, "s", "q")                     # the fault is used up
+    assert _chat(openai_client, "s", "q") == "one"
+    assert _chat(openai_client, "You are Writer.", "w") == "A draft."
+    fake.agent("Critic").reply("added later")
+
+    restore()
+
+    with pytest.raises(Exception, match="500"):
+        _chat(openai_client, "s", "q")
+    assert _chat(openai_client, "s", "q") == "one"
+    assert _chat(openai_client, "You are Writer.", "w") == "A draft."
+    assert [lane.agent for lane in fake._router.lanes] == ["Writer"]   # "Critic" came later

@@ -1,0 +1,510 @@
+"""Model-fault sweeps: fail every model call of a scenario, each way the service fails, and judge.
+
+:func:`fault_sweep` runs the scenario once with no fault (the baseline), numbering the model
+calls the active fakes answer (1, 2, ... in the order they are answered; each with its agent and
+the work that made it). Then, for every call × fault kind, it runs the scenario again on a fresh
+simulator whose :class:`~dafx_testing.llm.plan.FaultPlan` fails that one call that way (as
+``fake.fault`` renders it on the wire), and compares the run with the baseline:
+
+``survived``
+    every instance ends with the baseline's status and output, every HTTP answer is the
+    baseline's: a retry (the client's, the orchestration's, the Agent Framework's) absorbed it.
+``failed cleanly``
+    an instance Failed (or was terminated), an HTTP request was answered with an error status,
+    or an instance still waits for a timer or work that will wake it; and nothing is broken.
+``broken``
+    an instance stuck Running with nothing to wake it (no timer, no queued or in-flight work,
+    only an external event nobody sends); an agent session holding an error reply, two user
+    turns in a row, a request with no response, or a turn stored twice; the outside world
+    (``effects=``) differs; the scenario raised something other than a dafx error (an exception
+    escaped the durable machinery); or, the worst kind, an instance completed (or an HTTP
+    request succeeded) with another output while nothing failed.
+
+``broken`` makes the report not ok; ``expect="survive"`` also fails runs that only failed
+cleanly (for apps that promise retries).
+
+Scripted replies are served afresh to every run: the sweep snapshots the scripts of the fakes
+active when it starts (queued replies, fault rules, what each lane served) and restores them
+before each run, so a test scripts the ``fake_llm`` fixture once, before the sweep. (A
+``respond_with`` function keeps whatever state it holds itself.) Script errors a run caused
+(``ScriptExhausted``: the app asked more than the script holds) are reported with that run and
+cleared, so the fake does not re-raise them on exit.
+
+The runs reuse the crash sweep's machinery (:mod:`dafx_testing.checks.sweep`): its scenario run
+and hub observation, and its baseline checks (a baseline that fails or raises a dafx error makes
+the report not ok, with no fault runs).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..agents.sessions import AGENT_ENTITY_PREFIX, conversation_problems
+from ..core.errors import ArgumentError, DafxError
+from ..llm.fake import FakeLLM, active_fakes
+from ..llm.faults import FAULT_KINDS
+from ..llm.plan import FaultPlan
+from .sweep import Observation, Scenario, _run, baseline_problems
+
+__all__ = ["FaultPlan", "FaultRun", "FaultSweepReport", "ModelCall", "VERDICTS", "fault_sweep"]
+
+SURVIVED, FAILED_CLEANLY, BROKEN = "survived", "failed cleanly", "broken"
+VERDICTS = (SURVIVED, FAILED_CLEANLY, BROKEN)
+EXPECTATIONS = (None, "survive")
+
+FaultSimulatorFactory = Callable[[FaultPlan], Any]
+"""Builds a fresh simulator whose model calls fail per the plan (``FaultPlan()``: none)."""
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """One model call of the baseline.
+
+    Attributes:
+        number: its position among the baseline's model calls, from 1 (the ``call=`` of a plan).
+        agent: the agent the fake recognised (``fake.agent(...)`` lanes), or None.
+        caller: the work that made it, when known: ``activity 'x' of instance 'i'`` or
+            ``entity '@dafx-writer@s1'``.
+        stream: whether it asked for a streamed answer.
+    """
+
+    number: int
+    agent: str | None
+    caller: str | None
+    stream: bool = False
+
+    def describe(self) -> str:
+        """``#3 Writer (entity '@dafx-writer@s1')``."""
+        who = self.agent or "no agent"
+        return f"#{self.number} {who}" + (f" ({self.caller})" if self.caller else "")
+
+
+@dataclass
+class FaultRun:
+    """One run with one model call failing one way, and what became of it.
+
+    Attributes:
+        call: the baseline call that failed.
+        fault: the fault kind it got.
+        verdict: ``survived``, ``failed cleanly`` or ``broken``.
+        reasons: why it is not ``survived`` (each line names the instance, session or request).
+        model_calls: the model calls the run made (the baseline's plus what retries repeated).
+        ok: whether the verdict is acceptable under the sweep's ``expect``.
+    """
+
+    call: ModelCall
+    fault: str
+    verdict: str
+    reasons: list[str] = field(default_factory=list)
+    model_calls: int = 0
+    ok: bool = True
+
+    @property
+    def plan(self) -> FaultPlan:
+        """The plan that reproduces this run in a plain ``Simulator(app, fault_plan=...)``."""
+        return FaultPlan(call=self.call.number, fault=self.fault)
+
+    def explain(self) -> str:
+        lines = [f"call {self.call.describe()} × {self.fault}: {self.verdict}"]
+        lines += [f"  - {reason}" for reason in self.reasons]
+        lines.append(f"  reproduce: {self.plan!r}")
+        return "\n".join(lines)
+
+
+@dataclass
+class FaultSweepReport:
+    """The result of :func:`fault_sweep`.
+
+    Attributes:
+        calls: the baseline's model calls, numbered from 1.
+        faults: the fault kinds tried.
+        runs: one per call × fault, in call order then fault order.
+        expect: ``None`` (only ``broken`` fails) or ``"survive"`` (anything but ``survived`` fails).
+        baseline_problems: why the fault-free run cannot be swept (then there are no runs).
+        baseline_model_calls: the model calls of the baseline (what each run is compared with).
+        seed: the simulator's seed.
+    """
+
+    calls: list[ModelCall]
+    faults: tuple[str, ...]
+    runs: list[FaultRun] = field(default_factory=list)
+    expect: str | None = None
+    baseline_problems: list[str] = field(default_factory=list)
+    baseline_model_calls: int = 0
+    seed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when the baseline is sound and every run's verdict is acceptable."""
+        return not self.baseline_problems and all(run.ok for run in self.runs)
+
+    @property
+    def failures(self) -> list[FaultRun]:
+        """The runs whose verdict is not acceptable under ``expect``."""
+        return [run for run in self.runs if not run.ok]
+
+    def verdict(self, call: int, fault: str) -> str:
+        """The verdict of the run that failed call ``call`` with ``fault``."""
+        for run in self.runs:
+            if run.call.number == call and run.fault == fault:
+                return run.verdict
+        raise KeyError(f"no run failed call {call} with {fault!r}; calls 1..{len(self.calls)}, "
+                       f"faults {', '.join(self.faults)}")
+
+    def counts(self) -> str:
+        """``2 model calls × 3 faults = 6 runs: 4 survived, 2 broken``."""
+        tally = {v: sum(run.verdict == v for run in self.runs) for v in VERDICTS}
+        found = ", ".join(f"{n} {v}" for v, n in tally.items() if n) or "none"
+        return (f"{len(self.calls)} model call(s) × {len(self.faults)} fault(s) = "
+                f"{len(self.runs)} run(s): {found}")
+
+    def matrix(self) -> str:
+        """The verdicts as a table: a row per model call, a column per fault kind."""
+        cells = {(run.call.number, run.fault): run for run in self.runs}
+        heads = ["call"] + list(self.faults)
+        rows = []
+        for call in self.calls:
+            row = [call.describe()]
+            for fault in self.faults:
+                run = cells.get((call.number, fault))
+                row.append("-" if run is None else run.verdict + ("" if run.ok else " ✗"))
+            rows.append(row)
+        widths = [max(len(str(r[i])) for r in [heads, *rows]) for i in range(len(heads))]
+        return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+                         for row in [heads, *rows])
+
+    def explain(self, max_failures: int = 5) -> str:
+        """What was tried, the matrix, then each failing run with its reproduction line."""
+        if self.baseline_problems:
+            lines = ["fault sweep: the fault-free baseline run is broken, so no fault runs "
+                     "were made: each would be compared with it"]
+            lines += [f"baseline: {problem}" for problem in self.baseline_problems]
+            return "\n".join(lines)
+        expectation = "" if self.expect is None else f", expect={self.expect!r}"
+        head = (f"fault sweep: {self.counts()} (seed {self.seed}{expectation}): "
+                + ("ok" if self.ok else f"{len(self.failures)} failing run(s)"))
+        lines = [head, self.matrix()]
+        for run in self.failures[:max_failures]:
+            lines.append(run.explain())
+        rest = self.failures[max_failures:]
+        if rest:
+            lines.append(f"... and {len(rest)} more failing run(s): "
+                         + ", ".join(repr(run.plan) for run in rest))
+        extra = [run.model_calls - self.baseline_model_calls for run in self.runs
+                 if run.verdict == SURVIVED]
+        if any(extra):
+            lines.append(f"survived runs repeated up to {max(extra)} model call(s) "
+                         f"(baseline {self.baseline_model_calls}): a cost, not a failure")
+        return "\n".join(lines)
+
+
+def fault_sweep(
+    make_simulator: FaultSimulatorFactory,
+    scenario: Scenario,
+    *,
+    faults: Collection[str] = FAULT_KINDS,
+    expect: str | None = None,
+    effects: Callable[[], Any] | None = None,
+    seed: int = 0,
+) -> FaultSweepReport:
+    """Fail each model call of ``scenario`` with each of ``faults`` and judge each run.
+
+    Args:
+        make_simulator: builds a fresh simulator with a fault plan (``Simulator._fresh``).
+        scenario: ``scenario(sim)`` drives one run; it runs once per call × fault, so it must
+            start from a clean world (reset your fakes in it). Script the ``FakeLLM`` before
+            the sweep: its script is restored before every run.
+        faults: the fault kinds to try (:data:`~dafx_testing.llm.FAULT_KINDS` by default).
+        expect: ``None``: only ``broken`` runs fail; ``"survive"``: runs that failed cleanly
+            fail too.
+        effects: returns a JSON-able snapshot of the outside world; a run that leaves another
+            one is broken (side effects duplicated or lost).
+        seed: recorded in the report.
+
+    A baseline that raises an exception other than a dafx error propagates: that is a bug in
+    the scenario.
+    """
+    if isinstance(faults, str):
+        raise TypeError(f"faults= takes a list of fault kinds, e.g. faults=[{faults!r}], not a "
+                        "single string")
+    kinds = tuple(dict.fromkeys(faults))
+    unknown = [kind for kind in kinds if kind not in FAULT_KINDS]
+    if unknown or not kinds:
+        raise ArgumentError(f"faults={list(faults)!r}: "
+                            + (f"unknown fault kind(s) {', '.join(map(repr, unknown))}" if unknown
+                               else "no fault kinds") + f"; valid: {', '.join(FAULT_KINDS)}")
+    if expect not in EXPECTATIONS:
+        raise ArgumentError(f"expect={expect!r}: expected None (only broken runs fail) or "
+                            "'survive' (runs that failed cleanly fail too)")
+    scripts = _Scripts(active_fakes())
+    first = make_simulator(FaultPlan())
+    with first.clock.bound(), scripts:
+        baseline = _observed_run(first, scenario, effects, scripts)
+        report = FaultSweepReport(calls=baseline.calls, faults=kinds, expect=expect, seed=seed,
+                                  baseline_model_calls=len(baseline.calls))
+        problems = baseline_problems(first, baseline.observation)
+        problems += baseline.script_errors
+        if not baseline.calls and not problems:
+            problems.append("the scenario made no model calls, so there is nothing to fail; is a "
+                            "FakeLLM active while it runs (the fake_llm fixture, or "
+                            "`with FakeLLM() as fake:` around the sweep)?")
+        if problems:
+            report.baseline_problems = problems
+            return report
+        for call in baseline.calls:
+            for kind in kinds:
+                sim = make_simulator(FaultPlan(call=call.number, fault=kind))
+                run = _observed_run(sim, scenario, effects, scripts)
+                verdict, reasons = _judge(baseline, run)
+                ok = verdict == SURVIVED or (verdict == FAILED_CLEANLY and expect is None)
+                report.runs.append(FaultRun(call, kind, verdict, reasons, len(run.calls), ok))
+    return report
+
+
+@dataclass
+class _Observed:
+    """One run: the crash sweep's observation plus what a fault sweep also looks at."""
+
+    observation: Observation
+    calls: list[ModelCall]
+    http: list[tuple[str, int, str]]
+    sessions: dict[str, list[dict[str, Any]]]
+    stuck: dict[str, str]
+    """Unfinished instances: why nothing can wake them, or '' when something will."""
+    waits: dict[str, str]
+    activity_errors: int
+    script_errors: list[str]
+
+
+def _observed_run(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None,
+                  scripts: _Scripts) -> _Observed:
+    scripts.restore()
+    counter = sim.model_calls
+    pending: list[int] = []
+    callers: dict[int, str | None] = {}
+    seen = _WorkSeen(sim)
+    counter.on_call = lambda number, request: pending.append(number)
+
+    def on_step() -> None:
+        caller = seen.step()
+        for number in pending:
+            callers[number] = caller
+        pending.clear()
+
+    with _recording_http(sim) as http:
+        observation, _, _ = _run(sim, scenario, effects, on_step=on_step)
+    calls = [ModelCall(n, request.agent, callers.get(n), bool(request.stream))
+             for n, request in enumerate(counter.requests, start=1)]
+    stuck, waits = _unfinished(sim)
+    errors = scripts.take_errors()
+    return _Observed(observation, calls, http, _sessions(sim), stuck, waits,
+                     sum(call.error is not None for call in sim.activity_calls()), errors)
+
+
+def _judge(baseline: _Observed, run: _Observed) -> tuple[str, list[str]]:
+    """The run's verdict against the baseline, with the reasons for it."""
+    broken: list[str] = []
+    failed: list[str] = []
+    changed: list[str] = []
+    error = run.observation.error
+    if error is not None and not isinstance(error, (DafxError, AssertionError)):
+        broken.append(f"an exception escaped the durable machinery: the scenario raised "
+                      f"{type(error).__name__}: {_short(str(error))}")
+    expected_statuses = baseline.observation.statuses
+    for instance_id, (status, output) in run.observation.statuses.items():
+        expected = expected_statuses.get(instance_id)
+        if expected == (status, output):
+            continue
+        if status in ("Failed", "Terminated"):
+            failed.append(f"instance {instance_id!r} ended {status}: {_short(str(output))}")
+        elif status in ("Running", "Pending", "Suspended"):
+            if run.stuck.get(instance_id):
+                broken.append(f"instance {instance_id!r} is stuck {status} with nothing to wake "
+                              f"it: {run.stuck[instance_id]}")
+            else:
+                failed.append(f"instance {instance_id!r} has not finished ({status}, "
+                              f"{run.waits.get(instance_id) or 'work pending'})")
+        elif expected is not None:
+            changed.append(f"instance {instance_id!r} {status} with output {_short(output)} "
+                           f"(baseline: {expected[0]} with output {_short(expected[1])})")
+    for index, (request, status_code, body) in enumerate(run.http):
+        was = baseline.http[index] if index < len(baseline.http) else None
+        if was is not None and (request, status_code, body) == was:
+            continue
+        if status_code >= 400:
+            failed.append(f"HTTP {request} answered {status_code}: {_short(body)}")
+        elif was is not None:
+            changed.append(f"HTTP {request} answered {status_code} {_short(body)} (baseline: "
+                           f"{was[1]} {_short(was[2])})")
+    for session, entries in run.sessions.items():
+        known = set(_session_problems(baseline.sessions.get(session, [])))
+        broken += [f"agent session {session}: {p}" for p in _session_problems(entries)
+                   if p not in known]
+    if run.observation.effects != baseline.observation.effects:
+        broken.append(f"the outside world differs: expected {_short(baseline.observation.effects)}, "
+                      f"got {_short(run.observation.effects)}")
+    broken += run.script_errors
+    something_failed = bool(failed) or run.activity_errors > baseline.activity_errors
+    if changed:
+        if something_failed:
+            failed += changed
+        else:
+            broken += [f"completed with another output while nothing failed: {c}" for c in changed]
+    if isinstance(error, (DafxError, AssertionError)):
+        note = f"the scenario raised {type(error).__name__}: {_short(str(error))}"
+        # Beside a failure it is a consequence; alone, the run differs where nothing shows it.
+        (failed if broken or failed else broken).append(note)
+    if broken:
+        return BROKEN, broken + failed
+    if failed:
+        return FAILED_CLEANLY, failed
+    return SURVIVED, []
+
+
+def _session_problems(entries: list[dict[str, Any]]) -> list[str]:
+    """What makes a stored conversation corrupt: error replies, user turns in a row, no reply."""
+    problems = conversation_problems(json.dumps({"data": {"conversationHistory": entries}}))
+    kinds = [entry.get("$type") for entry in entries]
+    for position, entry in enumerate(entries):
+        cid = entry.get("correlationId")
+        if entry.get("$type") == "response" and (entry.get("isError") or _has_error(entry)):
+            errors = [c.get("message") or c.get("errorCode") for m in entry.get("messages") or ()
+                      for c in m.get("contents") or () if c.get("$type") == "error"]
+            problems.append(f"holds an error reply for request {cid!r} ({_short(errors[0] if errors else 'error')}); "
+                            "the orchestration or HTTP caller got an empty reply, and the next "
+                            "turn sends the model two user messages in a row")
+        if entry.get("$type") == "request":
+            if position + 1 < len(kinds) and kinds[position + 1] == "request":
+                problems.append(f"holds two user turns in a row (request {cid!r} has no reply "
+                                "before the next request)")
+            elif position + 1 == len(kinds):
+                problems.append(f"holds request {cid!r} with no response")
+    return problems
+
+
+def _has_error(entry: dict[str, Any]) -> bool:
+    return any(c.get("$type") == "error" for m in entry.get("messages") or ()
+               for c in m.get("contents") or ())
+
+
+def _sessions(sim: Any) -> dict[str, list[dict[str, Any]]]:
+    """Each agent session's stored conversation entries, by entity id."""
+    found = {}
+    for entity_id, record in sim.hub.entities.items():
+        if entity_id.startswith("@" + AGENT_ENTITY_PREFIX) and record.exists and record.state:
+            state = json.loads(record.state)
+            found[entity_id] = ((state or {}).get("data") or {}).get("conversationHistory") or []
+    return found
+
+
+def _unfinished(sim: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """For each unfinished instance: why nothing can wake it ('' if something can), what it waits for."""
+    hub, worker = sim.hub, sim._worker
+    stuck: dict[str, str] = {}
+    waits: dict[str, str] = {}
+    for instance in hub.instances.values():
+        if instance.is_terminal:
+            continue
+        iid = instance.instance_id
+        wakers = []
+        timers = hub.pending_timers(iid)
+        if timers:
+            wakers.append(f"a timer at {timers[0].isoformat()}")
+        if iid in hub.ready or instance.inbox:
+            wakers.append("messages in its inbox")
+        if any(work.instance_id == iid for work in hub.activities):
+            wakers.append("a queued activity")
+        if any(request.parent_instance_id == iid for record in hub.entities.values()
+               if record.aborted is None for request in record.queue):
+            wakers.append("a queued entity call")
+        if worker.in_flight:
+            wakers.append("work in flight")
+        if any(child.parent and child.parent.instance_id == iid and not child.is_terminal
+               for child in hub.instances.values()):
+            wakers.append("a running sub-orchestration")
+        events = ", ".join(repr(name) for name in instance.waiting_for)
+        causes = worker.stall_causes(instance)
+        if wakers and not causes:
+            stuck[iid], waits[iid] = "", "waiting for " + " and ".join(wakers)
+            continue
+        why = "; ".join(causes) if causes else (
+            f"it waits only for external event(s) {events}, which nothing sends" if events
+            else "no timer, no queued work, nothing in flight")
+        stuck[iid] = waits[iid] = why
+    return stuck, waits
+
+
+class _WorkSeen:
+    """Names the unit of work each worker step ran: a new activity call, or an entity batch."""
+
+    def __init__(self, sim: Any) -> None:
+        self.sim = sim
+        self.activities = 0
+        self.queues = self._queues()
+
+    def _queues(self) -> dict[str, int]:
+        return {eid: len(record.queue) for eid, record in self.sim.hub.entities.items()}
+
+    def step(self) -> str | None:
+        calls = self.sim.activity_calls()
+        queues = self._queues()
+        new_calls = calls[self.activities:]
+        drained = [eid for eid, size in queues.items() if size < self.queues.get(eid, 0)]
+        self.activities, self.queues = len(calls), queues
+        if len(new_calls) == 1 and not drained:
+            return f"activity {new_calls[0].name!r} of instance {new_calls[0].instance_id!r}"
+        if len(drained) == 1 and not new_calls:
+            return f"entity {drained[0]!r}"
+        return None
+
+
+@contextmanager
+def _recording_http(sim: Any) -> Iterator[list[tuple[str, int, str]]]:
+    """Record each HTTP request the scenario sends to ``sim``: (method path, status, body)."""
+    answers: list[tuple[str, int, str]] = []
+
+    def record(method: str, path: str, response: Any) -> None:
+        answers.append((f"{method} {path}", response.status_code,
+                        response.get_body().decode("utf-8", "replace")))
+
+    sim.http_observers.append(record)
+    try:
+        yield answers
+    finally:
+        sim.http_observers.remove(record)
+
+
+class _Scripts:
+    """The scripts of the active fakes as the sweep found them, restored before each run."""
+
+    def __init__(self, fakes: list[FakeLLM]) -> None:
+        self.saved = [(fake, fake.checkpoint(), len(fake.errors)) for fake in fakes]
+
+    def __enter__(self) -> _Scripts:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.restore()                  # the sweep leaves the fakes scripted as it found them
+
+    def restore(self) -> None:
+        for _, restore, _ in self.saved:
+            restore()
+
+    def take_errors(self) -> list[str]:
+        """Script errors raised into the app during the run, cleared so no fake re-raises them."""
+        found = []
+        for fake, _, errors in self.saved:
+            found += [f"the fake model's script failed: {type(e).__name__}: {_short(str(e), 300)}"
+                      for e in fake.errors[errors:]]
+            del fake.errors[errors:]
+        return found
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
