@@ -1,8 +1,9 @@
 """Every speed-up keeps fidelity: each scenario records the same histories with and without it.
 
-The fast timestamp path (``Simulator(fast_timestamps=...)``) and resumed host-side
-replays (``settings.resume_host_replay``) are both on by default; each scenario
-is driven with the speed-up and without it, and the task hubs compared byte for byte.
+The fast timestamp path (``Simulator(fast_timestamps=...)``), resumed host-side
+replays (``settings.resume_host_replay``) and the cached context JSON
+(``settings.cached_context_json``) are all on by default; each scenario is driven
+with the speed-up and without it, and the task hubs compared byte for byte.
 """
 
 import json
@@ -13,6 +14,8 @@ import azure.durable_functions as df
 import pytest
 
 from dafx_testing import NonDeterminismError, Simulator
+from dafx_testing.functions import orchestrations
+from dafx_testing.functions.orchestrations import context_json
 from dafx_testing.llm import FakeLLM
 from fakes.personas import joker, schema_filler
 
@@ -85,11 +88,13 @@ DRIVES = [
 ]
 
 
-def histories(app: str, drive, fast: bool = True, resume: bool = True) -> str:
+def histories(app: str, drive, fast: bool = True, resume: bool = True,
+              cached: bool = True) -> str:
     """Everything durable after ``drive`` ran the scenario ``app``, as JSON text."""
     with FakeLLM() as fake:
         sim = Simulator(str(SCENARIOS / app), fast_timestamps=fast, seed=11)
         sim.settings.resume_host_replay = resume
+        sim.settings.cached_context_json = cached
         fake.clock = lambda: sim.now
         fake.respond_with(lambda request: joker(request) if "joke" in request.instructions
                           else schema_filler(request))
@@ -117,6 +122,43 @@ def test_each_scenario_records_the_same_histories_with_and_without_resumed_host_
     resumed = histories(app, drive)
 
     assert resumed == histories(app, drive, resume=False)
+
+
+@pytest.fixture
+def bodies(monkeypatch):
+    """Every episode's context JSON as sent, checked against ``json.dumps`` of the whole payload.
+
+    Each entry: how many past events came from the cache, the body sent, and
+    the body encoded the old way at the same moment (before the commit marks
+    the new events played). A mismatch raises at once, inside a crash run too.
+    """
+    sent = []
+    build = orchestrations.context_body
+
+    def checked(execution, events, played, timer_limits, pieces=None):
+        reused = 0 if pieces is None else min(len(pieces), played)
+        body = build(execution, events, played, timer_limits, pieces)
+        whole = json.dumps(context_json(execution, events, played > 0, timer_limits))
+        assert body == whole, "the cached context JSON differs from json.dumps of the payload"
+        sent.append((reused, body, whole))
+        return body
+
+    monkeypatch.setattr(orchestrations, "context_body", checked)
+    return sent
+
+
+@pytest.mark.parametrize("app, drive", DRIVES, ids=[app for app, _ in DRIVES])
+def test_each_scenario_sends_the_same_context_json_with_and_without_cached_events(
+        app, drive, bodies):
+    cached = histories(app, drive)
+    sent = list(bodies)
+    bodies.clear()
+
+    assert cached == histories(app, drive, cached=False)
+    assert [body for _, body, _ in sent] == [whole for _, _, whole in sent]   # byte for byte
+    assert [body for _, body, _ in sent] == [body for _, body, _ in bodies]   # as sent without
+    assert not any(reused for reused, _, _ in bodies)       # off: nothing came from the cache
+    assert any(reused for reused, _, _ in sent) == bool(sent)   # on: the past came from it
 
 
 app = df.DFApp()
@@ -183,3 +225,96 @@ def test_changed_actions_fall_back_to_a_full_replay_that_finds_the_non_determini
 
     assert errors[0] == errors[1]
     assert "audit" in errors[0] and "step" in errors[0]
+
+
+@app.orchestration_trigger(context_name="context")
+def looper(context):
+    count = context.get_input() or 0
+    yield context.call_activity("step", count)
+    if count < 3:
+        context.continue_as_new(count + 1)       # a new execution: a new history
+        return None
+    return count
+
+
+@app.orchestration_trigger(context_name="context")
+def waiter(context):
+    yield context.call_activity("step", 0)
+    name = yield context.wait_for_external_event("go")
+    yield context.call_activity("step", 1)
+    return name
+
+
+FAILS = {"left": 0}
+
+
+@app.activity_trigger(input_name="number")
+def flaky(number):
+    if FAILS["left"]:
+        FAILS["left"] -= 1
+        raise ValueError("fails once")
+    return number
+
+
+@app.orchestration_trigger(context_name="context")
+def fragile(context):
+    first = yield context.call_activity("step", 1)
+    second = yield context.call_activity("flaky", 2)
+    return first + second
+
+
+def lifecycle(sim):
+    """Every way a history is replaced: continue-as-new, rewind, restart, purge, loading."""
+    sim.wait_for_completion(sim.start_new("looper", 0, instance_id="loop"))
+    FAILS["left"] = 1
+    instance_id = sim.start_new("fragile", instance_id="fragile")
+    sim.run_until_idle()
+    assert sim.get_status(instance_id).runtime_status == "Failed"
+    sim.rewind(instance_id)                      # edits history events in place
+    sim.wait_for_completion(instance_id)
+    sim.wait_for_completion(sim.restart(instance_id, new_instance_id=False))
+    sim.purge("loop")
+    sim.wait_for_completion(sim.start_new("looper", 2, instance_id="loop"))
+    sim.start_new("waiter", instance_id="waiter")
+    sim.run_until_idle()
+    history = [dict(event, IsPlayed=False) for event in sim.hub.get("waiter").history]
+    sim.load_history({"instanceId": "copy", "name": "waiter", "runtimeStatus": "Running",
+                      "history": history})   # loading marks every event played
+    for instance_id in ("waiter", "copy"):
+        sim.raise_event(instance_id, "go", instance_id)
+        sim.wait_for_completion(instance_id)
+
+
+def lifecycle_histories(cached: bool) -> str:
+    sim = Simulator(app, perturb=False, seed=3)
+    sim.settings.cached_context_json = cached
+    lifecycle(sim)
+    return json.dumps({i.instance_id: [i.runtime_status, i.output, i.history]
+                       for i in sim.hub.instances.values()}, sort_keys=True)
+
+
+def test_replaced_histories_never_leave_stale_cached_events(bodies):
+    cached = lifecycle_histories(cached=True)
+    sent = list(bodies)
+    bodies.clear()
+
+    assert cached == lifecycle_histories(cached=False)
+    assert [body for _, body, _ in sent] == [body for _, body, _ in bodies]
+    assert sum(reused for reused, _, _ in sent) > len(sent)     # the past came from the cache
+
+
+def test_crash_runs_send_the_same_context_json(bodies):
+    """Crashes at every commit point, continue-as-new included: no stale cached event.
+
+    (Forked crash runs start from a copy of the same hub; tests/test_sweep_isolation.py
+    checks that they find what these rerun ones find.)
+    """
+    def scenario(sim):
+        sim.wait_for_completion(sim.start_new("looper", 1, instance_id="loop"))
+        sim.wait_for_completion(sim.start_new("chain", instance_id="chain"))
+
+    report = Simulator(app, perturb=False).crash_sweep(scenario, idempotent=["step"],
+                                                        isolation="rerun")
+
+    assert report.ok, report
+    assert report.runs > 50 and any(reused for reused, _, _ in bodies)

@@ -59,6 +59,10 @@ class Instance:
     dropped_starts: list[str] = field(default_factory=list)  # sub-orchestrations DTFx never started
     history_digest: str = ""         # running hash of ``history``, kept by the hub
     settled: SettledHistory = field(default_factory=lambda: SettledHistory())
+    context_pieces: list[str] = field(default_factory=list, compare=False, repr=False)
+    """``json.dumps`` of each event of a prefix of ``history``, as the context JSON
+    carries it: filled lazily by the worker (committed events never change), emptied
+    with the history by :meth:`TaskHub.replace_history`."""
 
     @property
     def is_terminal(self) -> bool:
@@ -114,6 +118,7 @@ class TaskHub:
         """Set a whole new history (continue-as-new, rewind, loading a file)."""
         instance.history = events
         instance.history_digest = ""
+        instance.context_pieces = []      # the events may differ (rewind edits them in place)
         instance.settled = SettledHistory()
         self._digest(instance, events)
 

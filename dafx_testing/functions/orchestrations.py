@@ -82,6 +82,7 @@ def run_episode(
     timer_limits: TimerLimits = AZURE_STORAGE_TIMER_LIMITS,
     guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
     previous: HostReplay | None = None,
+    past_pieces: list[str] | None = None,
 ) -> Episode:
     """Run one episode through the SDK handle, then replay it host-side.
 
@@ -90,10 +91,12 @@ def run_episode(
     host-side replay of this instance's last episode, if ``past`` is exactly
     what that episode committed: it goes on with the new events where that is
     equivalent to replaying everything again (see :meth:`HostReplay.resume`).
+    ``past_pieces``: the cached JSON text of ``past``'s first events (see
+    :func:`context_body`), or None to encode the whole history.
     """
     started = new_event(EventType.OrchestratorStarted, now)
     events = past + [started] + new_events
-    body = json.dumps(context_json(execution, events, bool(past), timer_limits))
+    body = context_body(execution, events, len(past), timer_limits, past_pieces)
     with guard():
         state = call_handle(handle, body)
     replay = previous
@@ -158,6 +161,31 @@ def context_json(execution: Execution, history: list[Event], is_replaying: bool,
         "maximumShortTimerDuration": _timespan(timer_limits.maximum_short_timer),
         "defaultHttpAsyncRequestSleepTimeMillseconds": DEFAULT_HTTP_POLL_MS,
     }
+
+
+def context_body(execution: Execution, events: list[Event], played: int,
+                 timer_limits: TimerLimits, pieces: list[str] | None = None) -> str:
+    """The context JSON text, ``json.dumps(context_json(...))``, without re-encoding the past.
+
+    Encoding the whole history every episode makes a run's cost quadratic in
+    its length. ``pieces`` holds ``json.dumps`` of ``events[:len(pieces)]``,
+    all committed (``events[:played]`` is the history): it is extended to the
+    whole past here, so each committed event is encoded once. ``json.dumps``
+    of a list is its items' own ``json.dumps`` joined by ``", "`` in ``[]``,
+    and ``"history"`` is the payload's first key, so the text is the same,
+    byte for byte. A committed event is ``IsPlayed`` from its commit on (set
+    before it), as the past is in the body; the new events, not yet played
+    and about to change, are encoded afresh.
+    """
+    payload = context_json(execution, events, played > 0, timer_limits)
+    if pieces is None:
+        return json.dumps(payload)
+    if len(pieces) > played:
+        pieces.clear()          # not this history's: start over
+    pieces.extend(map(json.dumps, events[len(pieces):played]))
+    del payload["history"]
+    history = ", ".join([*pieces, *map(json.dumps, events[played:])])
+    return "".join(('{"history": [', history, "], ", json.dumps(payload)[1:]))
 
 
 def call_handle(handle: Callable[..., Any], body: str) -> dict[str, Any]:

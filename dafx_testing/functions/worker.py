@@ -109,6 +109,10 @@ class Settings:
     """Go on with an instance's host-side replay from its last episode where that
     is equivalent to replaying the whole history again (it is faster; off, for
     comparing, replays everything every episode)."""
+    cached_context_json: bool = True
+    """Build each episode's context JSON from each committed event's text, encoded
+    once (:func:`~dafx_testing.functions.orchestrations.context_body`); off, for
+    comparing, encodes the whole history every episode. The text is the same."""
 
 
 class PrefixCache:
@@ -316,7 +320,9 @@ class Worker:
             try:
                 episode = run_episode(info.handler, execution_of(instance), instance.history,
                                       new_events, self.now, self.catalog, settings.timer_limits,
-                                      settings.guard, previous)
+                                      settings.guard, previous,
+                                      instance.context_pieces if settings.cached_context_json
+                                      else None)
             except BaseException:
                 self._put_back(instance, new_events)    # nothing was committed: lose nothing
                 raise
