@@ -15,7 +15,7 @@ import inspect
 import json
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,6 +106,14 @@ class AppIndex:
                 f"{listing}"
             )
         return info
+
+
+def unbound_parameters(function: Callable[..., Any], bound: Iterable[str]) -> list[str]:
+    """Required parameters of ``function`` that ``bound`` does not supply: a call would fail."""
+    given = set(bound)
+    return [name for name, p in inspect.signature(function).parameters.items()
+            if name not in given and p.default is inspect.Parameter.empty
+            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
 def index_app(app_ref: Any) -> AppIndex:

@@ -46,7 +46,7 @@ import azure.functions as func
 import yarl
 
 from ..core.errors import DafxError
-from .app import HTTP, FunctionInfo
+from .app import HTTP, FunctionInfo, unbound_parameters
 from .client import DEFAULT_ORIGIN, WEBHOOK_PATH, ManagementApi
 from .mcp import MCP_PATH, McpEndpoint, SseStream
 
@@ -244,9 +244,7 @@ class HttpTestClient:
         kwargs: dict[str, Any] = {info.trigger_param: request}
         if info.client_param:
             kwargs[info.client_param] = self.management.binding_json()
-        missing = [name for name, p in inspect.signature(info.user_function).parameters.items()
-                   if name not in kwargs and p.default is inspect.Parameter.empty
-                   and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        missing = unbound_parameters(info.user_function, kwargs)
         if missing:
             raise DafxError(
                 f"HTTP function {info.name!r} needs parameter(s) {', '.join(missing)}, which "

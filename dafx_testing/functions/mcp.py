@@ -85,7 +85,7 @@ from typing import Any
 from azure.functions.mcp import _MCPToolTriggerConverter
 
 from ..core.errors import DafxError
-from .app import FunctionInfo
+from .app import FunctionInfo, unbound_parameters
 
 __all__ = ["MCP_PATH", "MCP_TOOL_TRIGGER", "McpEndpoint", "McpTool", "SseStream", "read_sse"]
 
@@ -556,9 +556,7 @@ class McpEndpoint:
         kwargs: dict[str, Any] = {info.trigger_param: context}
         if info.client_param:
             kwargs[info.client_param] = self.client_binding()
-        missing = [name for name, p in inspect.signature(info.user_function).parameters.items()
-                   if name not in kwargs and p.default is inspect.Parameter.empty
-                   and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        missing = unbound_parameters(info.user_function, kwargs)
         if missing:
             raise DafxError(
                 f"MCP tool function {info.name!r} needs parameter(s) {', '.join(missing)}, which "
