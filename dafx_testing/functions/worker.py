@@ -434,8 +434,6 @@ class Worker:
         if found:
             self.nondeterminism.extend(found)
             if self.settings.raise_on_nondeterminism:
-                # Not chained to whatever is being handled around the driving call (the
-                # event-loop probe of core.async_bridge.call_off_loop is): it has no cause.
                 raise found[0]
 
     # -- entities --
