@@ -31,7 +31,7 @@ from pathlib import Path
 from types import CodeType, FunctionType
 from typing import Any
 
-from .nondeterministic_apis import is_user_module
+from ..core.user_code import is_user_module
 
 CHILD_SEEDS: tuple[int, ...] = (1, 2)
 """The ``PYTHONHASHSEED`` of each child interpreter."""

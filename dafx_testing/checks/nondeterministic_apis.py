@@ -11,7 +11,7 @@ Both the API guard (:mod:`dafx_testing.checks.guard`) and the perturbed replay
   attributes such as ``socket.socket.connect``, and the names user modules
   imported with ``from time import time``). It is installed once per block and
   removed after it, so nothing is traced and code outside the block is untouched;
-* **whose call it is** (:func:`user_frame`): a wrapper walks out from its
+* **whose call it is** (:func:`~dafx_testing.core.user_code.user_frame`): a wrapper walks out from its
   caller, looking through the standard library and third-party packages
   (``os.getenv`` -> ``Mapping.get``, ``dateutil`` -> ``datetime.now``) until it
   meets either framework code (the Durable SDK, ``azure.functions``, the Agent
@@ -36,15 +36,15 @@ import random
 import secrets
 import socket
 import sys
-import sysconfig
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any
+
+from ..core.user_code import is_user_module, shown_path, user_frame
 
 # -- kinds of non-determinism, with the replay-safe alternative ----------------------
 
@@ -141,65 +141,6 @@ APIS: tuple[Api, ...] = tuple(
 """Every API the seam intercepts."""
 
 
-# -- whose call is it ---------------------------------------------------------------
-
-FRAMEWORK_MODULES: tuple[str, ...] = (
-    "azure.durable_functions", "azure.functions", "agent_framework", "dafx_testing",
-    # stdlib modules that read the clock or files for their own bookkeeping
-    "logging", "linecache", "tokenize", "traceback", "warnings", "inspect", "importlib",
-    "zipimport", "encodings", "codecs",
-)
-"""Module prefixes whose calls are never reported (``agent_framework`` covers
-``agent_framework_azurefunctions`` and the other Agent Framework packages)."""
-
-_USER, _FRAMEWORK, _TRANSPARENT = 0, 1, 2
-_SITE_DIRS = tuple({str(Path(p)) + os.sep for p in (sysconfig.get_paths()["purelib"],
-                                                    sysconfig.get_paths()["platlib"])})
-_STDLIB_DIRS = tuple({str(Path(p)) + os.sep for p in (sysconfig.get_paths()["stdlib"],
-                                                      sysconfig.get_paths()["platstdlib"])})
-_kinds: dict[tuple[str, str], int] = {}
-
-
-def _frame_kind(filename: str, module: str) -> int:
-    key = (filename, module)
-    kind = _kinds.get(key)
-    if kind is None:
-        if module.startswith(FRAMEWORK_MODULES):
-            kind = _FRAMEWORK
-        elif filename.startswith(_SITE_DIRS) or "site-packages" in filename:
-            kind = _TRANSPARENT   # third-party packages: look through to who called them
-        elif filename.startswith(_STDLIB_DIRS) or filename.startswith("<frozen"):
-            kind = _TRANSPARENT
-        else:
-            kind = _USER
-        _kinds[key] = kind
-    return kind
-
-
-def user_frame(frame: FrameType | None) -> FrameType | None:
-    """The user's frame responsible for a call made at ``frame``, or None for framework calls.
-
-    Standard-library and third-party frames are looked through; the first
-    frame that is neither decides: framework code (None) or the user's code.
-    """
-    while frame is not None:
-        kind = _frame_kind(frame.f_code.co_filename, frame.f_globals.get("__name__") or "")
-        if kind == _USER:
-            return frame
-        if kind == _FRAMEWORK:
-            return None
-        frame = frame.f_back
-    return None
-
-
-def is_user_module(module: ModuleType) -> bool:
-    """True for modules of the project under test (not stdlib, packages or framework)."""
-    filename = getattr(module, "__file__", None)
-    if not filename:
-        return False
-    return _frame_kind(filename, module.__name__) == _USER
-
-
 # -- calls and hooks ------------------------------------------------------------------
 
 
@@ -220,10 +161,7 @@ class CallSite:
     @property
     def path(self) -> str:
         """The file, relative to the working directory when it is inside it."""
-        try:
-            return Path(self.filename).relative_to(Path.cwd()).as_posix()
-        except ValueError:
-            return self.filename
+        return shown_path(self.filename)
 
     def __str__(self) -> str:
         return f"{self.path}:{self.lineno}"

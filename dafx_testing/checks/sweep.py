@@ -57,10 +57,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
 import random
-import sys
-import sysconfig
 import traceback
 from collections import Counter, deque
 from collections.abc import Callable, Collection
@@ -82,10 +79,10 @@ from ..core.errors import (
 )
 from ..core.history import Event, EventType
 from ..core.timeline import timeline
+from ..core.user_code import is_user_code, is_user_module, shown_path
 from ..functions.app import ACTIVITY, ORCHESTRATOR
 from ..functions.worker import PrefixCache
 from .forks import ISOLATIONS, ForkPass, PassOver, can_fork
-from .nondeterministic_apis import is_user_module
 
 __all__ = ["crash_sweep", "SweepReport", "SweepFailure", "DuplicatedEffect", "RepeatedModelCalls"]
 
@@ -570,12 +567,12 @@ def _module_state(sim: Any) -> Callable[[], tuple[tuple[str, str], ...]]:
     baseline's may still behave differently if a module global differs (state
     wrongly kept across episodes, or an in-process ledger); such runs must not
     count as converged, and an activity re-run that changed one is observable.
-    Modules installed in site-packages are left out. The fingerprint is a hash
+    Only the app's own modules count (:mod:`dafx_testing.core.user_code`). The fingerprint is a hash
     per global (``"LEDGER in app/orders.py"``), so a difference can be named.
     """
     modules = {inspect.getmodule(info.user_function) for info in sim.index.functions}
-    containers = [(f"{name} in {_shown_path(module.__file__ or module.__name__)}", value)
-                  for module in modules if module is not None and _is_user_module(module)
+    containers = [(f"{name} in {shown_path(module.__file__ or module.__name__)}", value)
+                  for module in modules if module is not None and is_user_module(module)
                   for name, value in sorted(vars(module).items())
                   if isinstance(value, (dict, list, set, frozenset, deque, tuple))
                   and not name.startswith("__")]
@@ -586,11 +583,6 @@ def _module_state(sim: Any) -> Callable[[], tuple[tuple[str, str], ...]]:
                      for name, value in containers)
 
     return fingerprint
-
-
-def _is_user_module(module: Any) -> bool:
-    path = getattr(module, "__file__", None) or ""
-    return bool(path) and "site-packages" not in path and not path.startswith(sysconfig.get_paths()["stdlib"])
 
 
 def _stable(value: Any) -> Any:
@@ -809,9 +801,8 @@ def _user_place(error: BaseException) -> str | None:
     """``file:line`` of the innermost frame of the user's code in ``error``'s traceback."""
     place = None
     for frame, line in traceback.walk_tb(error.__traceback__):
-        module = sys.modules.get(frame.f_globals.get("__name__") or "")
-        if module is not None and is_user_module(module):
-            place = f"{_shown_path(frame.f_code.co_filename)}:{line}"
+        if is_user_code(frame):
+            place = f"{shown_path(frame.f_code.co_filename)}:{line}"
     return place
 
 
@@ -828,16 +819,7 @@ def _defined_at(sim: Any, orchestrator: str) -> str | None:
                             if text.lstrip().startswith(("def ", "async def ")))
     except (OSError, TypeError, StopIteration):
         pass
-    return f"{_shown_path(code.co_filename)}:{line}"
-
-
-def _shown_path(filename: str) -> str:
-    """A path relative to the working directory when it is under it."""
-    try:
-        relative = os.path.relpath(filename)
-    except ValueError:                  # another drive (Windows)
-        return filename
-    return filename if relative.startswith("..") else relative
+    return f"{shown_path(code.co_filename)}:{line}"
 
 
 def _essential(events: list[Event]) -> set:

@@ -14,16 +14,14 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import site
 import sys
-import sysconfig
 import traceback
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import FrameType, ModuleType
+from types import ModuleType
 from typing import Any
 
 from azure.functions.durable_functions import ActivityTriggerConverter
@@ -32,17 +30,9 @@ from azure.functions.meta import Datum
 from ..core.async_bridge import LoopFactory, run_sync
 from ..core.messages import ActivityWork
 from ..core.payloads import unserializable_message
+from ..core.user_code import is_user_code
 
 _RPC_EXCEPTION = "Microsoft.Azure.WebJobs.Script.Workers.Rpc.RpcException, Microsoft.Azure.WebJobs.Script"
-_LIBRARY_DIRS = tuple(sorted({
-    os.path.realpath(folder) for folder in (
-        *(sysconfig.get_paths().get(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")),
-        *getattr(site, "getsitepackages", list)(), site.getusersitepackages(),
-    ) if folder
-}))
-"""The standard library and installed packages: frames there are not the app's code."""
-
-
 @dataclass(frozen=True)
 class ActivityOutcome:
     """How one execution ended: ``result`` (df_dumps text) or ``reason``/``details``."""
@@ -131,14 +121,15 @@ def failure(name: str, exc: BaseException, where: str | None = None) -> Activity
 def raised_at(exc: BaseException, root: Path | None) -> str | None:
     """The app's line that raised ``exc``, as a traceback frame: ``  File "x.py", line 8, in f``.
 
-    That is the last frame of the traceback in the app's code, i.e. not in
-    dafx_testing, ``azure.*``, the standard library or installed packages. Its
+    That is the last frame of the traceback in the app's code (see
+    :mod:`dafx_testing.core.user_code`): not the framework, the standard library or
+    installed packages. Its
     file is shown relative to ``root`` (the app's folder), or by name alone
     when outside it; None when no frame is the app's (nothing was raised in
     it, e.g. a return value that is not JSON-able).
     """
     frames = [(frame, line) for frame, line in traceback.walk_tb(exc.__traceback__)
-              if _in_app_code(frame)]
+              if is_user_code(frame)]
     if not frames:
         return None
     frame, line = frames[-1]
@@ -148,17 +139,6 @@ def raised_at(exc: BaseException, root: Path | None) -> str | None:
     except ValueError:
         shown = file.name
     return f'  File "{shown}", line {line}, in {frame.f_code.co_name}'
-
-
-def _in_app_code(frame: FrameType) -> bool:
-    module = str(frame.f_globals.get("__name__") or "")
-    if module.partition(".")[0] in ("dafx_testing", "azure"):
-        return False
-    file = frame.f_code.co_filename
-    if file.startswith("<frozen "):
-        return False
-    real = os.path.realpath(file)
-    return not any(real == folder or real.startswith(folder + os.sep) for folder in _LIBRARY_DIRS)
 
 
 def _import_root(function: Callable[..., Any]) -> Path | None:
