@@ -16,9 +16,9 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
-from typing import SupportsIndex
+from typing import Any, SupportsIndex
 
 from .latency import charge
 
@@ -47,12 +47,27 @@ def sleeps_charged(modules: Iterable[ModuleType] = ()) -> Iterator[None]:
     time.sleep = sleep
     for module in modules:
         namespace = vars(module)
-        for name, value in list(namespace.items()):
-            if value is current:
-                undo.append((module, name, value))
+        for name in _aliases(module, current):
+            if namespace.get(name) is current:
+                undo.append((module, name, current))
                 namespace[name] = sleep
     try:
         yield
     finally:
         for owner_object, name, value in reversed(undo):
             setattr(owner_object, name, value)
+
+
+_alias_cache: dict[tuple[str, int], tuple[int, list[str]]] = {}
+"""Per (module, sleep function): the module's namespace size when scanned, and its aliases."""
+
+
+def _aliases(module: ModuleType, sleep: Callable[..., Any]) -> list[str]:
+    """Names in ``module`` bound to ``sleep``; scanned again only when its namespace grows."""
+    namespace = vars(module)
+    key = (module.__name__, id(sleep))
+    cached = _alias_cache.get(key)
+    if cached is None or cached[0] != len(namespace):
+        cached = _alias_cache[key] = (len(namespace), [name for name, value in list(namespace.items())
+                                                         if value is sleep])
+    return cached[1]

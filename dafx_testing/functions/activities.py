@@ -30,7 +30,7 @@ from azure.functions.meta import Datum
 from ..core.async_bridge import LoopFactory, run_sync
 from ..core.messages import ActivityWork
 from ..core.payloads import unserializable_message
-from ..core.user_code import is_user_code
+from ..core.user_code import is_user_code, is_user_module
 
 _RPC_EXCEPTION = "Microsoft.Azure.WebJobs.Script.Workers.Rpc.RpcException, Microsoft.Azure.WebJobs.Script"
 @dataclass(frozen=True)
@@ -162,7 +162,11 @@ def _import_root(function: Callable[..., Any]) -> Path | None:
 
 
 def app_modules(function: Callable[..., Any]) -> list[ModuleType]:
-    """The loaded modules of the app ``function`` belongs to: those under its import root."""
+    """The loaded modules of the app ``function`` belongs to: the user's, under its import root.
+
+    A test module's root may hold other code (the project, dafx-testing in a
+    checkout): only the user's modules count (:mod:`dafx_testing.core.user_code`).
+    """
     root = _import_root(function)
     if root is None:
         return []
@@ -170,7 +174,8 @@ def app_modules(function: Callable[..., Any]) -> list[ModuleType]:
     if cached is None or cached[0] != len(sys.modules):
         prefix = str(root) + os.sep
         found = [m for m in list(sys.modules.values())
-                 if isinstance(m, ModuleType) and (getattr(m, "__file__", None) or "").startswith(prefix)]
+                 if isinstance(m, ModuleType) and (getattr(m, "__file__", None) or "").startswith(prefix)
+                 and is_user_module(m)]
         cached = _app_modules[root] = (len(sys.modules), found)
     return cached[1]
 
