@@ -45,6 +45,7 @@ from typing import Any
 
 from ..agents.sessions import AGENT_ENTITY_PREFIX, conversation_problems
 from ..core.errors import ArgumentError, DafxError
+from ..core.timeline import preview
 from ..llm.fake import FakeLLM, active_fakes
 from ..llm.faults import FAULT_KINDS
 from ..llm.plan import FaultPlan
@@ -505,6 +506,6 @@ class _Scripts:
 
 
 def _short(value: Any, limit: int = 120) -> str:
+    """``value`` (JSON unless text) on one line, cut as the timeline cuts its previews."""
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return preview(" ".join(text.split()), limit)
