@@ -6,6 +6,7 @@ Commands::
     dafx run APP --http POST /api/orchestrators/NAME [--body JSON]
     dafx sweep APP ORCHESTRATOR [--input JSON] [--reset M:F] [--effects M:F] [--once ACTIVITY...]
                [--html OUT.html]
+    dafx sweep APP ORCHESTRATOR --faults KIND... --fake-llm M:F [--expect survive] [--input JSON]
     dafx replay --app APP FILES...
     dafx show FILES... [--format text|mermaid|html] [--html OUT.html]
     dafx --version
@@ -13,7 +14,9 @@ Commands::
 ``run`` starts an instance in the simulator (or calls an HTTP starter and
 follows the instance it returns), raises the events, moves the virtual clock
 and prints the status and a timeline. ``sweep`` crashes the run at every
-commit point and checks every recovery against the crash-free baseline.
+commit point and checks every recovery against the crash-free baseline; with
+``--faults`` it fails each model call of the run each way instead, and judges
+every run against the fault-free baseline.
 ``replay`` replays saved histories against the app's current code with the
 host's non-determinism checks. ``show`` prints a saved history as a text
 timeline, a Mermaid sequence diagram or a standalone HTML page.
@@ -26,11 +29,12 @@ one-line errors). Errors are one line, ``dafx: error: ...``, then a
 Exit codes:
 
 =====  =============================================================================
-0      success: the instance completed; every crash recovered; every history
-       replays; the history was shown
+0      success: the instance completed; every crash recovered; no model fault
+       broke the app; every history replays; the history was shown
 1      the app misbehaved: the instance failed or was terminated; an invariant
-       broke; a history diverged or failed to replay; ``--http`` with no instance
-       to follow got an HTTP status of 400 or more
+       broke; a model fault broke a run (with ``--expect survive``: a run did not
+       survive it); a history diverged or failed to replay; ``--http`` with no
+       instance to follow got an HTTP status of 400 or more
 2      bad usage or input: a bad option, an app that does not load, an unknown
        orchestrator, malformed JSON, an unreadable history file (or an
        unexpected error: rerun with ``--debug``)
@@ -57,6 +61,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .checks.fault_sweep import FAULT_KINDS
 from .checks.forks import ISOLATIONS
 from .checks.replayer import Replayer
 from .core.clock import DEFAULT_START, to_utc
@@ -67,7 +72,15 @@ from .core.timeline import timeline
 from .functions.app import HostJsonError
 from .reports.agent_calls import conversations_in
 from .reports.html_report import render_html, write_html
-from .reports.json_output import dumps, instances_json, replay_json, replay_verdict, status_json, sweep_json
+from .reports.json_output import (
+    dumps,
+    fault_sweep_json,
+    instances_json,
+    replay_json,
+    replay_verdict,
+    status_json,
+    sweep_json,
+)
 from .reports.mermaid import sequence_diagram
 from .reports.progress import ProgressBar
 from .reports.recorded import RecordedInstance, read_instances
@@ -82,6 +95,8 @@ EXIT_CODES = {
            "running;\n  with --http and no instance to follow: 0 below HTTP 400, else 1",
     "sweep": "exit codes: 0 every crash recovered, 1 the app is wrong (an invariant broke after a "
              "crash,\n  or the crash-free baseline failed or was non-deterministic), 2 bad usage "
+             "or input;\n  with --faults: 0 no run broken (--expect survive: every run survived), "
+             "1 a run broken\n  (or not survived) or the fault-free baseline broken, 2 bad usage "
              "or input",
     "replay": "exit codes: 0 every history replays, 1 one diverged or failed, 2 bad usage or input "
               "(a history\n  or the app could not be read)",
@@ -270,12 +285,23 @@ def _add_sweep(commands: Any, common: argparse.ArgumentParser) -> None:
         "compared, or when it is named with --once; otherwise it is listed as information. "
         "A crash-free baseline that leaves an instance Failed or trips a check (non-determinism, "
         "a runaway orchestration) fails the sweep, with no crash runs. The scenario runs many "
-        "times: give --reset so each run starts from a clean world.",
+        "times: give --reset so each run starts from a clean world. "
+        "With --faults it makes no crashes: it fails model calls instead (a model-fault sweep). "
+        "It runs the scenario once with no fault, numbering the model calls the fake model "
+        "(--fake-llm) answers, then once per model call and fault kind with that one call "
+        "failing that way, and prints each run's verdict as a matrix: survived (the baseline's "
+        "statuses and outputs), failed cleanly (an instance failed, or waits for a retry timer), "
+        "or broken (another output while nothing failed, an instance stuck with nothing to wake "
+        "it, a corrupt agent session, a changed outside world). A broken run fails the sweep "
+        "(with --expect survive, any run that did not survive), and each failing run prints "
+        "the FaultPlan that reproduces it.",
         ["dafx sweep scenarios/order_saga/function_app.py place_order \\",
          "    --input '{\"id\": \"o1\", \"item\": \"book\", \"amount\": 30}' \\",
          "    --idempotent reserve_inventory ship_order \\",
          "    --reset fakes.shop:reset --effects fakes.shop:snapshot --html sweep.html",
-         "dafx sweep scenarios/order_saga/function_app.py place_order --kinds activity --json"])
+         "dafx sweep scenarios/order_saga/function_app.py place_order --kinds activity --json",
+         "dafx sweep function_app.py draft --input '\"tides\"' --advance 1h \\",
+         "    --faults rate_limit timeout --fake-llm fakes.model:writer --expect survive"])
     sweep.add_argument("app", metavar="APP", help=APP_HELP)
     sweep.add_argument("orchestrator", metavar="ORCHESTRATOR",
                        help="the orchestrator function's name")
@@ -296,7 +322,7 @@ def _add_sweep(commands: Any, common: argparse.ArgumentParser) -> None:
     sweep.add_argument("--effects", type=parse_callable, metavar="MODULE:FUNCTION",
                        help="returns a JSON-able snapshot of the outside world, which must match "
                             "the baseline's after every crash, e.g. fakes.shop:snapshot")
-    sweep.add_argument("--isolation", choices=ISOLATIONS, default="auto",
+    sweep.add_argument("--isolation", choices=ISOLATIONS, default=None,
                        help="fork each crash run off one more run (fast), rerun the scenario from "
                             "the start for each (for apps with state outside the process: files, "
                             "a database), or auto (default): fork on Linux for scenarios of 150 worker "
@@ -305,6 +331,19 @@ def _add_sweep(commands: Any, common: argparse.ArgumentParser) -> None:
     sweep.add_argument("--html", metavar="OUT.html",
                        help="also write a standalone HTML report: the verdict, every failure "
                             "with expected and actual, and the baseline's timelines")
+    faults = sweep.add_argument_group("model-fault sweeps", textwrap.fill(
+        "fail model calls instead of crashing; --once, --idempotent, --pairs, --kinds, "
+        "--isolation and --html are for crash sweeps", 76))
+    faults.add_argument("--faults", nargs="+", metavar="KIND",
+                        help="fail each model call of the run with each of these kinds, one "
+                             f"run per call and kind: {' '.join(FAULT_KINDS)}, or all")
+    faults.add_argument("--fake-llm", type=parse_callable, metavar="MODULE:FUNCTION",
+                        help="needed with --faults: returns the scripted dafx_testing.llm.FakeLLM "
+                             "that answers the app's model calls (opened before the app loads; "
+                             "its script is restored for every run), e.g. fakes.model:writer")
+    faults.add_argument("--expect", choices=("survive",),
+                        help="survive: also fail runs that only failed cleanly (for apps that "
+                             "promise to retry model faults)")
 
 
 def _add_replay(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -584,6 +623,13 @@ def _json_or_none(value: Any) -> str | None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    if args.faults is not None:
+        return _fault_sweep(args)
+    for given, option in ((args.fake_llm, "--fake-llm"), (args.expect, "--expect")):
+        if given is not None:
+            raise UsageError(f"{option} is for model-fault sweeps, and no --faults were given",
+                             "add --faults KIND... (e.g. --faults rate_limit timeout) to fail "
+                             "model calls instead of crashing")
     unknown = set(args.kinds or ()) - set(POINT_KINDS)
     if unknown:
         raise UsageError(f"unknown --kinds {', '.join(sorted(unknown))}; valid: "
@@ -600,21 +646,14 @@ def _sweep(args: argparse.Namespace) -> int:
     def scenario(sim: Simulator) -> None:
         if sim.crash_log.plan is None and not baseline:
             baseline.append(sim)
-        if args.reset is not None:
-            args.reset()
-        instance_id = sim.start_new(args.orchestrator, args.input, instance_id="sweep")
-        sim.run_until_idle()
-        for name, data in args.event:
-            sim.raise_event(instance_id, name, data)
-            sim.run_until_idle()
-        if args.advance:
-            sim.advance(args.advance)
+        _drive(sim, args)
 
     bar = ProgressBar("sweep", "crash runs")
     try:
         report = Simulator(args.app, seed=args.seed).crash_sweep(
             scenario, pairs=args.pairs, idempotent=args.idempotent, kinds=args.kinds,
-            effects=args.effects, progress=bar, isolation=args.isolation, once=args.once)
+            effects=args.effects, progress=bar, isolation=args.isolation or "auto",
+            once=args.once)
     finally:
         bar.close()
     if args.html:
@@ -625,6 +664,65 @@ def _sweep(args: argparse.Namespace) -> int:
         _wrote(args.html, "the HTML report")
     if args.json:
         print(dumps(sweep_json(report)))
+    else:
+        print(report.explain())
+    return EXIT_COMPLETED if report.ok else EXIT_FAILED
+
+
+def _drive(sim: Simulator, args: argparse.Namespace) -> None:
+    """One run of a sweep's scenario: reset the world, start, raise the events, advance."""
+    if args.reset is not None:
+        args.reset()
+    instance_id = sim.start_new(args.orchestrator, args.input, instance_id="sweep")
+    sim.run_until_idle()
+    for name, data in args.event:
+        sim.raise_event(instance_id, name, data)
+        sim.run_until_idle()
+    if args.advance:
+        sim.advance(args.advance)
+
+
+def _fault_sweep(args: argparse.Namespace) -> int:
+    """``dafx sweep --faults``: the same scenario, each model call failed each way."""
+    crash_only = [option for option, given in (
+        ("--once", args.once), ("--idempotent", args.idempotent), ("--pairs", args.pairs),
+        ("--kinds", args.kinds is not None), ("--isolation", args.isolation is not None),
+        ("--html", args.html is not None)) if given]
+    if crash_only:
+        raise UsageError(f"{', '.join(crash_only)}: for crash sweeps; --faults makes a "
+                         "model-fault sweep, which makes no crashes",
+                         "drop them, or drop --faults to crash-sweep")
+    kinds = [kind for given in args.faults
+             for kind in (FAULT_KINDS if given.lower() == "all" else [given])]
+    unknown = [kind for kind in kinds if kind not in FAULT_KINDS]
+    if unknown:
+        raise UsageError(f"unknown --faults {', '.join(unknown)}; valid: {', '.join(FAULT_KINDS)}"
+                         " (or all)",
+                         "name one or more fault kinds, e.g. --faults rate_limit timeout")
+    if args.fake_llm is None:
+        raise UsageError("--faults needs the fake model that answers the app's model calls: "
+                         "give --fake-llm MODULE:FUNCTION",
+                         "FUNCTION returns a scripted dafx_testing.llm.FakeLLM, e.g. "
+                         "fake = FakeLLM(); fake.agent('Writer').reply('A draft.'); return fake")
+    fake = args.fake_llm()
+    if not all(hasattr(fake, name) for name in ("__enter__", "__exit__", "checkpoint", "clock")):
+        raise UsageError(f"--fake-llm returned {type(fake).__name__}, not a FakeLLM",
+                         "return a scripted dafx_testing.llm.FakeLLM (not entered: dafx opens "
+                         "it), e.g. fake = FakeLLM(); fake.reply('...'); return fake")
+    _prepare()
+    current: list[Simulator] = []      # the run being driven: the fake stamps its virtual time
+
+    def scenario(sim: Simulator) -> None:
+        current[:] = [sim]
+        _drive(sim, args)
+
+    with fake:                         # before the app loads: clients built at import see it
+        sim = Simulator(args.app, seed=args.seed)
+        fake.clock = lambda: (current[0] if current else sim).now
+        report = sim.fault_sweep(scenario, faults=kinds, expect=args.expect,
+                                 effects=args.effects)
+    if args.json:
+        print(dumps(fault_sweep_json(report)))
     else:
         print(report.explain())
     return EXIT_COMPLETED if report.ok else EXIT_FAILED

@@ -14,10 +14,12 @@ import contextlib
 import copy
 import dataclasses
 import functools
+import importlib
 import inspect
 import json
 import os
 import random
+import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -83,6 +85,21 @@ if TYPE_CHECKING:
     from .functions.http import HttpTestClient
 
 __all__ = ["Simulator", "InstanceStatus", "EntityStatus", "HttpCall"]
+
+
+@dataclass(frozen=True)
+class HostSimulator:
+    """Where another host's simulator lives, and the SDK whose objects it accepts."""
+
+    sdk: str       # loaded only if this module is: an app for that host imported it
+    path: str
+    name: str
+
+
+HOST_SIMULATORS = (HostSimulator("durabletask.worker", "dafx_testing.durabletask.simulator",
+                                 "DurableTaskSimulator"),)
+"""The other hosts' simulators, by module path: they import this one (tests/test_layout.py
+checks that each is a front end), so it names them instead of importing them."""
 
 
 def _driving(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -284,6 +301,32 @@ class Simulator:
     episode_checks = _Setting()
     http_handler = _Setting()
 
+    _worker_type: type[Worker] = Worker
+
+    def __new__(cls, app: Any = None, **options: Any) -> Simulator:
+        """The simulator for ``app``'s host: a subclass that :meth:`accepts` it, else this class.
+
+        Other hosts' simulators extend this one from their own packages (they are
+        front ends too), listed in :data:`HOST_SIMULATORS` and loaded only when
+        their SDK is: a durabletask worker gets the durabletask host's simulator.
+        """
+        if cls is Simulator:
+            for module in HOST_SIMULATORS:
+                if module.sdk in sys.modules:
+                    host = getattr(importlib.import_module(module.path), module.name)
+                    if host.accepts(app):
+                        return super().__new__(host)
+        return super().__new__(cls)
+
+    @classmethod
+    def accepts(cls, app: Any) -> bool:
+        """Whether this host's simulator runs ``app`` (the Functions host: any other app)."""
+        return True
+
+    @staticmethod
+    def _index(app: Any) -> Any:
+        return index_app(app)
+
     def __init__(
         self,
         app: Any,
@@ -307,7 +350,7 @@ class Simulator:
         fault_plan: FaultPlan | None = None,
     ) -> None:
         self._options = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
-        self.index: AppIndex = index_app(app)
+        self.index: AppIndex = self._index(app)
         try:
             self.clock = VirtualClock(start_time)
         except (TypeError, ValueError):
@@ -328,8 +371,8 @@ class Simulator:
         self._ledger = ActivityLedger()
         self._rng = random.Random(seed)
         self._host_rng = random.Random(f"{seed}/host")
-        self._worker = Worker(self.index, self.hub, self.clock, self._ledger, self.settings,
-                              seed, self.crash_log)
+        self._worker = self._worker_type(self.index, self.hub, self.clock, self._ledger,
+                                         self.settings, seed, self.crash_log)
         self._fast_timestamps = fast_timestamps
         self.driving_calls = 0
         # Called with (method, path, response) for each sim.http answer (a fault sweep records them).

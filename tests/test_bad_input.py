@@ -148,7 +148,7 @@ def test_a_status_api_answer_is_checked_field_by_field_too(capsys, tmp_path):
      "event 2 has EventType 'TaskScheduled', a name as the status API writes it, but event 0 has "
      "EventType 12, a DTFx int; a history is one or the other"),
     (event(2, EventType=True), "event 2 has EventType True; valid values are the DTFx EventType "
-                               "ints 0-20"),
+                               "ints 0-28"),
     (event(2, EventId=False), "event 2 (TaskScheduled) has EventId False; it must be an integer"),
     (event(5, TaskScheduledId=True), "event 5 (TaskCompleted) has TaskScheduledId True; it must "
                                      "be an integer"),

@@ -102,7 +102,7 @@ def test_json_gives_each_instance_with_its_timeline_and_conversations(capsys, tr
     ('[{"EventType": 0, "EventId": -1}]', "{path}: event 0 lacks Timestamp; host-format events "
                                           "carry EventType (int), EventId, IsPlayed and Timestamp"),
     ('[{"EventType": 42, "EventId": -1, "Timestamp": "2025-01-01T00:00:00Z"}]',
-     "{path}: event 0 has EventType 42; valid values are the DTFx EventType ints 0-20"),
+     "{path}: event 0 has EventType 42; valid values are the DTFx EventType ints 0-28"),
 ])
 def test_an_unreadable_history_is_one_error_line_and_a_hint(capsys, tmp_path, content, problem):
     path = tmp_path / "history.json"

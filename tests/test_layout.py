@@ -31,9 +31,11 @@ ALLOWED = {
     "checks": {"core", "functions", "agents", "llm"},
     "reports": {"core", "functions", "agents", "checks"},
     "simulator": {"core", "functions", "agents", "checks", "llm"},
+    # the durabletask host: its engine is the Functions one, its simulator extends the facade
+    "durabletask": {"core", "functions", "agents", "simulator"},
     "cli": {"core", "functions", "agents", "checks", "reports", "simulator"},
     "pytest_plugin": {"core", "functions", "agents", "checks", "reports", "simulator", "llm"},
-    "__init__": {"core", "functions", "agents", "checks", "simulator"},
+    "__init__": {"core", "functions", "agents", "checks", "simulator", "durabletask"},
 }
 ENGINE_FREE_AT_PLUGIN_START = ("azure", "openai", "agent_framework", "httpx", "respx")
 
@@ -107,6 +109,16 @@ def test_the_allowed_graph_has_no_cycles():
                    for n in ALLOWED[start])
 
     assert not [part for part in ALLOWED if reaches(part, part)]
+
+
+def test_the_host_simulators_the_facade_names_are_front_ends():
+    # Simulator names them by path (they import it); each must be allowed to, and load.
+    from dafx_testing.simulator import HOST_SIMULATORS, Simulator
+
+    for host in HOST_SIMULATORS:
+        assert "simulator" in ALLOWED[_part(host.path)], host
+        module = __import__(host.path, fromlist=[host.name])
+        assert issubclass(getattr(module, host.name), Simulator)
 
 
 def test_only_the_plugin_imports_pytest():

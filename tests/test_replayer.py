@@ -219,8 +219,8 @@ def _edited(edit):
     ({"events": []}, "expected a dafx history file (an object with a 'history' list)"),
     (7, "expected a history (a dafx history file, a JSON list of DTFx events, or a status with "
         "historyEvents), got int"),
-    (_edited(lambda e: e[3].update(EventType=25)), "event 3 has EventType 25; valid values are "
-                                                   "the DTFx EventType ints 0-20"),
+    (_edited(lambda e: e[3].update(EventType=35)), "event 3 has EventType 35; valid values are "
+                                                   "the DTFx EventType ints 0-28"),
     ([{"EventType": "TaskSchedueld", "Timestamp": "2025-03-01T09:00:00Z"}],
      "event 0 has EventType 'TaskSchedueld', which is not a DTFx event type"),
     (_edited(lambda e: e[5].pop("Result")), "event 5 (TaskCompleted) lacks Result; a replay "

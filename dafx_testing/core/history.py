@@ -51,6 +51,16 @@ class EventType(IntEnum):
     HistoryState = 18
     ExecutionSuspended = 19
     ExecutionResumed = 20
+    ExecutionRewound = 21
+    # The Durable Task protocol's entity events (durabletask workers, DTS). DTFx
+    # numbers none of them, so they go on from its last value, in the protocol's order.
+    EntityOperationSignaled = 22
+    EntityOperationCalled = 23
+    EntityOperationCompleted = 24
+    EntityOperationFailed = 25
+    EntityLockRequested = 26
+    EntityLockGranted = 27
+    EntityUnlockSent = 28
 
 
 class OrchestrationStatus(IntEnum):
@@ -157,8 +167,9 @@ def load_history(path: str | os.PathLike) -> dict[str, Any]:
     if form == STATUS_API:
         raise HistoryFormatError(
             f"{source}: this is the status API's history (EventType names, as in "
-            "'historyEvents'); this reader takes DTFx histories, whose EventType is an int 0-20, "
-            "as Simulator.save_history writes them (dafx replay and Replayer read both)")
+            "'historyEvents'); this reader takes DTFx histories, whose EventType is an int "
+            f"0-{max(EventType)}, as Simulator.save_history writes them (dafx replay and Replayer "
+            "read both)")
     return document
 
 
@@ -221,7 +232,7 @@ def read_document(raw: Any, where: str, *, parsed: bool = False) -> tuple[str, d
         raise HistoryFormatError(
             f"{where}: event {named} has EventType {short_repr(events[named]['EventType'])}, a name "
             f"as the status API writes it, but {other}; a history is one or the other (DTFx "
-            "histories use the EventType ints 0-20, status-API answers the names)")
+            f"histories use the EventType ints 0-{max(EventType)}, status-API answers the names)")
     if key == "historyEvents" and numbered is not None:
         raise HistoryFormatError(
             f"{where}: 'historyEvents' is the status API's list, whose EventType values are names, "
@@ -276,10 +287,11 @@ def validate_event(event: Any, index: int, where: str) -> None:
             "EventType (int), EventId, IsPlayed and Timestamp"
         )
     value = event["EventType"]
-    if not _is_int(value) or not 0 <= value <= 20:
+    if not _is_int(value) or value not in EventType._value2member_map_:
         raise HistoryFormatError(
             f"{where}: event {index} has EventType {short_repr(value)}; valid values "
-            "are the DTFx EventType ints 0-20"
+            f"are the DTFx EventType ints 0-{max(EventType)} (22-28: the Durable Task "
+            "protocol's entity events)"
         )
     kind = EventType(value)
     for name in ("Timestamp", "FireAt", "ScheduledStartTime"):

@@ -43,6 +43,8 @@ def timeline(history: list[Event], max_lines: int | None = 200) -> str:
             request = _entity_request(event)
             if request:
                 names[request.get("id")] = f"{request.get('op')} on {event.get('InstanceId')}"
+        if kind in (EventType.EntityOperationCalled, EventType.EntityOperationSignaled):
+            names[event.get("RequestId")] = f"{event.get('Operation')} on {event.get('TargetInstanceId')}"
         text = _describe(event, names)
         lines.append(f"{elapsed(moment - start):>12}  ep{episode:<3} {text}")
     if max_lines is not None and len(lines) > max_lines:
@@ -86,6 +88,14 @@ def _describe(event: Event, names: dict[Any, str]) -> str:
             return (f"-> entity {verb} {request.get('op')} on {event.get('InstanceId')} "
                     f"#{event['EventId']} input={preview(unwrap(request.get('input')))}")
         return f"-> event {event.get('Name')!r} to {event.get('InstanceId')}"
+    if kind in (EventType.EntityOperationCalled, EventType.EntityOperationSignaled):
+        verb = "call" if kind == EventType.EntityOperationCalled else "signal"
+        return (f"-> entity {verb} {event.get('Operation')} on {event.get('TargetInstanceId')} "
+                f"#{event['EventId']} input={preview(unwrap(event.get('Input')))}")
+    if kind == EventType.EntityOperationCompleted:
+        return f"<- entity {names.get(event.get('RequestId'), '?')} result={preview(event.get('Output'))}"
+    if kind == EventType.EntityOperationFailed:
+        return f"<- entity {names.get(event.get('RequestId'), '?')} FAILED: {preview(event.get('Reason'))}"
     if kind == EventType.ExecutionCompleted:
         status = OrchestrationStatus(event.get("OrchestrationStatus", 1)).name
         return f"{status.upper()} #{event['EventId']} {preview(event.get('Result'))}"

@@ -17,6 +17,7 @@ __all__ = ["FRAMEWORK_MODULES", "is_user_code", "is_user_module", "shown_path", 
 
 FRAMEWORK_MODULES: tuple[str, ...] = (
     "azure.durable_functions", "azure.functions", "agent_framework", "dafx_testing",
+    "durabletask",   # the Durable Task SDK (and durabletask.azuremanaged): its worker reads the clock
     # stdlib modules that read the clock or files for their own bookkeeping
     "logging", "linecache", "tokenize", "traceback", "warnings", "inspect", "importlib",
     "zipimport", "encodings", "codecs",

@@ -233,11 +233,18 @@ class Worker:
         if self._crash("activity", *point):
             self.hub.activities.append(work)     # the completion was lost: it runs again
             return
-        self.hub.deliver(work.instance_id, _task_event(work.task_id, outcome, self.now),
-                         work.execution_id)
+        self.hub.deliver(work.instance_id, self.completion_event(work, outcome), work.execution_id)
         if self._crash("duplicate", *point):
             self.hub.activities.append(work)     # at-least-once: the message comes back
         self._crash("after-commit", *point)
+
+    def completion_event(self, work: ActivityWork, outcome: ActivityOutcome) -> Event:
+        """The ``TaskCompleted``/``TaskFailed`` message an activity's outcome sends back."""
+        if outcome.ok:
+            return new_event(EventType.TaskCompleted, self.now, TaskScheduledId=work.task_id,
+                             Result=outcome.result)
+        return new_event(EventType.TaskFailed, self.now, TaskScheduledId=work.task_id,
+                         Reason=outcome.reason, Details=outcome.details)
 
     def _complete(self, seconds: float, point: tuple[str, ...], outcome: Any,
                   commit: Callable[[], None], abandon: Callable[[], None],
@@ -652,14 +659,6 @@ def execution_of(instance: Instance) -> Execution:
     parent = instance.parent.instance_id if instance.parent else None
     return Execution(instance.instance_id, instance.execution_id, instance.name, parent,
                      instance.input)
-
-
-def _task_event(task_id: int, outcome: ActivityOutcome, now: datetime) -> Event:
-    if outcome.ok:
-        return new_event(EventType.TaskCompleted, now, TaskScheduledId=task_id,
-                         Result=outcome.result)
-    return new_event(EventType.TaskFailed, now, TaskScheduledId=task_id, Reason=outcome.reason,
-                     Details=outcome.details)
 
 
 def _http_response(value: Any) -> dict[str, Any]:

@@ -21,6 +21,7 @@ __all__ = ["DEFAULT_ENV", "env_defaults"]
 DEFAULT_ENV: Mapping[str, str] = {
     "AZURE_OPENAI_ENDPOINT": "https://dafx-fake.openai.azure.com/",
     "AZURE_OPENAI_DEPLOYMENT_NAME": "gpt-4o-mini",
+    "AZURE_OPENAI_MODEL": "gpt-4o-mini",    # OpenAIChatCompletionClient's model setting (durabletask samples)
     "FOUNDRY_PROJECT_ENDPOINT": "https://dafx-fake.services.ai.azure.com/api/projects/dafx-fake",
     "FOUNDRY_MODEL": "gpt-4o-mini",
     "OPENAI_API_KEY": "sk-dafx-fake",

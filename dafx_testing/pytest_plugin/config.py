@@ -9,8 +9,8 @@ per test for what a marker can override), with one rule everywhere::
 * the seed: ``--dafx-seed=N``, ini ``dafx_seed``, marker ``dafx_seed(n)`` (default 0);
 * the virtual start time: ini ``dafx_start_time``, ISO 8601 (default 2025-01-01T00:00:00Z);
 * the non-determinism guard: ini ``dafx_guard``: error (default), warn or off;
-* crash sweeps of ``crash_sweep`` tests: ``--dafx-sweep``, ini ``dafx_sweep``: off, points
-  (default) or pairs;
+* crash sweeps of ``crash_sweep`` tests (and whether ``fault_sweep`` tests are swept):
+  ``--dafx-sweep``, ini ``dafx_sweep``: off, points (default) or pairs;
 * sweep shards: ``--dafx-sweep-shards``, ini ``dafx_sweep_shards``: N, or auto (default: one
   per pytest-xdist worker, else 1);
 * fake_llm cassettes record: ``--dafx-record``, ini ``dafx_record``;
@@ -34,8 +34,9 @@ import pytest
 __all__ = ["PluginConfig", "SWEEP_MODES", "MARKERS", "add_options", "resolve_app", "resolve_seed"]
 
 SWEEP_MODES = ("off", "points", "pairs")
-"""``off``: a ``crash_sweep`` test runs once, as a plain test; ``points``: it is
-swept with one crash at every commit point; ``pairs``: and at every pair."""
+"""``off``: a ``crash_sweep`` (or ``fault_sweep``) test runs once, as a plain test; ``points``:
+it is swept with one crash at every commit point; ``pairs``: and at every pair (a
+``fault_sweep`` test is swept the same way under both)."""
 
 MARKERS = (
     "dafx_app(app): the app (function_app.py path relative to the test file, or "
@@ -45,6 +46,10 @@ MARKERS = (
     "is a scenario over the dafx fixture; run it with a crash at every commit point "
     "(--dafx-sweep) and fail on any lost or duplicated work. The keywords are those of "
     "Simulator.crash_sweep",
+    "fault_sweep(faults=FAULT_KINDS, expect=None, effects=None): the test is a scenario over the "
+    "dafx fixture; run it again with each model call failing each way (a FaultPlan per run) and "
+    "fail on a broken run (expect='survive': on any run that did not survive). The keywords are "
+    "those of Simulator.fault_sweep; --dafx-sweep=off runs the test once",
 )
 
 _T = TypeVar("_T")
@@ -57,7 +62,8 @@ def add_options(parser: pytest.Parser) -> None:
                     help="seed of every simulator (a dafx_seed marker still wins); ini: dafx_seed")
     group.addoption("--dafx-sweep", metavar="MODE", default=None,
                     help="how crash_sweep tests run: off (once, as a plain test), points (a crash "
-                         "at every commit point, the default) or pairs; ini: dafx_sweep")
+                         "at every commit point, the default) or pairs; fault_sweep tests are "
+                         "swept unless off; ini: dafx_sweep")
     group.addoption("--dafx-sweep-shards", metavar="N", default=None,
                     help="split each crash sweep into N test items; 'auto' (the default) makes one "
                          "per pytest-xdist worker; ini: dafx_sweep_shards")
@@ -78,8 +84,8 @@ def add_options(parser: pytest.Parser) -> None:
                                      "(default 2025-01-01T00:00:00Z)", default="")
     parser.addini("dafx_guard", "non-deterministic API guard around orchestrator code: error, "
                                 "warn or off", default="error")
-    parser.addini("dafx_sweep", "how crash_sweep tests run: off, points or pairs (like "
-                                "--dafx-sweep)", default="points")
+    parser.addini("dafx_sweep", "how crash_sweep tests run: off, points or pairs; fault_sweep "
+                                "tests are swept unless off (like --dafx-sweep)", default="points")
     parser.addini("dafx_sweep_shards", "test items per crash sweep: a number, or auto (one per "
                                        "xdist worker)", default="auto")
     parser.addini("dafx_record", "record fake_llm cassettes (like --dafx-record)", type="bool",

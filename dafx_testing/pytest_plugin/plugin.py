@@ -12,7 +12,8 @@ Fixtures:
   (:mod:`dafx_testing.pytest_plugin.goldens`).
 
 Markers: ``dafx_app(app)``, ``dafx_seed(n)``, ``crash_sweep(...)``
-(:mod:`dafx_testing.pytest_plugin.sweep_marker`) and ``fake_llm(...)``. Options, ini values and
+(:mod:`dafx_testing.pytest_plugin.sweep_marker`), ``fault_sweep(...)``
+(:mod:`dafx_testing.pytest_plugin.fault_sweep_marker`) and ``fake_llm(...)``. Options, ini values and
 their precedence: :mod:`dafx_testing.pytest_plugin.config`. A failing test that built
 simulators gets a ``dafx`` report section with their timelines and the command
 that reproduces it (:mod:`dafx_testing.pytest_plugin.failure_report`). The two SDK
@@ -93,8 +94,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
     if not _swept(pyfuncitem):
         return None
-    sweep_marker.run(pyfuncitem, pyfuncitem.config.stash[_CONFIG],
-                     pyfuncitem.stash.get(_FACTORY, None))
+    factory = pyfuncitem.stash.get(_FACTORY, None)
+    if pyfuncitem.get_closest_marker(sweep_marker.MARKER) is not None:
+        sweep_marker.run(pyfuncitem, pyfuncitem.config.stash[_CONFIG], factory)
+    else:
+        from . import fault_sweep_marker
+
+        fault_sweep_marker.run(pyfuncitem, factory)
     return True
 
 
@@ -127,11 +133,14 @@ def pytest_runtest_makereport(
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     reports = [r for group in terminalreporter.stats.values() for r in group
                if getattr(r, "when", None) == "call"]
-    sweeps = sweep_marker.summary(reports)
-    if sweeps:
-        terminalreporter.write_sep("=", "dafx crash sweeps")
-        for line in sweeps:
-            terminalreporter.write_line(line)
+    from . import fault_sweep_marker
+
+    for title, sweeps in (("dafx crash sweeps", sweep_marker.summary(reports)),
+                          ("dafx fault sweeps", fault_sweep_marker.summary(reports))):
+        if sweeps:
+            terminalreporter.write_sep("=", title)
+            for line in sweeps:
+                terminalreporter.write_line(line)
     written = [path for r in reports for key, path in r.user_properties if key == _GOLDEN_WRITTEN]
     if written:
         terminalreporter.write_sep("=", f"dafx: wrote {len(written)} golden file(s)")
@@ -223,4 +232,5 @@ def dafx_golden(request: pytest.FixtureRequest) -> Goldens:
 
 def _swept(item: pytest.Item) -> bool:
     return (item.config.stash[_CONFIG].sweep != "off"
-            and item.get_closest_marker(sweep_marker.MARKER) is not None)
+            and any(item.get_closest_marker(name) is not None
+                    for name in sweep_marker.SWEEP_MARKERS))

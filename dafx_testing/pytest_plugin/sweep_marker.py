@@ -40,7 +40,7 @@ The terminal summary adds the shards up per test.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -52,13 +52,17 @@ if TYPE_CHECKING:
     from ..simulator import Simulator
     from .factory import SimulatorFactory
 
-__all__ = ["MARKER", "parametrize", "run", "summary"]
+__all__ = ["MARKER", "SWEEP_MARKERS", "body_as_scenario", "parametrize", "results", "run", "summary"]
 
 MARKER = "crash_sweep"
+SWEEP_MARKERS = (MARKER, "fault_sweep")
+"""The markers that make a test's body a sweep's scenario (``fault_sweep``:
+:mod:`dafx_testing.pytest_plugin.fault_sweep_marker`)."""
 SWEEP_REPORT: pytest.StashKey[SweepReport] = pytest.StashKey()
 """Where a swept test keeps its report (the HTML page shows it)."""
 SWEEP_BASELINE: pytest.StashKey[Simulator] = pytest.StashKey()
-"""Where a swept test keeps its crash-free run (the HTML page shows it, as ``dafx sweep --html``)."""
+"""Where a swept test keeps its crash-free (and fault-free) run (the HTML page shows it, as
+``dafx sweep --html``)."""
 OPTIONS = ("idempotent", "kinds", "effects", "isolation", "once")
 """Keywords the marker accepts (those of :meth:`Simulator.crash_sweep`)."""
 
@@ -88,37 +92,12 @@ def run(item: pytest.Function, config: PluginConfig,
     ``factory`` is the test's ``dafx_factory`` (there whenever the test takes ``dafx``).
     """
     __tracebackhide__ = True
-    from ..simulator import Simulator
-
-    marker = item.get_closest_marker(MARKER)
-    if marker is None:
-        raise pytest.UsageError(f"{item.nodeid} has no @pytest.mark.crash_sweep marker to sweep")
-    unknown = sorted(set(marker.kwargs) - set(OPTIONS))
-    if marker.args or unknown:
-        given = [repr(a) for a in marker.args] + [f"{k}=..." for k in unknown]
-        pytest.fail(f"@pytest.mark.crash_sweep on {item.nodeid}: unexpected {', '.join(given)}; "
-                    f"it takes only the keywords {', '.join(OPTIONS)}", pytrace=False)
-    arguments = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
-    if "dafx" not in arguments:
-        pytest.fail(f"@pytest.mark.crash_sweep on {item.nodeid}: the test must take the dafx "
-                    "fixture; its body runs once per crash, each time on a fresh simulator "
-                    "passed as dafx", pytrace=False)
-    template = arguments["dafx"]
-    if not isinstance(template, Simulator):
-        pytest.fail(f"@pytest.mark.crash_sweep on {item.nodeid}: the dafx fixture must give a "
-                    f"dafx_testing.Simulator, not {type(template).__name__}", pytrace=False)
-    assert factory is not None, "the dafx fixture is built by dafx_factory"
-
-    def scenario(sim: Any) -> None:
-        if sim.crash_log.plan is None and SWEEP_BASELINE not in item.stash:
-            item.stash[SWEEP_BASELINE] = sim     # the first run without crashes is the baseline
-        with factory.driving(sim):
-            item.obj(**dict(arguments, dafx=sim))
-
+    template, scenario, options = body_as_scenario(
+        item, MARKER, OPTIONS, factory, "once per crash",
+        baseline=lambda sim: sim.crash_log.plan is None)
     index = item.callspec.params.get(SHARD_PARAM) if hasattr(item, "callspec") else None
     shard = (index, config.shards) if isinstance(index, int) else None
-    report = template.crash_sweep(scenario, pairs=config.sweep == "pairs", shard=shard,
-                                  **marker.kwargs)
+    report = template.crash_sweep(scenario, pairs=config.sweep == "pairs", shard=shard, **options)
     item.stash[SWEEP_REPORT] = report
     item.user_properties.append((RESULT, {
         "test": _unsharded(item.nodeid, shard), "shard": shard, "points": len(report.points),
@@ -128,19 +107,76 @@ def run(item: pytest.Function, config: PluginConfig,
         pytest.fail(report.explain(), pytrace=False)
 
 
+def body_as_scenario(item: pytest.Function, name: str, options: Sequence[str],
+                     factory: SimulatorFactory | None, runs: str,
+                     baseline: Callable[[Simulator], bool],
+                     ) -> tuple[Simulator, Callable[[Simulator], None], dict[str, Any]]:
+    """What every sweep marker does first: check it, then turn the test's body into a scenario.
+
+    Fails the test, saying how to use the marker, when the marker ``@pytest.mark.<name>`` has
+    positional arguments or keywords outside ``options``, when the test has another sweep
+    marker, or when it does not take a ``dafx`` that is a :class:`~dafx_testing.Simulator`.
+
+    Returns the template simulator (``dafx``: the sweep copies it), the scenario (the body
+    called with the run's simulator as ``dafx``, the other fixtures as the test got them,
+    ``factory`` following the run) and the marker's keywords. ``runs`` says how often the body
+    runs ("once per crash"); ``baseline(sim)`` tells the sweep's first, undisturbed run, kept
+    in the item's stash for its HTML page.
+    """
+    __tracebackhide__ = True
+    from ..simulator import Simulator
+
+    marker = item.get_closest_marker(name)
+    if marker is None:
+        raise pytest.UsageError(f"{item.nodeid} has no @pytest.mark.{name} marker to sweep")
+    where = f"@pytest.mark.{name} on {item.nodeid}"
+    unknown = sorted(set(marker.kwargs) - set(options))
+    if marker.args or unknown:
+        given = [repr(a) for a in marker.args] + [f"{k}=..." for k in unknown]
+        pytest.fail(f"{where}: unexpected {', '.join(given)}; it takes only the keywords "
+                    f"{', '.join(options)}", pytrace=False)
+    others = [other for other in SWEEP_MARKERS
+              if other != name and item.get_closest_marker(other) is not None]
+    if others:
+        pytest.fail(f"{where}: the test is also marked {', '.join(others)}; a test is one sweep "
+                    "(split it into two tests, one per marker)", pytrace=False)
+    arguments = {arg: item.funcargs[arg] for arg in item._fixtureinfo.argnames}
+    if "dafx" not in arguments:
+        pytest.fail(f"{where}: the test must take the dafx fixture; its body runs {runs}, each "
+                    "time on a fresh simulator passed as dafx", pytrace=False)
+    template = arguments["dafx"]
+    if not isinstance(template, Simulator):
+        pytest.fail(f"{where}: the dafx fixture must give a dafx_testing.Simulator, not "
+                    f"{type(template).__name__}", pytrace=False)
+    assert factory is not None, "the dafx fixture is built by dafx_factory"
+
+    def scenario(sim: Simulator) -> None:
+        if baseline(sim) and SWEEP_BASELINE not in item.stash:
+            item.stash[SWEEP_BASELINE] = sim     # the first undisturbed run is the baseline
+        with factory.driving(sim):
+            item.obj(**dict(arguments, dafx=sim))
+
+    return template, scenario, dict(marker.kwargs)
+
+
+def results(reports: Sequence[Any], key: str) -> Iterator[dict[str, Any]]:
+    """The results sweeps of ``key`` left in the reports' ``user_properties``, in order."""
+    for report in reports:
+        for found, result in getattr(report, "user_properties", ()):
+            if found == key:
+                yield result
+
+
 def summary(reports: Sequence[Any]) -> list[str]:
     """One line per swept test, its shards added up: points, runs, failing schedules."""
     sweeps: dict[str, dict[str, Any]] = {}
-    for report in reports:
-        for key, result in getattr(report, "user_properties", ()):
-            if key != RESULT:
-                continue
-            total = sweeps.setdefault(result["test"], {"points": result["points"], "runs": 0,
-                                                       "shards": 0, "failures": [], "baseline": 0})
-            total["baseline"] = max(total["baseline"], result.get("baseline", 0))
-            total["runs"] += result["runs"]
-            total["shards"] += 1
-            total["failures"] += result["failures"]
+    for result in results(reports, RESULT):
+        total = sweeps.setdefault(result["test"], {"points": result["points"], "runs": 0,
+                                                   "shards": 0, "failures": [], "baseline": 0})
+        total["baseline"] = max(total["baseline"], result.get("baseline", 0))
+        total["runs"] += result["runs"]
+        total["shards"] += 1
+        total["failures"] += result["failures"]
     lines = []
     for test, total in sorted(sweeps.items()):
         shards = f" in {total['shards']} shards" if total["shards"] > 1 else ""

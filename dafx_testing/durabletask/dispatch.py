@@ -1,0 +1,533 @@
+"""The durabletask host's dispatchers: the real worker runs each work item, the hub commits it.
+
+A durabletask worker normally receives work items over gRPC from a sidecar (the
+Durable Task Scheduler, or ``durabletask.testing.InMemoryOrchestrationBackend``)
+and answers with ``Complete*Task`` calls. Here each step builds the work item the
+sidecar would send, hands it to the worker's own ``_execute_orchestrator``,
+``_execute_activity`` or ``_execute_entity_batch`` with a :class:`CaptureStub`
+(the contract Microsoft's Functions integration of durabletask uses), and commits
+the captured answer to the task hub as the sidecar would: confirming history
+events, queue messages, timers, entity results. The worker's converters, payload
+handling and failure details are the SDK's; there is no gRPC, no thread and no
+real sleeping.
+
+Everything around the steps is the Functions engine's (:class:`~dafx_testing.
+functions.worker.Worker`): the queues and their order, the crash points on both
+sides of every commit, work parked in flight while slow model calls take virtual
+time, the runaway budgets. What the sidecar does with each answer follows
+``durabletask/testing/in_memory_backend.py`` (``CompleteOrchestratorTask``,
+``_process_*_action``, ``CompleteEntityTask``), minus its threads and real time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timezone
+from typing import Any
+
+from durabletask.entities import EntityInstanceId
+from durabletask.internal import helpers
+from durabletask.internal import orchestrator_service_pb2 as pb
+from google.protobuf import wrappers_pb2
+
+from ..core.clock import VirtualClock
+from ..core.crash import CrashLog
+from ..core.history import Event, EventType, OrchestrationStatus, new_event
+from ..core.hub import EntityRecord, Instance, ParentLink, TaskHub
+from ..core.latency import metering
+from ..core.messages import ActivityWork, EntityRequest
+from ..core.sleeps import sleeps_charged
+from ..functions.activities import ActivityCall, ActivityLedger, app_modules
+from ..functions.worker import Settings, Worker
+from .determinism import SDK_ERROR_TYPE, sdk_divergence
+from .events import to_event, to_proto
+from .registry import ACTIVITY, ENTITY, ORCHESTRATOR, WorkerIndex
+
+__all__ = ["DtWorker", "CaptureStub"]
+
+
+class CaptureStub:
+    """The sidecar's end of one work item: keeps the worker's answer instead of sending it."""
+
+    def __init__(self) -> None:
+        self.reply: Any = None
+        self.abandoned = False
+
+    def CompleteOrchestratorTask(self, response: pb.OrchestratorResponse) -> None:  # noqa: N802
+        self.reply = response
+
+    def CompleteActivityTask(self, response: pb.ActivityResponse) -> None:  # noqa: N802
+        self.reply = response
+
+    def CompleteEntityTask(self, response: pb.EntityBatchResult) -> None:  # noqa: N802
+        self.reply = response
+
+    def _abandon(self, _request: Any) -> None:
+        self.abandoned = True
+
+    AbandonTaskOrchestratorWorkItem = AbandonTaskActivityWorkItem = AbandonTaskEntityWorkItem = _abandon
+
+
+@dataclass
+class ActivityRun:
+    """What one activity execution did, seen from inside the SDK's call to the function."""
+
+    input: Any = None
+    result: Any = None
+    error: BaseException | None = None
+    mocked: bool = False
+
+    def record(self, _ctx: Any, value: Any, outcome: Callable[[], Any]) -> Any:
+        self.input = value
+        try:
+            self.result = outcome()
+        except BaseException as exc:
+            self.error = exc
+            raise
+        return self.result
+
+
+@contextlib.contextmanager
+def _observing(table: dict[str, Any], name: str,
+               on_call: Callable[[Any, Any, Callable[[], Any]], Any],
+               mock: Callable[[Any], Any] | None = None) -> Iterator[None]:
+    """Let the SDK call ``table[name]`` through an observer for the block.
+
+    The observer wears the function's signature and type hints (``functools.wraps``:
+    the SDK reads them to decode inputs) and returns ``on_call(ctx, input, call)``,
+    where ``call()`` runs the function (or ``mock``, when a test mocks an activity).
+    The registration is the user's function again after the block.
+    """
+    fn = table.get(name)
+    if fn is None:
+        yield           # unregistered: the SDK answers for it
+        return
+
+    @functools.wraps(fn)
+    def observer(ctx: Any, value: Any) -> Any:
+        return on_call(ctx, value, (lambda: mock(value)) if mock is not None else (lambda: fn(ctx, value)))
+
+    table[name] = observer
+    try:
+        yield
+    finally:
+        table[name] = fn
+
+
+@dataclass
+class _Protos:
+    """An instance's history as protocol events, converted once per event (worker memory)."""
+
+    history: list[Event]
+    events: list[pb.HistoryEvent] = field(default_factory=list)
+
+
+class DtWorker(Worker):
+    """The Functions engine's worker, with the durabletask worker doing the work."""
+
+    def __init__(self, index: WorkerIndex, hub: TaskHub, clock: VirtualClock,
+                 ledger: ActivityLedger, settings: Settings, seed: int, crashes: CrashLog) -> None:
+        super().__init__(index, hub, clock, ledger, settings, seed, crashes)  # type: ignore[arg-type]
+        self.index: WorkerIndex = index  # type: ignore[assignment]
+        self._protos: dict[str, _Protos] = {}          # worker memory: a cache, rebuilt at will
+
+    def step(self) -> bool:
+        """One unit of work; none while no worker is attached (the sidecar holds it)."""
+        return bool(self.index.running) and super().step()
+
+    def stall_causes(self, instance: Instance) -> list[str]:
+        causes = super().stall_causes(instance)
+        if not self.index.running:
+            causes.append("no durabletask worker is attached (started) to run its work")
+        return causes
+
+    def _sdk(self, kind: str, name: str) -> Any:
+        worker = self.index.worker_for(kind, name)
+        assert worker is not None, "step() runs nothing while no worker is attached"
+        return worker
+
+    def _crash(self, kind: str, name: str, target: str, work: str) -> bool:
+        crashed = super()._crash(kind, name, target, work)
+        if crashed:
+            self._protos.clear()
+        return crashed
+
+    # -- orchestrations --
+
+    def _episode_step(self, instance: Instance) -> None:
+        new_events, instance.inbox = instance.inbox, []
+        point = (instance.name, instance.instance_id, f"episode at event {len(instance.history)}")
+        if self._crash("dequeue", *point):
+            self._put_back(instance, new_events)
+            return
+        self._check_runaway(instance, new_events)
+        started = new_event(EventType.OrchestratorStarted, self.now)
+        request = pb.OrchestratorRequest(
+            instanceId=instance.instance_id,
+            executionId=wrappers_pb2.StringValue(value=instance.execution_id),
+            pastEvents=self._past(instance),
+            newEvents=[to_proto(event) for event in (started, *new_events)])
+        stub = CaptureStub()
+        sdk = self._sdk(ORCHESTRATOR, instance.name)
+        contexts: list[Any] = []
+
+        def note_context(ctx: Any, _: Any, call: Callable[[], Any]) -> Any:
+            contexts.append(ctx)
+            return call()
+
+        try:
+            with self.settings.guard(), _observing(sdk._registry.orchestrators, instance.name,
+                                                   note_context):
+                sdk._execute_orchestrator(request, stub, str(len(instance.history)))
+        except BaseException:
+            self._put_back(instance, new_events)     # nothing was committed: lose nothing
+            raise
+        if stub.abandoned or stub.reply is None or self._crash("episode", *point):
+            self._put_back(instance, new_events)
+            return
+        failure = self._commit_orchestration(instance, [started, *new_events], stub.reply)
+        if contexts and not instance.is_terminal:
+            # What the orchestration awaits and what it buffered, read off its context
+            # (event names are casefolded by wait_for_external_event).
+            instance.waiting_for = [name for name, waits in contexts[0]._pending_events.items()
+                                    if waits]
+            instance.unmatched_events = list(contexts[0]._received_events)
+        self.episodes[instance.instance_id] += 1
+        self.last_state[instance.instance_id] = {
+            "actions": [a.SerializeToString(deterministic=True) for a in stub.reply.actions],
+            "customStatus": stub.reply.customStatus.value, "received": 1 + len(new_events)}
+        self._crash("after-commit", *point)
+        if failure is not None and failure.errorType == SDK_ERROR_TYPE:
+            self._report_sdk_nondeterminism(instance, failure)
+
+    def _past(self, instance: Instance) -> list[pb.HistoryEvent]:
+        cached = self._protos.get(instance.instance_id)
+        if cached is None or cached.history is not instance.history:
+            cached = self._protos[instance.instance_id] = _Protos(instance.history)
+        cached.events.extend(to_proto(e) for e in instance.history[len(cached.events):])
+        return cached.events
+
+    def _commit_orchestration(self, instance: Instance, received: list[Event],
+                              reply: pb.OrchestratorResponse) -> pb.TaskFailureDetails | None:
+        """Record the episode and send its messages, as the sidecar's ``CompleteOrchestratorTask``.
+
+        Returns the failure details when the episode failed the instance.
+        """
+        recorded = list(received)
+        sends: list[Callable[[], object]] = []
+        completion: pb.CompleteOrchestrationAction | None = None
+        for action in reply.actions:
+            kind = action.WhichOneof("orchestratorActionType")
+            if kind == "completeOrchestration":
+                completion = action.completeOrchestration
+                continue
+            confirmation, send = self._action(instance, action)
+            if confirmation is not None:
+                recorded.append(confirmation)
+            sends.append(send)
+        continued = (completion is not None and completion.orchestrationStatus
+                     == pb.ORCHESTRATION_STATUS_CONTINUED_AS_NEW)
+        if not continued:
+            recorded.append(new_event(EventType.OrchestratorCompleted, self.now))
+        if completion is not None and not continued:
+            recorded.append(to_event(helpers.new_execution_completed_event(
+                completion.orchestrationStatus,
+                completion.result.value if completion.HasField("result") else None,
+                completion.failureDetails if completion.HasField("failureDetails") else None),
+                self.now))
+        for event in recorded:
+            event["IsPlayed"] = True
+        self.hub.append_history(instance, recorded)
+        instance.last_updated_time = self.now
+        # The sidecar stores the status each episode reports, none included (DTFx
+        # TaskOrchestrationDispatcher stores ``Status`` per episode).
+        instance.custom_status = reply.customStatus.value if reply.HasField("customStatus") else None
+        for event in received:
+            if event["EventType"] == EventType.ExecutionSuspended:
+                instance.runtime_status = "Suspended"
+            elif event["EventType"] == EventType.ExecutionResumed or instance.runtime_status == "Pending":
+                instance.runtime_status = "Running"
+        for send in sends:
+            send()
+        if completion is None:
+            return None
+        self._complete_instance(instance, completion)
+        return completion.failureDetails if completion.HasField("failureDetails") else None
+
+    def _action(self, instance: Instance,
+                action: pb.OrchestratorAction) -> tuple[Event | None, Callable[[], object]]:
+        """The history event confirming one action, and the message(s) it sends."""
+        task_id = action.id
+        kind = action.WhichOneof("orchestratorActionType")
+        if kind == "scheduleTask":
+            task = action.scheduleTask
+            scheduled = pb.HistoryEvent(eventId=task_id, taskScheduled=pb.TaskScheduledEvent(
+                name=task.name, version=task.version if task.HasField("version") else None,
+                input=task.input if task.HasField("input") else None, tags=task.tags))
+            work = ActivityWork(instance.instance_id, instance.execution_id, task_id, task.name,
+                                task.input.value if task.HasField("input") else None)
+            return to_event(scheduled, self.now), lambda: self.hub.activities.append(work)
+        if kind == "createTimer":
+            fire_at = action.createTimer.fireAt.ToDatetime(tzinfo=timezone.utc)
+            created = to_event(helpers.new_timer_created_event(task_id, fire_at), self.now)
+            fired = to_event(helpers.new_timer_fired_event(task_id, fire_at), fire_at)
+            return created, lambda: self.hub.schedule_timer(
+                fire_at, instance.instance_id, instance.execution_id, fired)
+        if kind == "createSubOrchestration":
+            child = action.createSubOrchestration
+            created = to_event(pb.HistoryEvent(
+                eventId=task_id, subOrchestrationInstanceCreated=pb.SubOrchestrationInstanceCreatedEvent(
+                    instanceId=child.instanceId, name=child.name,
+                    version=child.version if child.HasField("version") else None,
+                    input=child.input if child.HasField("input") else None, tags=child.tags)), self.now)
+            return created, lambda: self._start_child(instance, task_id, child)
+        if kind == "sendEvent":
+            send = action.sendEvent
+            target = send.instance.instanceId
+            data = send.data.value if send.HasField("data") else None
+            sent = to_event(helpers.new_event_sent_event(task_id, target, data, name=send.name),
+                            self.now)
+            raised = new_event(EventType.EventRaised, self.now, Name=send.name, Input=data)
+            return sent, lambda: self.hub.deliver(target, raised)
+        if kind == "sendEntityMessage":
+            return self._entity_message(instance, task_id, action.sendEntityMessage)
+        if kind == "terminateOrchestration":
+            stop = action.terminateOrchestration
+            reason = stop.reason.value if stop.HasField("reason") else None
+            terminated = new_event(EventType.ExecutionTerminated, self.now, Input=reason)
+            return None, lambda: self.hub.deliver(stop.instanceId, terminated)
+        raise NotImplementedError(
+            f"instance {instance.instance_id!r} sent a {kind!r} action, which the simulated "
+            "sidecar does not handle")
+
+    def _entity_message(self, instance: Instance, task_id: int, message: pb.SendEntityMessageAction
+                        ) -> tuple[Event | None, Callable[[], object]]:
+        kind = message.WhichOneof("EntityMessageType")
+        if kind not in ("entityOperationSignaled", "entityOperationCalled"):
+            raise NotImplementedError(
+                f"instance {instance.instance_id!r} uses entity critical sections ({kind}: "
+                "ctx.lock_entities), which dafx does not simulate yet")
+        body = getattr(message, kind)
+        if kind == "entityOperationSignaled" and body.HasField("scheduledTime"):
+            raise NotImplementedError(
+                f"instance {instance.instance_id!r} signals an entity with a scheduled time, "
+                "which dafx does not simulate yet")
+        confirmation = pb.HistoryEvent(eventId=task_id)
+        getattr(confirmation, kind).CopyFrom(body)
+        target = body.targetInstanceId.value
+        called = kind == "entityOperationCalled"
+        request = EntityRequest(
+            operation=body.operation, input=body.input.value if body.HasField("input") else None,
+            is_signal=not called, request_id=body.requestId,
+            parent_instance_id=instance.instance_id if called else None,
+            parent_execution_id=instance.execution_id if called else None)
+        return to_event(confirmation, self.now), lambda: self.send_to_entity(target, request)
+
+    def send_to_entity(self, entity_id: str, request: EntityRequest) -> None:
+        parsed = EntityInstanceId.parse(entity_id)
+        self.hub.send_to_entity(str(parsed), parsed.entity, parsed.key, request)
+
+    def _start_child(self, parent: Instance, task_id: int,
+                     body: pb.CreateSubOrchestrationAction) -> None:
+        existing = self.hub.instances.get(body.instanceId)
+        if existing is not None and not existing.is_terminal:
+            # The in-memory backend's _create_instance_internal refuses the id; the
+            # parent's task fails with the refusal.
+            error = ValueError(f"Orchestration instance '{body.instanceId}' already exists")
+            self.hub.deliver(parent.instance_id, to_event(
+                helpers.new_sub_orchestration_failed_event(task_id, error), self.now),
+                parent.execution_id)
+            return
+        link = ParentLink(parent.instance_id, parent.execution_id, task_id, parent.name)
+        self.create_instance(body.instanceId, body.name,
+                             body.input.value if body.HasField("input") else None, link)
+
+    def _complete_instance(self, instance: Instance, completion: pb.CompleteOrchestrationAction) -> None:
+        result = completion.result.value if completion.HasField("result") else None
+        if completion.orchestrationStatus == pb.ORCHESTRATION_STATUS_CONTINUED_AS_NEW:
+            self.hub.replace_history(instance, [])
+            self._protos.pop(instance.instance_id, None)
+            instance.execution_id = self.new_execution_id(instance.instance_id)
+            instance.input = result
+            pending, instance.inbox = instance.inbox, []
+            self.hub.deliver(instance.instance_id, self.started_event(instance))
+            for event in [*(to_event(e, self.now) for e in completion.carryoverEvents), *pending]:
+                self.hub.deliver(instance.instance_id, event)
+            return
+        instance.runtime_status = OrchestrationStatus(completion.orchestrationStatus).name
+        instance.output = result
+        instance.waiting_for = []
+        parent = instance.parent
+        if parent is None:
+            return
+        if completion.orchestrationStatus == pb.ORCHESTRATION_STATUS_COMPLETED:
+            reply = pb.HistoryEvent(eventId=-1, subOrchestrationInstanceCompleted=(
+                pb.SubOrchestrationInstanceCompletedEvent(
+                    taskScheduledId=parent.task_id,
+                    result=completion.result if completion.HasField("result") else None)))
+        else:
+            reply = pb.HistoryEvent(eventId=-1, subOrchestrationInstanceFailed=(
+                pb.SubOrchestrationInstanceFailedEvent(
+                    taskScheduledId=parent.task_id, failureDetails=completion.failureDetails)))
+        self.hub.deliver(parent.instance_id, to_event(reply, self.now), parent.execution_id)
+
+    def started_event(self, instance: Instance) -> Event:
+        parent = instance.parent
+        started = pb.ExecutionStartedEvent(
+            name=instance.name,
+            input=None if instance.input is None else wrappers_pb2.StringValue(value=instance.input),
+            orchestrationInstance=pb.OrchestrationInstance(
+                instanceId=instance.instance_id,
+                executionId=wrappers_pb2.StringValue(value=instance.execution_id)))
+        if parent is not None:
+            started.parentInstance.CopyFrom(pb.ParentInstanceInfo(
+                taskScheduledId=parent.task_id, name=wrappers_pb2.StringValue(value=parent.name),
+                orchestrationInstance=pb.OrchestrationInstance(
+                    instanceId=parent.instance_id,
+                    executionId=wrappers_pb2.StringValue(value=parent.execution_id))))
+        return to_event(pb.HistoryEvent(eventId=-1, executionStarted=started), self.now)
+
+    def _report_sdk_nondeterminism(self, instance: Instance, failure: pb.TaskFailureDetails) -> None:
+        """The SDK's replay check failed the instance: say so as dafx does, after the commit."""
+        error = sdk_divergence(instance.instance_id, failure.errorType, failure.errorMessage)
+        self.nondeterminism.append(error)
+        if self.settings.raise_on_nondeterminism:
+            raise error
+
+    # -- activities --
+
+    def _run_activity(self, work: ActivityWork, work_time: Any) -> Any:
+        """Run the activity through the worker; the function is observed, never replaced."""
+        sdk = self._sdk(ACTIVITY, work.name)
+        fn = sdk._registry.activities.get(work.name)
+        request = pb.ActivityRequest(
+            name=work.name, taskId=work.task_id,
+            input=None if work.input is None else wrappers_pb2.StringValue(value=work.input),
+            orchestrationInstance=pb.OrchestrationInstance(instanceId=work.instance_id))
+        stub = CaptureStub()
+        mock = self.ledger.mock_for(work.name)
+        run = ActivityRun(mocked=mock is not None)
+        with (_observing(sdk._registry.activities, work.name, run.record, mock),
+              sleeps_charged(app_modules(fn) if fn is not None else [])):
+            sdk._execute_activity(request, stub, str(work.task_id))
+        if fn is not None:
+            self.ledger.calls.append(ActivityCall(
+                name=work.name, input=run.input, attempt=work.attempt,
+                instance_id=work.instance_id, task_id=work.task_id, at=self.now,
+                result=run.result, error=run.error, mocked=run.mocked))
+        return stub.reply
+
+    def completion_event(self, work: ActivityWork, outcome: Any) -> Event:
+        reply: pb.ActivityResponse = outcome
+        if reply.HasField("failureDetails") and reply.failureDetails.errorMessage:
+            event = pb.HistoryEvent(eventId=-1, taskFailed=pb.TaskFailedEvent(
+                taskScheduledId=work.task_id, failureDetails=reply.failureDetails))
+        else:
+            event = pb.HistoryEvent(eventId=-1, taskCompleted=pb.TaskCompletedEvent(
+                taskScheduledId=work.task_id,
+                result=reply.result if reply.HasField("result") else None))
+        return to_event(event, self.now)
+
+    # -- entities --
+
+    def _entity_step(self, record: EntityRecord) -> None:
+        entity_id = f"@{record.name}@{record.key}"
+        if self.in_flight.is_busy(entity_id):
+            return      # a running batch holds it; its commit puts the entity back in line
+        requests = [record.queue.popleft()
+                    for _ in range(min(self.settings.entity_batch_size, len(record.queue)))]
+        point = (record.name, entity_id, f"batch {record.batches}")
+        if self._crash("dequeue", *point):
+            self._requeue_batch(record, requests)
+            return
+        request = pb.EntityRequest(
+            instanceId=entity_id,
+            entityState=None if record.state is None else wrappers_pb2.StringValue(value=record.state),
+            operationRequests=[_operation_event(entity_id, r) for r in requests])
+        stub = CaptureStub()
+        registered = self.index.find(ENTITY, record.name)
+        entity = registered.user_function if registered is not None else None
+        with metering() as model_time, sleeps_charged(app_modules(entity) if entity else []):
+            self._sdk(ENTITY, record.name)._execute_entity_batch(request, stub, str(record.batches))
+        self.ledger.entity_operations.update(f"{record.name}.{r.operation}" for r in requests)
+        reply: pb.EntityBatchResult = stub.reply
+        self._complete(model_time.seconds, ("entity", *point), _BatchLabel(reply),
+                       commit=lambda: self._commit_entity(record, requests, reply, point),
+                       abandon=lambda: self._requeue_batch(record, requests), busy=entity_id)
+
+    def _commit_entity(self, record: EntityRecord, requests: list[EntityRequest],
+                       reply: pb.EntityBatchResult, point: tuple[str, str, str]) -> None:
+        entity_id = point[1]
+        if self._crash("entity", *point):
+            self._requeue_batch(record, requests)
+            return
+        record.state = reply.entityState.value if reply.HasField("entityState") else None
+        record.exists = record.state is not None
+        record.last_modified_time = self.now
+        record.batches += 1
+        if record.queue and entity_id not in self.hub.entities_ready:
+            self.hub.entities_ready.append(entity_id)
+        for info, result in zip(reply.operationInfos, reply.results):
+            destination = info.responseDestination
+            if not destination.instanceId:
+                continue
+            if result.HasField("success"):
+                event = pb.HistoryEvent(eventId=-1, entityOperationCompleted=(
+                    pb.EntityOperationCompletedEvent(
+                        requestId=info.requestId,
+                        output=result.success.result if result.success.HasField("result") else None)))
+            else:
+                event = pb.HistoryEvent(eventId=-1, entityOperationFailed=pb.EntityOperationFailedEvent(
+                    requestId=info.requestId, failureDetails=result.failure.failureDetails))
+            self.hub.deliver(destination.instanceId, to_event(event, self.now),
+                             destination.executionId.value or None)
+        for action in reply.actions:
+            self._entity_action(entity_id, action)
+        self._crash("after-commit", *point)
+
+    def _entity_action(self, entity_id: str, action: pb.OperationAction) -> None:
+        if action.HasField("sendSignal"):
+            signal = action.sendSignal
+            if signal.HasField("scheduledTime"):
+                raise NotImplementedError(
+                    f"entity {entity_id!r} signals {signal.instanceId!r} with a scheduled time, "
+                    "which dafx does not simulate yet")
+            self.send_to_entity(signal.instanceId, EntityRequest(
+                operation=signal.name, input=signal.input.value if signal.HasField("input") else None,
+                is_signal=True, request_id=self.new_execution_id(f"{entity_id}/signal")))
+        elif action.HasField("startNewOrchestration"):
+            start = action.startNewOrchestration
+            instance_id = start.instanceId or self.new_execution_id(f"{entity_id}/start")
+            existing = self.hub.instances.get(instance_id)
+            if existing is None or existing.is_terminal:
+                self.create_instance(instance_id, start.name,
+                                     start.input.value if start.HasField("input") else None, None)
+
+
+@dataclass(frozen=True)
+class _BatchLabel:
+    """A batch result as sweeps tell parked work apart: its state and results, in text."""
+
+    reply: pb.EntityBatchResult
+
+    def __repr__(self) -> str:
+        return repr((self.reply.entityState.value,
+                     [r.SerializeToString(deterministic=True) for r in self.reply.results]))
+
+
+def _operation_event(entity_id: str, request: EntityRequest) -> pb.HistoryEvent:
+    """The V2 work item's ``operationRequests`` entry for one queued operation."""
+    value = None if request.input is None else wrappers_pb2.StringValue(value=request.input)
+    target = wrappers_pb2.StringValue(value=entity_id)
+    if request.is_signal:
+        return pb.HistoryEvent(eventId=-1, entityOperationSignaled=pb.EntityOperationSignaledEvent(
+            requestId=request.request_id, operation=request.operation, input=value,
+            targetInstanceId=target))
+    return pb.HistoryEvent(eventId=-1, entityOperationCalled=pb.EntityOperationCalledEvent(
+        requestId=request.request_id, operation=request.operation, input=value,
+        parentInstanceId=wrappers_pb2.StringValue(value=request.parent_instance_id or ""),
+        parentExecutionId=wrappers_pb2.StringValue(value=request.parent_execution_id or ""),
+        targetInstanceId=target))

@@ -1,0 +1,314 @@
+"""The Simulator for durabletask workers: the same API, the Durable Task SDK doing the work.
+
+``Simulator(worker)`` returns a :class:`DurableTaskSimulator` when handed a
+``TaskHubGrpcWorker`` (or a ``DurableTaskSchedulerWorker``, or an Agent
+Framework ``DurableAIAgentWorker``). Everything a Functions simulation offers
+works the same way: the task hub, the virtual clock, crash plans and sweeps,
+exploration, fault sweeps, agent sessions, timelines and reports. What differs
+is the wire: payloads are encoded with the worker's data converter, the
+sidecar's rules decide ids and refusals, and :attr:`client` is a real
+``TaskHubGrpcClient`` whose calls this simulator answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+from durabletask.client import AsyncTaskHubGrpcClient, TaskHubGrpcClient
+from durabletask.entities import EntityInstanceId
+from durabletask.internal import orchestrator_service_pb2 as pb
+from durabletask.serialization import JsonDataConverter
+
+from ..agents.sessions import AgentSession, agent_of, read_session, session_key
+from ..core.clock import VirtualClock
+from ..core.errors import DafxError, InstanceStateError, WaitTimeoutError
+from ..core.history import EventType, new_event
+from ..core.hub import Instance
+from ..core.messages import EntityRequest
+from ..core.payloads import decode_input, decode_json, decode_state, short_repr
+from ..simulator import EntityStatus, InstanceStatus, Simulator, _driving
+from .dispatch import CaptureStub, DtWorker
+from .events import to_proto
+from .registry import ENTITY, ORCHESTRATOR, WorkerIndex, is_worker
+from .stub import AsyncDirectStub, DirectStub
+
+__all__ = ["DurableTaskSimulator"]
+
+
+class DurableTaskSimulator(Simulator):
+    """Run a durabletask worker's registered code in memory, on a virtual clock.
+
+    Build it with ``Simulator(worker)``; see :class:`~dafx_testing.Simulator`
+    for the options and the API.
+
+    Example::
+
+        worker = TaskHubGrpcWorker()
+        worker.add_orchestrator(greeting)
+        worker.add_activity(say_hello)
+        sim = Simulator(worker)
+        iid = sim.start_new("greeting", "Tokyo")
+        assert sim.wait_for_completion(iid).output == "Hello, Tokyo!"
+    """
+
+    _worker_type = DtWorker
+    _worker: DtWorker
+    index: WorkerIndex  # type: ignore[assignment]
+
+    @classmethod
+    def accepts(cls, app: Any) -> bool:
+        return isinstance(app, WorkerIndex) or is_worker(app)
+
+    @staticmethod
+    def _index(app: Any) -> Any:
+        return WorkerIndex.of(app)
+
+    @property
+    def workers(self) -> list[Any]:
+        """The ``TaskHubGrpcWorker``s whose registrations run here (or ran, if stopped)."""
+        return list(self.index.workers)
+
+    def _encode(self, value: Any) -> str | None:
+        """A payload as a worker's data converter writes it (None stays absent)."""
+        if value is None:
+            return None
+        workers = self.index.workers
+        return (workers[0]._data_converter.serialize(value) if workers
+                else JsonDataConverter().serialize(value))
+
+    # -- clients --
+
+    @functools.cached_property
+    def client(self) -> TaskHubGrpcClient:  # type: ignore[override]
+        """A real ``TaskHubGrpcClient`` whose sidecar calls this simulator answers.
+
+        Waits (``wait_for_orchestration_completion``...) run the simulation in
+        virtual time up to their timeout; everything else reads what is
+        committed now, or enqueues, as against a real sidecar.
+        """
+        return bind_client(TaskHubGrpcClient(), self)
+
+    @functools.cached_property
+    def async_client(self) -> AsyncTaskHubGrpcClient:
+        """The same as :attr:`client`, for ``AsyncTaskHubGrpcClient`` code."""
+        return bind_client(AsyncTaskHubGrpcClient(), self)
+
+    @property
+    def http(self) -> Any:
+        raise DafxError("a durabletask worker has no HTTP surface (sim.http is for Functions "
+                        "apps); use sim.client, a real TaskHubGrpcClient served by this simulator")
+
+    # -- starting and steering instances --
+
+    @_driving
+    def start_new(self, name: str, input: Any = None, instance_id: str | None = None) -> str:
+        """Schedule a new orchestration instance of a registered orchestrator; returns its id."""
+        info = self.index.get(ORCHESTRATOR, name)
+        instance_id = instance_id or self._new_id()
+        if instance_id in self.hub.instances:
+            raise InstanceStateError(
+                f"instance {instance_id!r} already exists ({self.hub.instances[instance_id].runtime_status})"
+                f": the sidecar refuses the start with ALREADY_EXISTS \"Orchestration instance "
+                f"'{instance_id}' already exists\"; use another instance_id or purge it first")
+        self._worker.create_instance(instance_id, info.name, self._encode(input), parent=None)
+        return instance_id
+
+    @_driving
+    def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
+        """Send an external event (as ``raise_orchestration_event``)."""
+        instance = self._require_running(instance_id, "raise an event to")
+        self.hub.deliver(instance.instance_id, new_event(
+            EventType.EventRaised, self.now, Name=name, Input=self._encode(data)))
+
+    @_driving
+    def terminate(self, instance_id: str, reason: Any = None) -> None:
+        """Terminate an instance (``reason`` becomes its output, as ``terminate_orchestration``)."""
+        self._send_if_running(instance_id, EventType.ExecutionTerminated, self._encode(reason))
+
+    @_driving
+    def suspend(self, instance_id: str, reason: str | None = None) -> None:
+        self._send_if_running(instance_id, EventType.ExecutionSuspended, reason)
+
+    @_driving
+    def resume(self, instance_id: str, reason: str | None = None) -> None:
+        self._send_if_running(instance_id, EventType.ExecutionResumed, reason)
+
+    def _send_if_running(self, instance_id: str, kind: EventType, payload: str | None) -> None:
+        instance = self.hub.get(instance_id)
+        if not instance.is_terminal:
+            self.hub.deliver(instance_id, new_event(kind, self.now, Input=payload))
+
+    def rewind(self, instance_id: str, reason: str | None = None) -> None:
+        raise DafxError("rewinding a durabletask instance is not simulated yet")
+
+    def load_history(self, source: Any, instance_id: str | None = None) -> str:
+        raise DafxError("loading a saved history into a durabletask simulation is not supported "
+                        "yet; replay it with check_replay after running the scenario")
+
+    # -- entities and agents --
+
+    @_driving
+    def signal_entity(self, entity: Any, operation: str, input: Any = None) -> None:
+        """Queue a one-way operation for an entity (as the client's ``signal_entity``)."""
+        self._worker.send_to_entity(_entity_id(entity), EntityRequest(
+            operation=operation, input=self._encode(input), is_signal=True,
+            request_id=self._new_uuid()))
+
+    def get_entity(self, entity: Any) -> EntityStatus | None:
+        record = self.hub.entities.get(_entity_id(entity))
+        if record is None:
+            return None
+        return EntityStatus(name=record.name, key=record.key, exists=record.exists,
+                            state=decode_state(record.state), raw_state=record.state,
+                            last_modified_time=record.last_modified_time,
+                            pending_operations=len(record.queue))
+
+    @property
+    def agents(self) -> list[str]:
+        """The durable agents the worker registers, as they were named."""
+        named = self.index.agent_names()
+        if named is not None:
+            return named
+        return [name for info in self.index.functions if info.kind == ENTITY
+                if (name := agent_of(info.name)) is not None]
+
+    def agent_session(self, agent: str, session_id: str) -> AgentSession:
+        """The conversation stored for one session of ``agent`` (names fold case)."""
+        entity = self._agent_entity(agent).name
+        key = session_key(session_id)
+        record = self.hub.entities.get(f"@{entity}@{key}")
+        raw = record.state if record is not None and record.exists else None
+        return read_session(self._agent_name(agent), key, raw)
+
+    def agent_sessions(self, agent: str) -> list[AgentSession]:
+        entity = self._agent_entity(agent).name
+        return [self.agent_session(agent, record.key) for record in self.hub.entities.values()
+                if record.name == entity and record.exists]
+
+    def _agent_name(self, agent: str) -> str:
+        return next((name for name in self.agents if name.lower() == agent.lower()), agent)
+
+    # -- observing --
+
+    def get_status(self, instance_id: str) -> InstanceStatus:
+        """The instance's status; a failed one's output is its failure, ``Type: message``."""
+        instance = self.hub.get(instance_id)
+        return InstanceStatus(
+            instance_id=instance.instance_id, name=instance.name,
+            runtime_status=instance.runtime_status, input=decode_input(instance.input),
+            output=(_failure_text(instance) if instance.runtime_status == "Failed"
+                    else decode_json(instance.output)),
+            custom_status=decode_json(instance.custom_status),
+            created_time=instance.created_time, last_updated_time=instance.last_updated_time,
+            history=[dict(event) for event in instance.history],
+            waiting_for=list(instance.waiting_for))
+
+    # -- doing work --
+
+    @contextlib.contextmanager
+    def host_code(self) -> Iterator[None]:
+        self._hosting = getattr(self, "_hosting", 0) + 1
+        try:
+            with super().host_code():
+                yield
+        finally:
+            self._hosting -= 1
+
+    @property
+    def hosting(self) -> bool:
+        """Whether the simulator is doing work now (its host code is running)."""
+        return getattr(self, "_hosting", 0) > 0
+
+    def nothing_unfinished(self) -> bool:
+        """No instance unfinished, no message queued, nothing in flight: waiting changes nothing."""
+        hub = self.hub
+        return (not any(not i.is_terminal for i in hub.instances.values())
+                and not hub.activities and not hub.ready and not hub.entities_ready
+                and self._worker.next_due() is None)
+
+    def wait_until(self, instance_id: str, done: Callable[[Instance], bool],
+                   timeout: timedelta) -> None:
+        """Run in virtual time until ``done(instance)``; a client's wait, which time passes for.
+
+        Raises:
+            WaitTimeoutError: ``timeout`` of virtual time passed first (the clock
+                is then at the deadline, as after a real wait).
+        """
+        deadline = self.now + timeout
+        self.driving_calls += 1
+        with self.host_code():
+            while True:
+                self.run_until_idle()
+                instance = self.hub.get(instance_id)
+                if done(instance):
+                    return
+                next_due = self._worker.next_due()
+                if next_due is None or next_due > deadline:
+                    message = self._stuck_message(instance, deadline)
+                    self.clock.move_to(deadline)
+                    self.run_until_idle()
+                    raise WaitTimeoutError(message)
+                self.clock.move_to(max(next_due, self.now))
+
+    def check_replay(self, instance_id: str) -> None:
+        """Run the instance's last episode again through the worker and check nothing changes.
+
+        The worker gets the same request (the history before that episode, and
+        the events it received); its actions and custom status must equal what
+        it answered the first time.
+        """
+        instance = self.hub.get(instance_id)
+        previous = self._worker.last_state.get(instance_id)
+        if previous is None:
+            return
+        history = instance.history
+        start = max(i for i, e in enumerate(history) if e["EventType"] == EventType.OrchestratorStarted)
+        received = history[start:start + previous["received"]]
+        request = pb.OrchestratorRequest(
+            instanceId=instance_id, pastEvents=[to_proto(e) for e in history[:start]],
+            newEvents=[to_proto(e) for e in received])
+        request.executionId.value = instance.execution_id
+        stub = CaptureStub()
+        with VirtualClock(self.now).bound():
+            worker = self.index.worker_for(ORCHESTRATOR, instance.name) or self.index.workers[0]
+            worker._execute_orchestrator(request, stub, "check_replay")
+        actions = [a.SerializeToString(deterministic=True) for a in stub.reply.actions]
+        for key, now in (("actions", actions), ("customStatus", stub.reply.customStatus.value)):
+            if now != previous[key]:
+                raise AssertionError(f"replaying instance {instance_id!r} gave different {key}:\n"
+                                     f"  last episode: {previous[key]!r}\n  replay:       {now!r}")
+
+
+def bind_client(client: Any, sim: DurableTaskSimulator) -> Any:
+    """Point a durabletask client (sync or async) at ``sim`` instead of a sidecar."""
+    client._stub = AsyncDirectStub(sim) if isinstance(client, AsyncTaskHubGrpcClient) else DirectStub(sim)
+    return client
+
+
+def _entity_id(entity: Any) -> str:
+    """``@name@key`` (name lowercased, as ``EntityInstanceId`` does) for any entity reference."""
+    if isinstance(entity, EntityInstanceId):
+        return str(entity)
+    if isinstance(entity, tuple) and len(entity) == 2:
+        return str(EntityInstanceId(str(entity[0]), str(entity[1])))
+    if isinstance(entity, str):
+        try:
+            return str(EntityInstanceId.parse(entity))
+        except ValueError:
+            pass
+    raise DafxError(f"cannot use {short_repr(entity)} as an entity id; pass '@name@key', "
+                    "(name, key) or an EntityInstanceId")
+
+
+def _failure_text(instance: Instance) -> str | None:
+    completion = next((e for e in reversed(instance.history)
+                       if e["EventType"] == EventType.ExecutionCompleted), None)
+    if completion is None:
+        return instance.output
+    details = completion.get("FailureDetails") or {}
+    return completion.get("Reason") or json.dumps(details) or None

@@ -1,0 +1,106 @@
+"""A durabletask worker with one orchestration per feature the durabletask host simulates."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from durabletask import entities, task
+from durabletask.worker import TaskHubGrpcWorker
+
+SENT: list[str] = []          # what send_email "sent": a side effect crash sweeps can count
+
+
+def greet(ctx: task.ActivityContext, name: str) -> str:
+    return f"Hello, {name}!"
+
+
+def send_email(ctx: task.ActivityContext, to: str) -> str:
+    SENT.append(to)
+    return f"sent to {to}"
+
+
+def explode(ctx: task.ActivityContext, _: Any) -> None:
+    raise ValueError("the activity exploded")
+
+
+def chain(ctx: task.OrchestrationContext, names: list[str]):
+    greetings = []
+    for name in names:
+        greetings.append((yield ctx.call_activity(greet, input=name)))
+    return greetings
+
+
+def fan_out(ctx: task.OrchestrationContext, count: int):
+    results = yield task.when_all([ctx.call_activity(greet, input=str(i)) for i in range(count)])
+    return len(results)
+
+
+def approval(ctx: task.OrchestrationContext, hours: int):
+    """Wait for a decision, or time out after ``hours`` (the human-in-the-loop race)."""
+    ctx.set_custom_status("waiting")
+    decision = ctx.wait_for_external_event("decision")
+    timeout = ctx.create_timer(timedelta(hours=hours))
+    winner = yield task.when_any([decision, timeout])
+    if winner is timeout:
+        return "timed out"
+    yield ctx.call_activity(send_email, input="boss@example.com")
+    return f"decided: {decision.get_result()}"
+
+
+def parent(ctx: task.OrchestrationContext, names: list[str]):
+    child = yield ctx.call_sub_orchestrator(chain, input=names)
+    return {"child": child}
+
+
+def failing_parent(ctx: task.OrchestrationContext, _: Any):
+    yield ctx.call_sub_orchestrator(failing, input=None)
+
+
+def failing(ctx: task.OrchestrationContext, _: Any):
+    yield ctx.call_activity(explode, input=None)
+
+
+def counter(ctx: entities.EntityContext, value: Any) -> Any:
+    state = ctx.get_state(int, 0)
+    if ctx.operation == "add":
+        state += value
+        ctx.set_state(state)
+    return state
+
+
+def counting(ctx: task.OrchestrationContext, amounts: list[int]):
+    target = entities.EntityInstanceId("counter", "c1")
+    for amount in amounts:
+        ctx.signal_entity(target, "add", input=amount)
+    total = yield ctx.call_entity(target, "get")
+    return total
+
+
+def looping(ctx: task.OrchestrationContext, n: int):
+    if n < 3:
+        yield ctx.create_timer(timedelta(minutes=1))
+        ctx.continue_as_new(n + 1)
+        return None
+    return n
+
+
+FLIP = {"on": False}          # flipped by a test: the orchestrator changes under a history
+
+
+def fickle(ctx: task.OrchestrationContext, _: Any):
+    first = "explode" if FLIP["on"] else "greet"
+    yield ctx.call_activity(first, input="x")
+    yield ctx.wait_for_external_event("go")
+    return "done"
+
+
+def build_worker() -> TaskHubGrpcWorker:
+    worker = TaskHubGrpcWorker()
+    for orchestrator in (chain, fan_out, approval, parent, failing_parent, failing, counting,
+                         looping, fickle):
+        worker.add_orchestrator(orchestrator)
+    for activity in (greet, send_email, explode):
+        worker.add_activity(activity)
+    worker.add_entity(counter)
+    return worker

@@ -1,0 +1,244 @@
+"""The durabletask host: a TaskHubGrpcWorker's real code, driven in memory on a virtual clock.
+
+The worker under test is ``tests/apps/dt_app.py``. What the simulated sidecar records is
+checked against ``durabletask/testing/in_memory_backend.py`` (durabletask 1.12.0), the
+SDK's own reference backend, and against the SDK's executor (``durabletask/worker.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+import grpc
+import pytest
+from durabletask import client as dt_client
+from durabletask.worker import TaskHubGrpcWorker
+
+from dafx_testing import NonDeterminismError, Simulator, WaitTimeoutError
+from dafx_testing.core.errors import InstanceStateError, UnknownFunctionError
+from dafx_testing.core.history import EventType
+from dafx_testing.core.timeline import timeline
+from dafx_testing.durabletask.attach import attach
+from dafx_testing.durabletask.events import to_event, to_proto
+from dafx_testing.durabletask.simulator import DurableTaskSimulator
+from tests.apps import dt_app
+
+
+@pytest.fixture(autouse=True)
+def _quiet_sdk_logs():
+    logging.disable(logging.INFO)       # the SDK logs every episode at INFO
+    yield
+    logging.disable(logging.NOTSET)
+    dt_app.SENT.clear()
+    dt_app.FLIP["on"] = False
+
+
+@pytest.fixture
+def sim() -> DurableTaskSimulator:
+    built = Simulator(dt_app.build_worker())
+    assert isinstance(built, DurableTaskSimulator)
+    return built
+
+
+def kinds(history):
+    return [EventType(e["EventType"]).name for e in history]
+
+
+def test_a_worker_gets_the_durabletask_simulator_and_runs_a_chain(sim):
+    iid = sim.start_new("chain", ["Ann", "Bo"])
+    status = sim.wait_for_completion(iid)
+    assert status.runtime_status == "Completed"
+    assert status.output == ["Hello, Ann!", "Hello, Bo!"]
+    # The in-memory backend's record of an episode: the dispatched events, the confirmations
+    # of the actions, then orchestratorCompleted (CompleteOrchestratorTask), executionCompleted last.
+    assert kinds(status.history) == [
+        "OrchestratorStarted", "ExecutionStarted", "TaskScheduled", "OrchestratorCompleted",
+        "OrchestratorStarted", "TaskCompleted", "TaskScheduled", "OrchestratorCompleted",
+        "OrchestratorStarted", "TaskCompleted", "OrchestratorCompleted", "ExecutionCompleted"]
+    assert "-> activity greet #1" in timeline(status.history)
+    assert [c.input for c in sim.activity_calls("greet")] == ["Ann", "Bo"]
+
+
+def test_history_events_convert_both_ways_without_loss(sim):
+    iid = sim.start_new("counting", [1, 2])
+    history = sim.wait_for_completion(iid).history
+    for event in history:
+        proto = to_proto(event)
+        assert to_event(proto) | {"IsPlayed": event["IsPlayed"]} == event
+
+
+def test_a_72_hour_timer_takes_no_real_time(sim):
+    iid = sim.start_new("approval", 72)
+    started = time.perf_counter()
+    status = sim.wait_for_completion(iid)
+    assert time.perf_counter() - started < 5      # generous: a real timer would take 72 h
+    assert status.output == "timed out"
+    assert sim.now - status.created_time == timedelta(hours=72)
+
+
+def test_the_human_in_the_loop_race_is_won_by_the_event(sim):
+    iid = sim.start_new("approval", 72)
+    sim.run_until_idle()
+    assert sim.get_status(iid).custom_status == "waiting"
+    sim.raise_event(iid, "decision", "approved")
+    assert sim.wait_for_completion(iid).output == "decided: approved"
+    assert dt_app.SENT == ["boss@example.com"]
+
+
+def test_sub_orchestrations_and_fan_out(sim):
+    assert sim.wait_for_completion(sim.start_new("parent", ["Cy"])).output == {"child": ["Hello, Cy!"]}
+    assert sim.wait_for_completion(sim.start_new("fan_out", 7)).output == 7
+
+
+def test_a_failure_travels_up_with_the_sdks_failure_details(sim):
+    status = sim.wait_for_completion(sim.start_new("failing_parent"))
+    assert status.runtime_status == "Failed"
+    assert status.output.startswith("durabletask.task.TaskFailedError: Sub-orchestration task #1")
+    assert "the activity exploded" in status.output
+    failed = sim.activity_calls("explode")[0]
+    assert isinstance(failed.error, ValueError)
+
+
+def test_entities_take_signals_and_calls(sim):
+    iid = sim.start_new("counting", [1, 2, 3])
+    assert sim.wait_for_completion(iid).output == 6
+    assert sim.entity_state(("Counter", "c1")) == 6      # entity names fold case, as the SDK's
+    sim.signal_entity("@counter@c1", "add", 4)
+    sim.run_until_idle()
+    assert sim.entity_state(("counter", "c1")) == 10
+    assert sim.entity_operations["counter.add"] == 4
+    assert "-> entity signal add on @counter@c1 #1 input=1" in timeline(sim.get_status(iid).history)
+
+
+def test_continue_as_new_starts_a_fresh_history(sim):
+    status = sim.wait_for_completion(sim.start_new("looping", 0))
+    assert status.output == 3
+    assert kinds(status.history)[:2] == ["OrchestratorStarted", "ExecutionStarted"]
+    assert "TimerCreated" not in kinds(status.history)
+
+
+def test_unknown_names_and_taken_ids_are_refused_with_the_registrations(sim):
+    with pytest.raises(UnknownFunctionError, match="'chain'"):
+        sim.start_new("chian")
+    iid = sim.start_new("approval", 1)
+    with pytest.raises(InstanceStateError, match="ALREADY_EXISTS"):
+        sim.start_new("approval", 1, instance_id=iid)
+
+
+def test_the_sdks_own_replay_check_becomes_dafx_non_determinism(sim):
+    iid = sim.start_new("fickle")
+    sim.run_until_idle()
+    dt_app.FLIP["on"] = True                     # the code changes under the history
+    sim.raise_event(iid, "go")
+    with pytest.raises(NonDeterminismError) as caught:
+        sim.run_until_idle()
+    error = caught.value
+    assert (error.sequence_number, error.expected, error.actual) == (
+        1, "call_activity 'greet'", "call_activity 'explode'")
+    assert "durabletask.task.NonDeterminismError: Failed to restore" in error.host_message
+    assert sim.get_status(iid).runtime_status == "Failed"     # as the SDK fails it
+
+
+def test_check_replay_runs_the_last_episode_again(sim):
+    iid = sim.start_new("fickle")
+    sim.run_until_idle()
+    sim.check_replay(iid)
+    dt_app.FLIP["on"] = True
+    with pytest.raises(AssertionError, match="different actions"):
+        sim.check_replay(iid)
+
+
+def test_the_client_is_a_real_taskhub_client_answered_by_the_simulator(sim):
+    client = sim.client
+    assert isinstance(client, dt_client.TaskHubGrpcClient)
+    iid = client.schedule_new_orchestration(dt_app.approval, input=2)
+    assert client.get_orchestration_state(iid).runtime_status == dt_client.OrchestrationStatus.PENDING
+    client.raise_orchestration_event(iid, "decision", data="ok")
+    state = client.wait_for_orchestration_completion(iid, timeout=60)
+    assert state.runtime_status == dt_client.OrchestrationStatus.COMPLETED
+    assert state.serialized_output == '"decided: ok"'
+    # The in-memory backend refuses a taken id with ALREADY_EXISTS (StartInstance).
+    with pytest.raises(grpc.RpcError) as refused:
+        client.schedule_new_orchestration("approval", instance_id=iid)
+    assert refused.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+def test_a_client_wait_that_runs_out_raises_the_sdks_timeout_and_says_why(sim):
+    client = sim.client
+    iid = client.schedule_new_orchestration("fickle")
+    with pytest.raises(TimeoutError, match="Timed-out waiting") as caught:
+        client.wait_for_orchestration_completion(iid, timeout=30)
+    assert "waiting for external event(s) 'go'" in str(caught.value.__context__)
+    assert sim.now - sim.get_status(iid).created_time == timedelta(seconds=30)
+
+
+def test_terminate_suspend_and_resume_through_the_client(sim):
+    client = sim.client
+    iid = client.schedule_new_orchestration("approval", input=10)
+    client.wait_for_orchestration_start(iid)
+    client.suspend_orchestration(iid)
+    sim.run_until_idle()
+    assert sim.get_status(iid).runtime_status == "Suspended"
+    client.resume_orchestration(iid)
+    client.terminate_orchestration(iid, output="enough")
+    state = client.wait_for_orchestration_completion(iid)
+    assert state.runtime_status == dt_client.OrchestrationStatus.TERMINATED
+    assert client.purge_orchestration(iid).deleted_instance_count == 1
+
+
+def test_a_crash_sweep_finds_the_email_sent_twice(sim):
+    def scenario(s):
+        dt_app.SENT.clear()
+        iid = s.start_new("approval", 5)
+        s.run_until_idle()
+        s.raise_event(iid, "decision", "yes")
+        s.wait_for_completion(iid)
+
+    report = sim.crash_sweep(scenario, effects=lambda: list(dt_app.SENT))
+    assert not report.ok
+    failing = {point.kind for failure in report.failures for point in failure.crashes}
+    assert failing == {"activity", "duplicate"}
+    assert "send_email ran 2 times" in report.explain()
+    # Without the effects snapshot, declaring the activity once= still catches the re-run.
+    assert not sim.crash_sweep(scenario, once=["send_email"]).ok
+
+
+def test_attach_serves_an_unmodified_program_in_virtual_time():
+    def program():                                # what a sample's main() does
+        worker = TaskHubGrpcWorker(host_address="localhost:4001")
+        worker.add_orchestrator(dt_app.approval)
+        worker.add_activity(dt_app.send_email)
+        with worker:
+            worker.start()
+            client = dt_client.TaskHubGrpcClient(host_address="localhost:4001")
+            iid = client.schedule_new_orchestration(dt_app.approval, input=48)
+            while client.get_orchestration_state(iid).runtime_status.name != "COMPLETED":
+                time.sleep(3600)                  # an hour per poll: virtual
+            return iid
+
+    started = time.perf_counter()
+    with attach() as sim:
+        iid = program()
+    assert time.perf_counter() - started < 10
+    assert sim.get_status(iid).output == "timed out"
+    assert timedelta(hours=48) <= sim.now - sim.get_status(iid).created_time <= timedelta(hours=49)
+    assert not sim.index.running                  # the program stopped its worker
+
+
+def test_attach_ends_a_workers_idle_loop_as_ctrl_c_would():
+    worker = TaskHubGrpcWorker()
+    with attach() as sim, pytest.raises(KeyboardInterrupt):
+        worker.start()
+        while True:
+            time.sleep(1)
+    assert sim.now == sim.clock.now
+
+
+def test_a_wait_with_no_worker_attached_says_so():
+    with attach() as sim:
+        client = dt_client.TaskHubGrpcClient()
+        iid = client.schedule_new_orchestration("chain", input=[])
+        with pytest.raises(WaitTimeoutError, match="no durabletask worker is attached"):
+            sim.wait_for_completion(iid, timeout=timedelta(minutes=1))
