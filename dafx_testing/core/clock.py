@@ -3,9 +3,11 @@
 Orchestrators see time only through ``OrchestratorStarted`` timestamps, which the
 simulator takes from this clock; timers fire when the clock reaches them. While
 the simulator does work, :meth:`VirtualClock.bound` also points
-``datetime.now()``/``time.time()`` at the virtual time (through freezegun), so
-activity code that reads the wall clock sees the same instant the orchestration
-does. Nothing else in dafx-testing reads the real clock.
+``datetime.now()``/``time.time()`` at the virtual time (freezegun's fakes, patched in
+by :mod:`dafx_testing.core.time_patch` at a cost that does not grow with the loaded
+modules), so activity code that reads the wall clock sees the same instant the
+orchestration does. Outside a bound block the wall clock is the real one. Nothing
+else in dafx-testing reads the real clock.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import contextlib
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
-import freezegun
+from .time_patch import Frozen, freeze, unfreeze
 
 DEFAULT_START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 """The instant every simulation starts at unless told otherwise."""
@@ -43,8 +45,7 @@ class VirtualClock:
 
     def __init__(self, start: datetime | str | None = None) -> None:
         self._now = to_utc(start) if start is not None else DEFAULT_START
-        self._frozen: (freezegun.api.FrozenDateTimeFactory | freezegun.api.TickingDateTimeFactory
-                       | freezegun.api.StepTickTimeFactory | None) = None
+        self._frozen: Frozen | None = None
         self._depth = 0
 
     @property
@@ -91,22 +92,24 @@ class VirtualClock:
     def bound(self) -> Iterator[None]:
         """Make ``datetime.now()``/``time.time()`` return virtual time inside the block.
 
-        Re-entrant: nested blocks share one freezegun patch, which is started
-        once per outermost block because starting it scans every loaded module.
-        asyncio keeps real time (``real_asyncio=True``) so async activities and
-        HTTP handlers still run their event loops.
+        Re-entrant: nested blocks share one binding. Binding costs the same
+        however many modules are loaded (see :mod:`dafx_testing.core.time_patch`):
+        only modules imported since the last binding are read. Blocks of
+        other clocks (and ``freezegun.freeze_time``) nest with it: the
+        innermost open one is what the wall clock reads. asyncio keeps real
+        time so async activities and HTTP handlers still run their event loops.
         """
         if self._depth == 0:
-            self._patch = freezegun.freeze_time(self._now, real_asyncio=True)
-            self._frozen = self._patch.start()
+            self._frozen = freeze(self._now)
         self._depth += 1
         try:
             yield
         finally:
             self._depth -= 1
             if self._depth == 0:
-                self._patch.stop()
-                self._frozen = None
+                frozen, self._frozen = self._frozen, None
+                if frozen is not None:
+                    unfreeze(frozen)
 
 
 class WorkTime:
