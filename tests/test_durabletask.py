@@ -17,6 +17,7 @@ from durabletask import client as dt_client
 from durabletask.worker import TaskHubGrpcWorker
 
 from dafx_testing import NonDeterminismError, Simulator, WaitTimeoutError
+from dafx_testing.core.clock import DEFAULT_START as START
 from dafx_testing.core.errors import InstanceStateError, UnknownFunctionError
 from dafx_testing.core.history import EventType
 from dafx_testing.core.timeline import timeline
@@ -229,11 +230,25 @@ def test_attach_serves_an_unmodified_program_in_virtual_time():
 
 def test_attach_ends_a_workers_idle_loop_as_ctrl_c_would():
     worker = TaskHubGrpcWorker()
-    with attach() as sim, pytest.raises(KeyboardInterrupt):
+    with attach(idle_limit=timedelta(minutes=10)) as sim, pytest.raises(KeyboardInterrupt,
+                                                                        match="idle_limit"):
         worker.start()
         while True:
             time.sleep(1)
-    assert sim.now == sim.clock.now
+    assert sim.now - START == timedelta(minutes=10)
+
+
+def test_a_bounded_poll_with_nothing_unfinished_gives_up_as_on_a_host():
+    with attach() as sim:
+        TaskHubGrpcWorker().start()
+        for _ in range(300):                  # a reader that polls 300 s, then gives up
+            time.sleep(1)
+    assert sim.now - START == timedelta(seconds=300)
+
+
+def test_a_failed_instance_shows_its_failure_in_the_timeline(sim):
+    status = sim.wait_for_completion(sim.start_new("failing"))
+    assert "FAILED #-1 durabletask.task.TaskFailedError: " in timeline(status.history)
 
 
 def test_a_wait_with_no_worker_attached_says_so():
@@ -242,3 +257,30 @@ def test_a_wait_with_no_worker_attached_says_so():
         iid = client.schedule_new_orchestration("chain", input=[])
         with pytest.raises(WaitTimeoutError, match="no durabletask worker is attached"):
             sim.wait_for_completion(iid, timeout=timedelta(minutes=1))
+
+
+def test_the_guard_names_the_users_line_and_never_the_sdks():
+    from dafx_testing import NonDeterministicCallError
+
+    sim = Simulator(dt_app.nondeterministic_worker())
+    sim.start_new("by_clock")
+    with pytest.raises(NonDeterministicCallError, match=r"datetime.now\(\) at .*dt_app.py"):
+        sim.run_until_idle()
+    # The worker reads the clock itself (time.time_ns for its spans, worker.py): never reported.
+    clean = Simulator(dt_app.build_worker())
+    assert clean.wait_for_completion(clean.start_new("chain", ["x"])).runtime_status == "Completed"
+
+
+def test_the_perturbed_replay_catches_an_input_the_sdk_never_compares():
+    from dafx_testing import PerturbedReplayError
+
+    sim = Simulator(dt_app.nondeterministic_worker(), guard="off")
+    iid = sim.start_new("lucky_input")
+    with pytest.raises(PerturbedReplayError) as caught:
+        sim.run_until_idle()
+    error = caught.value
+    assert error.sequence_number == 1
+    assert "scheduleTask" in error.expected and "greet" in error.expected
+    assert error.expected != error.actual
+    assert any("random.randint" in cause for cause in error.exposed_by)
+    assert sim.get_status(iid).runtime_status == "Running"     # nothing has failed yet

@@ -32,7 +32,7 @@ ALLOWED = {
     "reports": {"core", "functions", "agents", "checks"},
     "simulator": {"core", "functions", "agents", "checks", "llm"},
     # the durabletask host: its engine is the Functions one, its simulator extends the facade
-    "durabletask": {"core", "functions", "agents", "simulator"},
+    "durabletask": {"core", "functions", "agents", "checks", "simulator"},
     "cli": {"core", "functions", "agents", "checks", "reports", "simulator"},
     "pytest_plugin": {"core", "functions", "agents", "checks", "reports", "simulator", "llm"},
     "__init__": {"core", "functions", "agents", "checks", "simulator", "durabletask"},

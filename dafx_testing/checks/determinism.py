@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from ..core.errors import DafxWarning, NonDeterminismError, PerturbedReplayError
 from ..core.history import Event, EventType, new_event, parse_timestamp
@@ -77,6 +77,8 @@ PERTURBED_ENVIRONMENT_VALUE = "dafx-perturbed"
 """What an unset environment variable reads as during a perturbed replay."""
 
 EpisodeCheck = Callable[[Callable[..., Any], Episode], NonDeterminismError | None]
+
+T = TypeVar("T")
 
 _ACTIVE = {CLOCK, ENVIRONMENT, RANDOM}                 # changed on purpose
 _NATURAL = {RANDOM, UUID, ENTROPY, FILE, NETWORK, SLEEP, ASYNCIO, THREAD}   # differ anyway
@@ -227,8 +229,23 @@ class PerturbedReplay:
 
     # -- replays --
 
+    def perturbed(self, replay: Callable[[], T]) -> tuple[T, list[str]]:
+        """Run ``replay`` (any host's replay of an episode) in the perturbed world.
+
+        Returns what it returned and the perturbations it read, one line each
+        (``"another wall-clock time (...): datetime.now() at app.py:12"``): the
+        durabletask host compares its worker's answers with this.
+        """
+        reads: list[Call] = []
+        result = self._run(replay, reads, perturbed=True)
+        return result, _describe_reads(reads, _ACTIVE | _NATURAL, self.clock_shift)
+
     def _replay(self, handle: Callable[..., Any], body: str, reads: list[Call],
                 perturbed: bool, sites: list[CallSite | None] | None = None) -> dict[str, Any]:
+        return self._run(lambda: call_handle(handle, body), reads, perturbed, sites)
+
+    def _run(self, replay: Callable[[], T], reads: list[Call], perturbed: bool,
+             sites: list[CallSite | None] | None = None) -> T:
         def hook(call: Call) -> Outcome:
             reads.append(call)
             if perturbed and call.api.kind == CLOCK:
@@ -244,7 +261,7 @@ class PerturbedReplay:
         try:
             with warnings.catch_warnings(), intercepted(hook), recording:
                 warnings.simplefilter("ignore")   # the first run already warned
-                return call_handle(handle, body)
+                return replay()
         finally:
             random.setstate(saved)
 

@@ -98,7 +98,10 @@ def _describe(event: Event, names: dict[Any, str]) -> str:
         return f"<- entity {names.get(event.get('RequestId'), '?')} FAILED: {preview(event.get('Reason'))}"
     if kind == EventType.ExecutionCompleted:
         status = OrchestrationStatus(event.get("OrchestrationStatus", 1)).name
-        return f"{status.upper()} #{event['EventId']} {preview(event.get('Result'))}"
+        shown = event.get("Result")
+        if shown is None and event.get("Reason"):   # a durabletask failure: its failure details
+            shown = event["Reason"]
+        return f"{status.upper()} #{event['EventId']} {preview(shown)}"
     if kind == EventType.ExecutionTerminated:
         return f"terminate requested: {preview(event.get('Input'))}"
     if kind in (EventType.ExecutionSuspended, EventType.ExecutionResumed):

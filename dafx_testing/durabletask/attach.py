@@ -15,10 +15,11 @@ were given:
   up are the same on every run.
 
 Waits and sleeps are the only calls that run the simulation; status reads return
-what is committed now, as a real sidecar would. A sleep on the driving thread
-while nothing at all is unfinished (no instance running, no work queued) is a
-worker's idle loop (``while True: await asyncio.sleep(1)``), which would never
-end: it is interrupted with ``KeyboardInterrupt``, as Ctrl+C ends such a worker.
+what is committed now, as a real sidecar would. Sleeping on while nothing at all
+is unfinished (no instance running, no work queued, no timer) for ``idle_limit``
+of virtual time is a worker's idle loop (``while True: await asyncio.sleep(1)``),
+which would never end: it is interrupted with ``KeyboardInterrupt``, as Ctrl+C
+ends such a worker. A bounded poll that gives up sooner ends as it would on a host.
 
 Everything is undone on exit; the simulator stays readable afterwards.
 """
@@ -46,11 +47,14 @@ __all__ = ["attach"]
 
 
 @contextlib.contextmanager
-def attach(seed: int = 0, **options: Any) -> Iterator[DurableTaskSimulator]:
+def attach(seed: int = 0, idle_limit: timedelta = timedelta(hours=1),
+           **options: Any) -> Iterator[DurableTaskSimulator]:
     """Serve every durabletask worker and client in this process from one simulator.
 
     Args:
         seed: seeds the simulation and the ids clients make up.
+        idle_limit: how long the program may sleep with nothing unfinished before
+            its idle loop is interrupted (``KeyboardInterrupt``, as Ctrl+C).
         options: any other :class:`~dafx_testing.Simulator` option.
 
     Example::
@@ -63,16 +67,18 @@ def attach(seed: int = 0, **options: Any) -> Iterator[DurableTaskSimulator]:
 
     sim = Simulator(WorkerIndex(), seed=seed, **options)
     assert isinstance(sim, DurableTaskSimulator)
-    with _Attachment(sim).applied():
+    with _Attachment(sim, idle_limit).applied():
         yield sim
 
 
 class _Attachment:
     """The patches :func:`attach` applies, each undone on exit."""
 
-    def __init__(self, sim: DurableTaskSimulator) -> None:
+    def __init__(self, sim: DurableTaskSimulator, idle_limit: timedelta) -> None:
         self.sim = sim
         self.driving = threading.get_ident()
+        self.idle_limit = idle_limit
+        self.idle = timedelta(0)         # virtual time slept in a row with nothing unfinished
 
     @contextlib.contextmanager
     def applied(self) -> Iterator[None]:
@@ -142,11 +148,14 @@ class _Attachment:
     def wait(self, seconds: float) -> None:
         """Let ``seconds`` of virtual time pass, or interrupt an idle loop that would never end."""
         sim = self.sim
-        if sim.index.running and sim.nothing_unfinished():
+        delta = timedelta(seconds=seconds)
+        self.idle = self.idle + delta if sim.nothing_unfinished() else timedelta(0)
+        if self.idle > self.idle_limit:
             raise KeyboardInterrupt(
-                "dafx: the program waits while nothing is unfinished (no instance running, no "
-                "work queued): a worker's idle loop, interrupted as Ctrl+C would")
-        sim.advance(timedelta(seconds=seconds))
+                f"dafx: the program slept {self.idle_limit} of virtual time with nothing "
+                "unfinished (no instance running, no work queued, no timer): an idle loop, "
+                "interrupted as Ctrl+C would (attach(idle_limit=...) sets how long)")
+        sim.advance(delta)
 
 
 class _VirtualPolicy(asyncio.DefaultEventLoopPolicy):

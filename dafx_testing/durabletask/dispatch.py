@@ -33,6 +33,7 @@ from durabletask.internal import helpers
 from durabletask.internal import orchestrator_service_pb2 as pb
 from google.protobuf import wrappers_pb2
 
+from ..checks.determinism import PerturbedReplay
 from ..core.clock import VirtualClock
 from ..core.crash import CrashLog
 from ..core.history import Event, EventType, OrchestrationStatus, new_event
@@ -42,7 +43,7 @@ from ..core.messages import ActivityWork, EntityRequest
 from ..core.sleeps import sleeps_charged
 from ..functions.activities import ActivityCall, ActivityLedger, app_modules
 from ..functions.worker import Settings, Worker
-from .determinism import SDK_ERROR_TYPE, sdk_divergence
+from .determinism import SDK_ERROR_TYPE, perturbed_divergence, sdk_divergence
 from .events import to_event, to_proto
 from .registry import ACTIVITY, ENTITY, ORCHESTRATOR, WorkerIndex
 
@@ -202,6 +203,8 @@ class DtWorker(Worker):
         self._crash("after-commit", *point)
         if failure is not None and failure.errorType == SDK_ERROR_TYPE:
             self._report_sdk_nondeterminism(instance, failure)
+        else:
+            self._check_perturbed(instance, sdk, request, stub.reply)
 
     def _past(self, instance: Instance) -> list[pb.HistoryEvent]:
         cached = self._protos.get(instance.instance_id)
@@ -389,6 +392,18 @@ class DtWorker(Worker):
                     instanceId=parent.instance_id,
                     executionId=wrappers_pb2.StringValue(value=parent.execution_id))))
         return to_event(pb.HistoryEvent(eventId=-1, executionStarted=started), self.now)
+
+    def _check_perturbed(self, instance: Instance, sdk: Any, request: pb.OrchestratorRequest,
+                         answer: pb.OrchestratorResponse) -> None:
+        """Run the episode again in a perturbed world (the simulator's ``perturb``), after the commit."""
+        for check in self.settings.episode_checks:
+            if not isinstance(check, PerturbedReplay):
+                continue     # the other checks read a Functions episode
+            error = perturbed_divergence(check, sdk, request, answer, instance.name, CaptureStub)
+            if error is not None:
+                self.nondeterminism.append(error)
+                if self.settings.raise_on_nondeterminism:
+                    raise error
 
     def _report_sdk_nondeterminism(self, instance: Instance, failure: pb.TaskFailureDetails) -> None:
         """The SDK's replay check failed the instance: say so as dafx does, after the commit."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import random
+from datetime import datetime, timedelta
 from typing import Any
 
 from durabletask import entities, task
@@ -93,6 +94,26 @@ def fickle(ctx: task.OrchestrationContext, _: Any):
     yield ctx.call_activity(first, input="x")
     yield ctx.wait_for_external_event("go")
     return "done"
+
+
+def by_clock(ctx: task.OrchestrationContext, _: Any):
+    """Reads the wall clock: the guard's case."""
+    if datetime.now().year > 2000:
+        yield ctx.create_timer(ctx.current_utc_datetime)
+    return "x"
+
+
+def lucky_input(ctx: task.OrchestrationContext, _: Any):
+    """The same activity with another input each replay: the SDK compares names, never inputs."""
+    yield ctx.call_activity(greet, input=str(random.randint(0, 10**9)))
+
+
+def nondeterministic_worker() -> TaskHubGrpcWorker:
+    worker = TaskHubGrpcWorker()
+    worker.add_orchestrator(by_clock)
+    worker.add_orchestrator(lucky_input)
+    worker.add_activity(greet)
+    return worker
 
 
 def build_worker() -> TaskHubGrpcWorker:
