@@ -10,6 +10,7 @@ virtual clock.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import copy
 import dataclasses
@@ -19,12 +20,14 @@ import inspect
 import json
 import os
 import random
+import re
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -312,15 +315,18 @@ class Simulator:
         """
         if cls is Simulator:
             for module in HOST_SIMULATORS:
-                if module.sdk in sys.modules:
+                named = isinstance(app, (str, os.PathLike))    # a file: what does it import?
+                if named and not _imports(app, module.sdk.partition(".")[0]):
+                    continue
+                if named or module.sdk in sys.modules:
                     host = getattr(importlib.import_module(module.path), module.name)
-                    if host.accepts(app):
+                    if named or host.accepts(app):
                         return super().__new__(host)
         return super().__new__(cls)
 
     @classmethod
     def accepts(cls, app: Any) -> bool:
-        """Whether this host's simulator runs ``app`` (the Functions host: any other app)."""
+        """Whether this host's simulator runs the object ``app`` (a file is told by its imports)."""
         return True
 
     @staticmethod
@@ -760,12 +766,16 @@ class Simulator:
         """A new simulator like this one (options, later settings, mocks), with a crash plan."""
         options = dict(self._options, crash_plan=crash_plan, shuffle_seed=shuffle_seed, **overrides)
         del options["app"]
-        sim = Simulator(self.index, **options)
+        sim = Simulator(self._fresh_app(), **options)
         for setting in dataclasses.fields(Settings):      # settings changed after creation
             if setting.name != "shuffle_seed":
                 setattr(sim.settings, setting.name, getattr(self.settings, setting.name))
         sim._ledger.mocks.update(self._ledger.mocks)
         return sim
+
+    def _fresh_app(self) -> Any:
+        """What a fresh simulator like this one runs: the same indexed app."""
+        return self.index
 
     @_arguments(name=_OPTIONAL_NAME)
     def activity_calls(self, name: str | None = None) -> list[ActivityCall]:
@@ -1013,6 +1023,23 @@ class Simulator:
             f"{instance.runtime_status} at the deadline {deadline.isoformat()}{reason}. Raise the "
             "event with sim.raise_event(...), advance the clock, or allow a longer timeout."
         )
+
+
+def _imports(app: Any, package: str) -> bool:
+    """Whether ``app`` names a Python file (``x.py`` or ``x.py:attr``) that imports ``package``."""
+    if not isinstance(app, (str, os.PathLike)):
+        return False
+    file = Path(re.sub(r":[A-Za-z_]\w*$", "", os.fspath(app)))
+    if file.suffix != ".py" or not file.is_file():
+        return False
+    try:
+        tree = ast.parse(file.read_text(encoding="utf-8"))
+    except (SyntaxError, UnicodeDecodeError, OSError):
+        return False
+    imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names]
+    imported += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    return any(name.split(".")[0] == package for name in imported)
 
 
 def _last_episode_time(events: list[Event]) -> datetime | None:

@@ -284,3 +284,34 @@ def test_the_perturbed_replay_catches_an_input_the_sdk_never_compares():
     assert error.expected != error.actual
     assert any("random.randint" in cause for cause in error.exposed_by)
     assert sim.get_status(iid).runtime_status == "Running"     # nothing has failed yet
+
+
+def _program(hours: int) -> str:
+    """An unmodified program's main(): starts its worker, runs a client, stops the worker."""
+    worker = TaskHubGrpcWorker()
+    worker.add_orchestrator(dt_app.approval)
+    worker.add_activity(dt_app.send_email)
+    with worker:
+        worker.start()
+        client = dt_client.TaskHubGrpcClient()
+        iid = client.schedule_new_orchestration(dt_app.approval, input=hours, instance_id="review")
+        client.wait_for_orchestration_start(iid)
+        client.raise_orchestration_event(iid, "decision", data="yes")
+        client.wait_for_orchestration_completion(iid, timeout=3600)
+        return iid
+
+
+def test_a_crash_sweep_reruns_the_program_on_each_runs_simulator():
+    with attach() as sim:
+        _program(5)
+    assert sim.get_status("review").output == "decided: yes"
+
+    def scenario(run):
+        dt_app.SENT.clear()
+        with run.attached():
+            _program(5)
+
+    report = sim.crash_sweep(scenario, effects=lambda: list(dt_app.SENT))
+    assert len(report.points) > 5
+    assert {p.kind for f in report.failures for p in f.crashes} == {"activity", "duplicate"}
+    assert sim.get_status("review").output == "decided: yes"      # the original stays readable

@@ -34,7 +34,8 @@ ALLOWED = {
     # the durabletask host: its engine is the Functions one, its simulator extends the facade
     "durabletask": {"core", "functions", "agents", "checks", "simulator"},
     "cli": {"core", "functions", "agents", "checks", "reports", "simulator"},
-    "pytest_plugin": {"core", "functions", "agents", "checks", "reports", "simulator", "llm"},
+    "pytest_plugin": {"core", "functions", "agents", "checks", "reports", "simulator", "llm",
+                      "durabletask"},
     "__init__": {"core", "functions", "agents", "checks", "simulator", "durabletask"},
 }
 ENGINE_FREE_AT_PLUGIN_START = ("azure", "openai", "agent_framework", "httpx", "respx")

@@ -43,7 +43,7 @@ from ..core.virtual_loop import VirtualTimeLoop
 from .registry import WorkerIndex
 from .simulator import DurableTaskSimulator, bind_client
 
-__all__ = ["attach"]
+__all__ = ["attach", "attached"]
 
 
 @contextlib.contextmanager
@@ -67,8 +67,16 @@ def attach(seed: int = 0, idle_limit: timedelta = timedelta(hours=1),
 
     sim = Simulator(WorkerIndex(), seed=seed, **options)
     assert isinstance(sim, DurableTaskSimulator)
-    with _Attachment(sim, idle_limit).applied():
+    sim._fresh_app()          # remember: built with no worker (each run attaches its own)
+    with attached(sim, idle_limit):
         yield sim
+
+
+@contextlib.contextmanager
+def attached(sim: DurableTaskSimulator, idle_limit: timedelta) -> Iterator[None]:
+    """Serve the program's workers and clients from ``sim`` inside the block (see :func:`attach`)."""
+    with _Attachment(sim, idle_limit).applied():
+        yield
 
 
 class _Attachment:

@@ -15,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any
 
@@ -34,6 +36,7 @@ from ..core.payloads import decode_input, decode_json, decode_state, short_repr
 from ..simulator import EntityStatus, InstanceStatus, Simulator, _driving
 from .dispatch import CaptureStub, DtWorker
 from .events import to_proto
+from .loading import load_worker
 from .registry import ENTITY, ORCHESTRATOR, WorkerIndex, is_worker
 from .stub import AsyncDirectStub, DirectStub
 
@@ -62,11 +65,39 @@ class DurableTaskSimulator(Simulator):
 
     @classmethod
     def accepts(cls, app: Any) -> bool:
+        """A worker, or an object wrapping one."""
         return isinstance(app, WorkerIndex) or is_worker(app)
 
     @staticmethod
     def _index(app: Any) -> Any:
+        if isinstance(app, (str, os.PathLike)):
+            app = load_worker(os.fspath(app))
         return WorkerIndex.of(app)
+
+    def _fresh_app(self) -> WorkerIndex:
+        """A new index with the workers this simulator was built with (none under ``attach``:
+        a scenario that runs the program attaches its workers to each run's simulator)."""
+        if not hasattr(self, "_built_with"):
+            self._built_with = (list(self.index.running), list(self.index.wrappers))
+        workers, wrappers = self._built_with
+        index = WorkerIndex(wrappers=list(wrappers))
+        for worker in workers:
+            index.start(worker)
+        return index
+
+    def attached(self, idle_limit: timedelta = timedelta(hours=1)) -> AbstractContextManager[Any]:
+        """Serve every durabletask worker and client of the program from this simulator.
+
+        What :func:`~dafx_testing.durabletask.attach.attach` does for a simulator of its
+        own; a crash sweep's scenario uses it to run the program on each run's simulator::
+
+            def scenario(sim):
+                with sim.attached():
+                    sample.main()
+        """
+        from .attach import attached
+
+        return attached(self, idle_limit)
 
     @property
     def workers(self) -> list[Any]:

@@ -188,6 +188,9 @@ def resolve_app(request: pytest.FixtureRequest, app: Any = None) -> tuple[Any, s
             "the test with @pytest.mark.dafx_app('path/to/function_app.py')")
     if isinstance(app, str) and (app.endswith(".py") or (base / app).is_dir()):
         return str((base / app).resolve()), app       # a file or an app folder
+    file, colon, name = app.rpartition(":") if isinstance(app, str) else ("", "", "")
+    if colon and file.endswith(".py") and name.isidentifier():   # a worker module's builder
+        return f"{(base / file).resolve()}:{name}", app
     return app, app if isinstance(app, str) else type(app).__name__
 
 

@@ -88,6 +88,24 @@ class SimulatorFactory:
                 self._fake_llm.clock = lambda: self.current_simulator().now
         return sim
 
+    def attached(self, **simulator_kwargs: Any) -> Iterator[Simulator]:
+        """A durabletask simulator serving the test program's workers and clients (``attach``).
+
+        Configured as ``dafx`` is (seed, start time, guard), remembered for reports,
+        and undone when the test ends; the simulator stays readable meanwhile.
+        """
+        from ..durabletask.attach import attach
+
+        options = {"seed": self.seed, "start_time": self.config.start_time,
+                   "guard": self.config.guard, **simulator_kwargs}
+        with attach(**options) as sim:
+            self.built.append(BuiltSimulator(sim, "attach()", sim.now))
+            if self.current is None:
+                self.current = sim
+                if self._fake_llm is not None:
+                    self._fake_llm.clock = lambda: self.current_simulator().now
+            yield sim
+
     def current_simulator(self) -> Simulator:
         """The :attr:`current` simulator; a :class:`~dafx_testing.DafxError` before any is built."""
         if self.current is None:

@@ -201,6 +201,18 @@ def dafx(dafx_factory: SimulatorFactory) -> Simulator:
 
 
 @pytest.fixture
+def dafx_attached(dafx_factory: SimulatorFactory) -> Iterator[Simulator]:
+    """A durabletask simulator that serves every worker and client the test's program makes.
+
+    Inside the test, ``worker.start()`` attaches a ``TaskHubGrpcWorker`` (or
+    ``DurableAIAgentWorker``) to it and every durabletask client talks to it, with
+    sleeps and ``asyncio.run`` in virtual time (:func:`dafx_testing.durabletask.attach.attach`),
+    so a sample's ``main()`` runs unmodified. Configured like ``dafx``.
+    """
+    yield from dafx_factory.attached()
+
+
+@pytest.fixture
 def virtual_clock(dafx: Simulator, dafx_factory: SimulatorFactory) -> ClockControl:
     """The virtual time of ``dafx``: ``.now``, ``.elapsed``, ``.advance(hours=1)``, ``.move_to()``.
 
