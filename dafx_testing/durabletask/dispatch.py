@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timezone
@@ -91,31 +92,51 @@ class ActivityRun:
         return self.result
 
 
-@contextlib.contextmanager
-def _observing(table: dict[str, Any], name: str,
-               on_call: Callable[[Any, Any, Callable[[], Any]], Any],
-               mock: Callable[[Any], Any] | None = None) -> Iterator[None]:
-    """Let the SDK call ``table[name]`` through an observer for the block.
+class _Observers:
+    """Let the SDK call a registered function through an observer, one per function.
 
     The observer wears the function's signature and type hints (``functools.wraps``:
     the SDK reads them to decode inputs) and returns ``on_call(ctx, input, call)``,
     where ``call()`` runs the function (or ``mock``, when a test mocks an activity).
-    The registration is the user's function again after the block.
+    It is made once per function and kept, because the SDK caches what it reads off
+    a function by the function object (``type_discovery._memoized_signature_info``);
+    the registration is the user's function again after each call.
     """
-    fn = table.get(name)
-    if fn is None:
-        yield           # unregistered: the SDK answers for it
-        return
 
-    @functools.wraps(fn)
-    def observer(ctx: Any, value: Any) -> Any:
-        return on_call(ctx, value, (lambda: mock(value)) if mock is not None else (lambda: fn(ctx, value)))
+    def __init__(self) -> None:
+        self._made: dict[tuple[int, str], Callable[..., Any]] = {}
+        self._serving: dict[tuple[int, str], tuple[Callable[..., Any], Any, Any]] = {}
 
-    table[name] = observer
-    try:
-        yield
-    finally:
-        table[name] = fn
+    @contextlib.contextmanager
+    def observing(self, table: dict[str, Any], name: str,
+                  on_call: Callable[[Any, Any, Callable[[], Any]], Any],
+                  mock: Callable[[Any], Any] | None = None) -> Iterator[None]:
+        fn = table.get(name)
+        if fn is None:
+            yield           # unregistered: the SDK answers for it
+            return
+        key = (id(table), name)
+        observer = self._made.get(key)
+        if observer is None or getattr(observer, "__wrapped__", None) is not fn:
+            observer = self._made[key] = self._observer(key, fn)
+        self._serving[key] = (on_call, mock, fn)
+        table[name] = observer
+        try:
+            yield
+        finally:
+            table[name] = fn
+            del self._serving[key]
+
+    def _observer(self, key: tuple[int, str], fn: Callable[..., Any]) -> Callable[..., Any]:
+        serving = self._serving
+
+        @functools.wraps(fn)
+        def observer(ctx: Any, value: Any) -> Any:
+            on_call, mock, original = serving[key]
+            return on_call(ctx, value, (lambda: mock(value)) if mock is not None
+                           else (lambda: original(ctx, value)))
+
+        return observer
 
 
 @dataclass
@@ -134,6 +155,8 @@ class DtWorker(Worker):
         super().__init__(index, hub, clock, ledger, settings, seed, crashes)  # type: ignore[arg-type]
         self.index: WorkerIndex = index  # type: ignore[assignment]
         self._protos: dict[str, _Protos] = {}          # worker memory: a cache, rebuilt at will
+        self._observers = _Observers()
+        self._modules: dict[int, tuple[int, list[Any]]] = {}   # each function's app modules
 
     def step(self) -> bool:
         """One unit of work; none while no worker is attached (the sidecar holds it)."""
@@ -180,8 +203,8 @@ class DtWorker(Worker):
             return call()
 
         try:
-            with self.settings.guard(), _observing(sdk._registry.orchestrators, instance.name,
-                                                   note_context):
+            with self.settings.guard(), self._observers.observing(
+                    sdk._registry.orchestrators, instance.name, note_context):
                 sdk._execute_orchestrator(request, stub, str(len(instance.history)))
         except BaseException:
             self._put_back(instance, new_events)     # nothing was committed: lose nothing
@@ -425,8 +448,8 @@ class DtWorker(Worker):
         stub = CaptureStub()
         mock = self.ledger.mock_for(work.name)
         run = ActivityRun(mocked=mock is not None)
-        with (_observing(sdk._registry.activities, work.name, run.record, mock),
-              sleeps_charged(app_modules(fn) if fn is not None else [])):
+        with (self._observers.observing(sdk._registry.activities, work.name, run.record, mock),
+              sleeps_charged(self._app_modules(fn))):
             sdk._execute_activity(request, stub, str(work.task_id))
         if fn is not None:
             self.ledger.calls.append(ActivityCall(
@@ -434,6 +457,15 @@ class DtWorker(Worker):
                 instance_id=work.instance_id, task_id=work.task_id, at=self.now,
                 result=run.result, error=run.error, mocked=run.mocked))
         return stub.reply
+
+    def _app_modules(self, function: Any) -> list[Any]:
+        """The app modules whose sleeps a function's work is charged for (looked up once)."""
+        if function is None:
+            return []
+        known = self._modules.get(id(function))
+        if known is None or known[0] != len(sys.modules):       # again once more are loaded
+            known = self._modules[id(function)] = (len(sys.modules), app_modules(function))
+        return known[1]
 
     def completion_event(self, work: ActivityWork, outcome: Any) -> Event:
         reply: pb.ActivityResponse = outcome
@@ -465,7 +497,7 @@ class DtWorker(Worker):
         stub = CaptureStub()
         registered = self.index.find(ENTITY, record.name)
         entity = registered.user_function if registered is not None else None
-        with metering() as model_time, sleeps_charged(app_modules(entity) if entity else []):
+        with metering() as model_time, sleeps_charged(self._app_modules(entity)):
             self._sdk(ENTITY, record.name)._execute_entity_batch(request, stub, str(record.batches))
         self.ledger.entity_operations.update(f"{record.name}.{r.operation}" for r in requests)
         reply: pb.EntityBatchResult = stub.reply
