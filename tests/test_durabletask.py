@@ -21,7 +21,7 @@ from dafx_testing.core.clock import DEFAULT_START as START
 from dafx_testing.core.errors import InstanceStateError, UnknownFunctionError
 from dafx_testing.core.history import EventType
 from dafx_testing.core.timeline import timeline
-from dafx_testing.durabletask.attach import attach
+from dafx_testing.durabletask import attach
 from dafx_testing.durabletask.events import to_event, to_proto
 from dafx_testing.durabletask.simulator import DurableTaskSimulator
 from tests.apps import dt_app

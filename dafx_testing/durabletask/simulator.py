@@ -88,14 +88,14 @@ class DurableTaskSimulator(Simulator):
     def attached(self, idle_limit: timedelta = timedelta(hours=1)) -> AbstractContextManager[Any]:
         """Serve every durabletask worker and client of the program from this simulator.
 
-        What :func:`~dafx_testing.durabletask.attach.attach` does for a simulator of its
+        What :func:`~dafx_testing.durabletask.programs.attach` does for a simulator of its
         own; a crash sweep's scenario uses it to run the program on each run's simulator::
 
             def scenario(sim):
                 with sim.attached():
                     sample.main()
         """
-        from .attach import attached
+        from .programs import attached
 
         return attached(self, idle_limit)
 

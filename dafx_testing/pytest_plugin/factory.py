@@ -94,7 +94,7 @@ class SimulatorFactory:
         Configured as ``dafx`` is (seed, start time, guard), remembered for reports,
         and undone when the test ends; the simulator stays readable meanwhile.
         """
-        from ..durabletask.attach import attach
+        from ..durabletask.programs import attach
 
         options = {"seed": self.seed, "start_time": self.config.start_time,
                    "guard": self.config.guard, **simulator_kwargs}

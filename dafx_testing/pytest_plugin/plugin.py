@@ -206,7 +206,7 @@ def dafx_attached(dafx_factory: SimulatorFactory) -> Iterator[Simulator]:
 
     Inside the test, ``worker.start()`` attaches a ``TaskHubGrpcWorker`` (or
     ``DurableAIAgentWorker``) to it and every durabletask client talks to it, with
-    sleeps and ``asyncio.run`` in virtual time (:func:`dafx_testing.durabletask.attach.attach`),
+    sleeps and ``asyncio.run`` in virtual time (:func:`dafx_testing.durabletask.programs.attach`),
     so a sample's ``main()`` runs unmodified. Configured like ``dafx``.
     """
     yield from dafx_factory.attached()
