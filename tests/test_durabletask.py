@@ -315,3 +315,15 @@ def test_a_crash_sweep_reruns_the_program_on_each_runs_simulator():
     assert len(report.points) > 5
     assert {p.kind for f in report.failures for p in f.crashes} == {"activity", "duplicate"}
     assert sim.get_status("review").output == "decided: yes"      # the original stays readable
+
+
+def test_reports_read_a_durabletask_history_as_a_functions_one(sim, tmp_path):
+    from dafx_testing.reports.html_report import write_html
+    from dafx_testing.reports.mermaid import sequence_diagram
+
+    iid = sim.start_new("counting", [1, 2])
+    diagram = sequence_diagram(sim.wait_for_completion(iid).history, title="counting")
+    assert "participant P1 as entity counter@c1" in diagram
+    assert "O-)P1: signal add #1 1" in diagram and "P1-->>O: get returned #3 3" in diagram
+    page = write_html(tmp_path / "dt.html", title="dt", simulator=sim).read_text(encoding="utf-8")
+    assert "counting" in page and "signal add" in page

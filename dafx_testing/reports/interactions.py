@@ -221,6 +221,10 @@ class _Reader:
             return self._sent(event)
         if kind == EventType.EventRaised:
             return self._raised(event)
+        if kind in (EventType.EntityOperationCalled, EventType.EntityOperationSignaled):
+            return self._entity_operation(kind, event)
+        if kind in (EventType.EntityOperationCompleted, EventType.EntityOperationFailed):
+            return self._entity_result(kind, event)
         if kind == EventType.ExecutionTerminated:
             return _Step(IN, Participant(CLIENT), "terminate", event.get("Input"))
         if kind in (EventType.ExecutionSuspended, EventType.ExecutionResumed):
@@ -240,8 +244,7 @@ class _Reader:
             return _Step(OUT, target, f"event {event.get('Name')}", event.get("Input"),
                          event["EventId"], one_way=True)
         name, _, key = str(event["InstanceId"])[1:].partition("@")
-        agent = agent_of(name)
-        participant = Participant("agent" if agent else "entity", agent or name, key)
+        participant = _entity(name, key)
         signal = bool(request.get("signal"))
         request_id = request.get("id")
         if not signal and isinstance(request_id, str):   # a call: its response is named after the id
@@ -250,6 +253,26 @@ class _Reader:
         label = f"{'signal' if signal else 'call'} {request.get('op')}"
         return _Step(OUT, participant, label, request.get("input"), event["EventId"],
                      one_way=signal)
+
+    def _entity_operation(self, kind: EventType, event: Event) -> _Step:
+        """The Durable Task protocol's entity call or signal (a durabletask worker's history)."""
+        name, _, key = str(event.get("TargetInstanceId") or "@?@")[1:].partition("@")
+        participant = _entity(name, key)
+        signal = kind == EventType.EntityOperationSignaled
+        request_id = event.get("RequestId")
+        if not signal and isinstance(request_id, str):
+            self.tasks[request_id] = participant
+            self.requests[request_id] = (event.get("Operation"), event["EventId"])
+        label = f"{'signal' if signal else 'call'} {event.get('Operation')}"
+        return _Step(OUT, participant, label, event.get("Input"), event["EventId"], one_way=signal)
+
+    def _entity_result(self, kind: EventType, event: Event) -> _Step:
+        request_id = str(event.get("RequestId"))
+        operation, sequence_number = self.requests.get(request_id, (None, -1))
+        failed = kind == EventType.EntityOperationFailed
+        label = f"{operation} {'failed' if failed else 'returned'}"
+        payload = event.get("Reason") if failed else event.get("Output")
+        return _Step(IN, self._task(request_id), label, payload, sequence_number, failed)
 
     def _raised(self, event: Event) -> _Step:
         name = event.get("Name")
@@ -278,6 +301,12 @@ def decode_payload(text: str | None) -> Any:
     except ValueError:
         pass
     return value
+
+
+def _entity(name: str, key: str) -> Participant:
+    """An entity, or the agent whose sessions it holds (``dafx-{agent}``)."""
+    agent = agent_of(name)
+    return Participant("agent" if agent else "entity", agent or name, key)
 
 
 def _caller(started: Event) -> Participant:
