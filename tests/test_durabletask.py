@@ -327,3 +327,27 @@ def test_reports_read_a_durabletask_history_as_a_functions_one(sim, tmp_path):
     assert "O-)P1: signal add #1 1" in diagram and "P1-->>O: get returned #3 3" in diagram
     page = write_html(tmp_path / "dt.html", title="dt", simulator=sim).read_text(encoding="utf-8")
     assert "counting" in page and "signal add" in page
+
+
+def test_a_saved_history_replays_through_the_current_worker(sim, tmp_path):
+    from dafx_testing.durabletask import Replayer
+
+    iid = sim.start_new("fickle")
+    sim.run_until_idle()
+    saved = tmp_path / "fickle.json"
+    sim.save_history(iid, saved)
+    assert Replayer(dt_app.build_worker()).replay(saved).ok
+    dt_app.FLIP["on"] = True                    # the next release changes the first call
+    result = Replayer(dt_app.build_worker()).replay(saved)
+    assert not result.ok
+    assert (result.sequence_number, result.expected, result.actual) == (
+        1, "call_activity 'greet'", "call_activity 'explode'")
+    assert "context.version" in result.explain() or "new orchestrator" in result.explain()
+
+
+def test_the_functions_replayer_points_a_worker_to_the_durabletask_one():
+    from dafx_testing import Replayer
+    from dafx_testing.core.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="dafx_testing.durabletask.Replayer"):
+        Replayer(dt_app.build_worker())

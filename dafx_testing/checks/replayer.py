@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-from ..core.errors import HistoryFormatError, NonDeterminismError, ReplayError
+from ..core.errors import ArgumentError, HistoryFormatError, NonDeterminismError, ReplayError
 from ..core.history import (
     STATUS_API,
     Event,
@@ -151,6 +151,10 @@ class Replayer:
 
     def __init__(self, app: Any, *, raise_on_failure: bool = False,
                  timer_limits: TimerLimits = AZURE_STORAGE_TIMER_LIMITS) -> None:
+        if any(type(candidate).__module__.startswith("durabletask")
+               for candidate in (app, getattr(app, "_worker", None))):
+            raise ArgumentError(f"Replayer({type(app).__name__}): a durabletask worker replays its "
+                                "histories with dafx_testing.durabletask.Replayer (the same API)")
         self.index = index_app(app)
         self.raise_on_failure = raise_on_failure
         self.timer_limits = timer_limits

@@ -17,13 +17,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["attach", "DurableTaskSimulator"]
+__all__ = ["attach", "DurableTaskSimulator", "Replayer"]
 
-_HOMES = {"attach": "programs", "DurableTaskSimulator": "simulator"}
+_HOMES = {"attach": "programs", "DurableTaskSimulator": "simulator", "Replayer": "replayer"}
 
 
 def __getattr__(name: str) -> Any:
-    """``attach`` and ``DurableTaskSimulator``, imported when first asked for."""
+    """``attach``, ``DurableTaskSimulator`` and ``Replayer``, imported when first asked for."""
     if name not in _HOMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
