@@ -26,7 +26,7 @@ import functools
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from durabletask.entities import EntityInstanceId
@@ -45,7 +45,7 @@ from ..core.sleeps import sleeps_charged
 from ..functions.activities import ActivityCall, ActivityLedger, app_modules
 from ..functions.worker import Settings, Worker
 from .determinism import SDK_ERROR_TYPE, perturbed_divergence, sdk_divergence
-from .events import to_event, to_proto
+from .events import timestamp, to_event, to_proto
 from .registry import ACTIVITY, ENTITY, ORCHESTRATOR, WorkerIndex
 
 __all__ = ["DtWorker", "CaptureStub"]
@@ -155,6 +155,7 @@ class DtWorker(Worker):
         super().__init__(index, hub, clock, ledger, settings, seed, crashes)  # type: ignore[arg-type]
         self.index: WorkerIndex = index  # type: ignore[assignment]
         self._protos: dict[str, _Protos] = {}          # worker memory: a cache, rebuilt at will
+        self._known: dict[int, tuple[Event, pb.HistoryEvent]] = {}   # events made here, and whence
         self._observers = _Observers()
         self._modules: dict[int, tuple[int, list[Any]]] = {}   # each function's app modules
 
@@ -177,6 +178,7 @@ class DtWorker(Worker):
         crashed = super()._crash(kind, name, target, work)
         if crashed:
             self._protos.clear()
+            self._known.clear()
         return crashed
 
     # -- orchestrations --
@@ -193,7 +195,7 @@ class DtWorker(Worker):
             instanceId=instance.instance_id,
             executionId=wrappers_pb2.StringValue(value=instance.execution_id),
             pastEvents=self._past(instance),
-            newEvents=[to_proto(event) for event in (started, *new_events)])
+            newEvents=[self._proto(event) for event in (started, *new_events)])
         stub = CaptureStub()
         sdk = self._sdk(ORCHESTRATOR, instance.name)
         contexts: list[Any] = []
@@ -229,11 +231,24 @@ class DtWorker(Worker):
         else:
             self._check_perturbed(instance, sdk, request, stub.reply)
 
+    def _event(self, proto: pb.HistoryEvent, moment: datetime) -> Event:
+        """The hub's event for a protocol event this worker made, remembered with it."""
+        if not proto.timestamp.seconds:
+            proto.timestamp.CopyFrom(timestamp(moment))
+        event = to_event(proto)
+        self._known[id(event)] = (event, proto)
+        return event
+
+    def _proto(self, event: Event) -> pb.HistoryEvent:
+        """The protocol event for a hub event: the one it was made from, or converted back."""
+        known = self._known.get(id(event))
+        return known[1] if known is not None and known[0] is event else to_proto(event)
+
     def _past(self, instance: Instance) -> list[pb.HistoryEvent]:
         cached = self._protos.get(instance.instance_id)
         if cached is None or cached.history is not instance.history:
             cached = self._protos[instance.instance_id] = _Protos(instance.history)
-        cached.events.extend(to_proto(e) for e in instance.history[len(cached.events):])
+        cached.events.extend(self._proto(e) for e in instance.history[len(cached.events):])
         return cached.events
 
     def _commit_orchestration(self, instance: Instance, received: list[Event],
@@ -259,7 +274,7 @@ class DtWorker(Worker):
         if not continued:
             recorded.append(new_event(EventType.OrchestratorCompleted, self.now))
         if completion is not None and not continued:
-            recorded.append(to_event(helpers.new_execution_completed_event(
+            recorded.append(self._event(helpers.new_execution_completed_event(
                 completion.orchestrationStatus,
                 completion.result.value if completion.HasField("result") else None,
                 completion.failureDetails if completion.HasField("failureDetails") else None),
@@ -295,16 +310,16 @@ class DtWorker(Worker):
                 input=task.input if task.HasField("input") else None, tags=task.tags))
             work = ActivityWork(instance.instance_id, instance.execution_id, task_id, task.name,
                                 task.input.value if task.HasField("input") else None)
-            return to_event(scheduled, self.now), lambda: self.hub.activities.append(work)
+            return self._event(scheduled, self.now), lambda: self.hub.activities.append(work)
         if kind == "createTimer":
             fire_at = action.createTimer.fireAt.ToDatetime(tzinfo=timezone.utc)
-            created = to_event(helpers.new_timer_created_event(task_id, fire_at), self.now)
-            fired = to_event(helpers.new_timer_fired_event(task_id, fire_at), fire_at)
+            created = self._event(helpers.new_timer_created_event(task_id, fire_at), self.now)
+            fired = self._event(helpers.new_timer_fired_event(task_id, fire_at), fire_at)
             return created, lambda: self.hub.schedule_timer(
                 fire_at, instance.instance_id, instance.execution_id, fired)
         if kind == "createSubOrchestration":
             child = action.createSubOrchestration
-            created = to_event(pb.HistoryEvent(
+            created = self._event(pb.HistoryEvent(
                 eventId=task_id, subOrchestrationInstanceCreated=pb.SubOrchestrationInstanceCreatedEvent(
                     instanceId=child.instanceId, name=child.name,
                     version=child.version if child.HasField("version") else None,
@@ -314,7 +329,7 @@ class DtWorker(Worker):
             send = action.sendEvent
             target = send.instance.instanceId
             data = send.data.value if send.HasField("data") else None
-            sent = to_event(helpers.new_event_sent_event(task_id, target, data, name=send.name),
+            sent = self._event(helpers.new_event_sent_event(task_id, target, data, name=send.name),
                             self.now)
             raised = new_event(EventType.EventRaised, self.now, Name=send.name, Input=data)
             return sent, lambda: self.hub.deliver(target, raised)
@@ -350,7 +365,7 @@ class DtWorker(Worker):
             is_signal=not called, request_id=body.requestId,
             parent_instance_id=instance.instance_id if called else None,
             parent_execution_id=instance.execution_id if called else None)
-        return to_event(confirmation, self.now), lambda: self.send_to_entity(target, request)
+        return self._event(confirmation, self.now), lambda: self.send_to_entity(target, request)
 
     def send_to_entity(self, entity_id: str, request: EntityRequest) -> None:
         parsed = EntityInstanceId.parse(entity_id)
@@ -363,7 +378,7 @@ class DtWorker(Worker):
             # The in-memory backend's _create_instance_internal refuses the id; the
             # parent's task fails with the refusal.
             error = ValueError(f"Orchestration instance '{body.instanceId}' already exists")
-            self.hub.deliver(parent.instance_id, to_event(
+            self.hub.deliver(parent.instance_id, self._event(
                 helpers.new_sub_orchestration_failed_event(task_id, error), self.now),
                 parent.execution_id)
             return
@@ -380,7 +395,7 @@ class DtWorker(Worker):
             instance.input = result
             pending, instance.inbox = instance.inbox, []
             self.hub.deliver(instance.instance_id, self.started_event(instance))
-            for event in [*(to_event(e, self.now) for e in completion.carryoverEvents), *pending]:
+            for event in [*(self._event(e, self.now) for e in completion.carryoverEvents), *pending]:
                 self.hub.deliver(instance.instance_id, event)
             return
         instance.runtime_status = OrchestrationStatus(completion.orchestrationStatus).name
@@ -398,7 +413,7 @@ class DtWorker(Worker):
             reply = pb.HistoryEvent(eventId=-1, subOrchestrationInstanceFailed=(
                 pb.SubOrchestrationInstanceFailedEvent(
                     taskScheduledId=parent.task_id, failureDetails=completion.failureDetails)))
-        self.hub.deliver(parent.instance_id, to_event(reply, self.now), parent.execution_id)
+        self.hub.deliver(parent.instance_id, self._event(reply, self.now), parent.execution_id)
 
     def started_event(self, instance: Instance) -> Event:
         parent = instance.parent
@@ -414,7 +429,7 @@ class DtWorker(Worker):
                 orchestrationInstance=pb.OrchestrationInstance(
                     instanceId=parent.instance_id,
                     executionId=wrappers_pb2.StringValue(value=parent.execution_id))))
-        return to_event(pb.HistoryEvent(eventId=-1, executionStarted=started), self.now)
+        return self._event(pb.HistoryEvent(eventId=-1, executionStarted=started), self.now)
 
     def _check_perturbed(self, instance: Instance, sdk: Any, request: pb.OrchestratorRequest,
                          answer: pb.OrchestratorResponse) -> None:
@@ -476,7 +491,7 @@ class DtWorker(Worker):
             event = pb.HistoryEvent(eventId=-1, taskCompleted=pb.TaskCompletedEvent(
                 taskScheduledId=work.task_id,
                 result=reply.result if reply.HasField("result") else None))
-        return to_event(event, self.now)
+        return self._event(event, self.now)
 
     # -- entities --
 
@@ -529,7 +544,7 @@ class DtWorker(Worker):
             else:
                 event = pb.HistoryEvent(eventId=-1, entityOperationFailed=pb.EntityOperationFailedEvent(
                     requestId=info.requestId, failureDetails=result.failure.failureDetails))
-            self.hub.deliver(destination.instanceId, to_event(event, self.now),
+            self.hub.deliver(destination.instanceId, self._event(event, self.now),
                              destination.executionId.value or None)
         for action in reply.actions:
             self._entity_action(entity_id, action)
