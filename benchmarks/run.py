@@ -204,7 +204,7 @@ def parser_variants(compare: bool = True) -> dict[str, dict[str, Any]]:
     only the fast path is measured; an engine without the switch measures
     the SDK's own parser.
     """
-    if "fast_timestamps" not in inspect.signature(Simulator).parameters:
+    if "fast_timestamps" not in inspect.signature(Simulator.__init__).parameters:
         return {"dateutil": {}}
     fast = {"fast timestamps": {"fast_timestamps": True}}
     return {"dateutil": {"fast_timestamps": False}, **fast} if compare else fast
@@ -326,40 +326,56 @@ def checks_cost_section(steps: int, repetitions: int) -> Figure:
 
 
 def sweep_cost(steps: int, repetitions: int, name: str, options: dict[str, Any],
-               isolation: str) -> Figure:
-    """A full every-point crash sweep of an N-step chain, as a multiple of one run.
+               isolation: str, prune: bool | None = None) -> Figure:
+    """An every-point crash sweep of an N-step chain, as a multiple of one run.
 
     Determinism checks are off on both sides, so the crash machinery alone is
     measured. The sweep runs once; the crash-free run is a median. The 3x target
     (N = 100) and the 30 s one (N = 1000) are the default isolation's (fork).
+    ``prune``: decide the crash runs that provably converge at once without
+    running them (True, the default), or run every one (False, "full"); None for
+    an engine without the switch.
     """
     options = {**PLAIN, **options}
     scenario = chain_scenario(steps)
     one_run = medians(repetitions, lambda: scenario(Simulator(app, **options)))[0]
+    pruning = {} if prune is None else {"prune": prune}
     swept, report = timed(lambda: Simulator(app, **options).crash_sweep(
-        scenario, idempotent=["add_one"], isolation=isolation))
+        scenario, idempotent=["add_one"], isolation=isolation, **pruning))
     assert report.ok, report.explain()
     assert report.isolation == isolation
-    case = (f"chain N={steps}, {name}, {isolation}: {len(report.points)} points, "
-            f"{report.pruned} converged")
+    decided = getattr(report, "decided", 0)
+    how = {None: "", False: ", full", True: ", pruned"}[prune]
+    case = (f"chain N={steps}, {name}, {isolation}{how}: {len(report.points)} points, "
+            + (f"{decided} decided without a run, {report.runs - decided} run, " if prune else "")
+            + f"{report.pruned} converged")
     target = {100: Target(3), 1000: Target(30, unit="s")}.get(steps) if isolation == "fork" else None
     return Figure("crash sweep", case, "s", swept, one_run, "one run", swept / one_run,
                   target=target, repetitions=repetitions)
 
 
+def pruning_variants() -> list[bool | None]:
+    """Every crash run (``prune=False``) and the pruned sweep (the default), if the engine prunes."""
+    if "prune" not in inspect.signature(Simulator.crash_sweep).parameters:
+        return [None]
+    return [False, True]
+
+
 def sweep_section(sizes: list[tuple[int, int]], compare_parsers: bool,
                   large: int | None) -> list[Figure]:
-    """Sweep cost for each size, timestamp parser and isolation; optionally one large sweep.
+    """Sweep cost for each size, timestamp parser, isolation and pruning; optionally a large sweep.
 
     The large sweep forks, with the fast path only: rerun from the start it would
     take about 15 minutes (the crash runs re-execute half a run each on average).
     """
-    figures = [sweep_cost(steps, repetitions, name, options, isolation)
+    figures = [sweep_cost(steps, repetitions, name, options, isolation, prune)
                for steps, repetitions in sizes
                for name, options in parser_variants(compare_parsers).items()
-               for isolation in ("fork", "rerun")]
+               for isolation in ("fork", "rerun")
+               for prune in pruning_variants()]
     if large is not None:
-        figures.append(sweep_cost(large, 1, "fast timestamps", {}, "fork"))
+        figures += [sweep_cost(large, 1, "fast timestamps", {}, "fork", prune)
+                    for prune in pruning_variants()]
     return figures
 
 

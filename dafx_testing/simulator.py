@@ -692,7 +692,8 @@ class Simulator:
                     kinds: Sequence[str] | None = None,
                     progress: Callable[[int, int], None] | None = None,
                     shard: tuple[int, int] | None = None,
-                    isolation: str = "auto", once: Sequence[str] = ()) -> SweepReport:
+                    isolation: str = "auto", once: Sequence[str] = (),
+                    prune: bool = True) -> SweepReport:
         """Run ``scenario`` with a crash at every commit point; see :func:`crash_sweep`.
 
         Each run gets a fresh simulator built with this one's options; this
@@ -706,7 +707,10 @@ class Simulator:
         named in ``once``; otherwise the report lists it as information
         (``idempotent`` names are left out of that list). A broken baseline (an
         instance Failed, a wait that timed out, a non-determinism check) makes
-        the report not ok, with no crash runs.
+        the report not ok, with no crash runs. The crash runs that provably converge at
+        once (a message given back, work lost that changed nothing durable, the worker's
+        memory lost) are decided without running them (``report.decided``);
+        ``prune=False`` runs every one, with the same verdicts.
 
         Example::
 
@@ -722,7 +726,7 @@ class Simulator:
         """
         return crash_sweep(self._fresh, scenario, pairs=pairs, idempotent=idempotent,
                            effects=effects, kinds=kinds, seed=self.seed, progress=progress,
-                           shard=shard, isolation=isolation, once=once)
+                           shard=shard, isolation=isolation, once=once, prune=prune)
 
     def fault_sweep(self, scenario: Callable[[Simulator], Any], *,
                     faults: Sequence[str] = FAULT_KINDS, expect: str | None = None,

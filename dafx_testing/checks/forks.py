@@ -15,6 +15,11 @@ need ``isolation="rerun"``. Forking needs POSIX and a process with one thread
 (a fork copies only the calling thread; another thread's locks would stay held
 in the child), so :func:`can_fork` says when it is safe and the sweep reruns
 otherwise.
+
+The same pass serves crash sweeps that prune (:func:`dafx_testing.checks.sweep.crash_sweep`,
+``prune=True``): at each point it first asks whether the crash run there is decided without
+running (it provably converges at once) and forks only the others; a ``rerun`` sweep makes
+the pass without forking and reruns the points it left undecided.
 """
 
 from __future__ import annotations
@@ -65,7 +70,8 @@ class ForkPass:
     returns True (crash here) and the child runs on to the end of its run, where
     the sweep calls :meth:`finish_child` with what the run found. In the parent
     it returns False after starting the child, so the pass goes on; after the
-    last wanted point it raises :class:`PassOver`.
+    last wanted point it raises :class:`PassOver` (with ``decide``, at the end of
+    that point's step: :meth:`step_done`).
 
     Args:
         expected: the baseline's points; a pass that reaches a different point
@@ -75,19 +81,29 @@ class ForkPass:
         max_running: children running at once (the parent's pass runs meanwhile).
         on_result: called in the parent with each child's point index and result,
             in the order of the points.
+        decide: called in the parent at every point with whether it is wanted; True
+            when the wanted point needs no crash run (the sweep decided it without
+            one, or will at the end of the step: see :meth:`step_done`), so no fork.
+        forking: False for a pass that only decides (``rerun`` sweeps that prune): the
+            points it does not decide are left to reruns.
     """
 
     def __init__(self, expected: Sequence[CommitPoint], wanted: Collection[int],
-                 on_result: Callable[[int, Any], None], max_running: int | None = None) -> None:
+                 on_result: Callable[[int, Any], None], max_running: int | None = None,
+                 decide: Callable[[CommitPoint, bool], bool] | None = None,
+                 forking: bool = True) -> None:
         self.expected = expected
         self.wanted = set(wanted)
         self.last = max(self.wanted, default=-1)
         self.on_result = on_result
         self.max_running = max_running or max(1, os.cpu_count() or 1)
+        self.decide = decide
+        self.forking = forking
         self.in_child = False
         self.results: dict[int, Any] = {}
         self._running: list[tuple[int, int, int]] = []     # (point index, pid, read end)
         self._pipe = -1
+        self._over = False
 
     def at_point(self, point: CommitPoint) -> bool:
         """The ``CrashLog.branch`` hook: True in the child that crashes at ``point``."""
@@ -95,13 +111,26 @@ class ForkPass:
             return False                         # a crash run crashes once, where it was forked
         if point.index >= len(self.expected) or point != self.expected[point.index]:
             raise PassOver()
-        if point.index not in self.wanted:
+        wanted = point.index in self.wanted
+        if self.decide is not None:
+            if (not self.decide(point, wanted) and wanted and self.forking
+                    and self._fork(point.index)):
+                return True
+            # Some decisions wait for the end of the step: the pass ends there (step_done).
+            self._over = self._over or point.index >= self.last
+            return False
+        if not wanted:
             return False
         if self._fork(point.index):
             return True
         if point.index >= self.last:
             raise PassOver()
         return False
+
+    def step_done(self) -> None:
+        """Call after each worker step of the pass: with ``decide``, it ends after the last point."""
+        if self._over and not self.in_child:
+            raise PassOver()
 
     def _fork(self, index: int) -> bool:
         _flush()                                 # or the child would write it out again

@@ -45,6 +45,16 @@ prefix before the crash is paid in one of two ways (``isolation=``):
 
 Pairs of points always rerun: the second crash is in the recovery of the first.
 
+Pruning (``prune=True``, the default for sweeps of single points): most crash runs
+would converge right after the step they crash in (a message given back, work lost
+that changed nothing durable, only the worker's memory lost). One more run of the
+scenario (the forking pass, or a pass of its own under ``rerun``) works out, at each
+such point, the state key the crash run would have there; when it is one of the
+baseline's, the point is decided without a crash run, with exactly the outcome the run
+would have had (see :class:`_Decider`), and only the others are forked or rerun. A
+sweep then costs two runs plus a fork (or a prefix) and a recovery per undecided
+point; :attr:`SweepReport.decided` counts the decided ones.
+
 Sharding: ``shard=(index, count)`` splits one sweep across ``count`` processes
 (the pytest plugin does it across xdist workers). Every shard runs the same
 baseline and takes the crash points whose position among the candidates is
@@ -62,6 +72,7 @@ import traceback
 from collections import Counter, deque
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, overload
 
 from ..agents.sessions import AGENT_ENTITY_PREFIX, conversation_problems
@@ -81,7 +92,7 @@ from ..core.history import Event, EventType
 from ..core.timeline import timeline
 from ..core.user_code import is_user_code, is_user_module, shown_path
 from ..functions.app import ACTIVITY, ORCHESTRATOR
-from ..functions.worker import PrefixCache
+from ..functions.worker import PrefixCache, Worker
 from .forks import ISOLATIONS, ForkPass, PassOver, can_fork
 
 __all__ = ["crash_sweep", "SweepReport", "SweepFailure", "DuplicatedEffect", "RepeatedModelCalls"]
@@ -203,7 +214,10 @@ class SweepReport:
 
     Attributes:
         points: every commit point of the baseline run.
-        runs: crash runs made; ``pruned`` of them stopped early on convergence.
+        runs: crash runs, one per crash schedule tried; ``pruned`` of them stopped early
+            on convergence, ``decided`` of those without being run at all (the run
+            provably converges at once, see ``prune`` in :func:`crash_sweep`): ``ran``
+            were made.
         failures: schedules after which an invariant broke.
         duplicated_effects: work that ran more often than in the baseline (each
             marked failed, harmless or idempotent; see :class:`DuplicatedEffect`).
@@ -218,6 +232,7 @@ class SweepReport:
     points: list[CommitPoint]
     runs: int = 0
     pruned: int = 0
+    decided: int = 0
     failures: list[SweepFailure] = field(default_factory=list)
     duplicated_effects: list[DuplicatedEffect] = field(default_factory=list)
     repeated_model_calls: list[RepeatedModelCalls] = field(default_factory=list)
@@ -230,6 +245,7 @@ class SweepReport:
         """Count one crash run and take in what it found."""
         self.runs += 1
         self.pruned += outcome.pruned
+        self.decided += outcome.decided
         self.failures += outcome.found.failures
         self.duplicated_effects += outcome.found.duplicated_effects
         self.repeated_model_calls += outcome.found.repeated_model_calls
@@ -244,10 +260,23 @@ class SweepReport:
         """Activity re-runs that left no observable difference: information, not failures."""
         return [d for d in self.duplicated_effects if d.harmless and not d.idempotent]
 
+    @property
+    def ran(self) -> int:
+        """Crash runs actually made (the others were decided without a run)."""
+        return self.runs - self.decided
+
     def counts(self) -> str:
-        """What was tried: "17 commit points, 17 crash runs (15 converged early; forked), seed 0"."""
-        return (f"{len(self.points)} commit points, {self.runs} crash runs ({self.pruned} "
-                f"converged early; {ISOLATION_WORDS[self.isolation]}), seed {self.seed}")
+        """What was tried: "17 commit points, 17 crash runs (15 converged early; forked), seed 0".
+
+        With runs decided without running: "(12 decided without a run, 5 run: 3
+        converged early; forked)".
+        """
+        early = f"{self.pruned} converged early"
+        if self.decided:
+            early = (f"{self.decided} decided without a run, {self.ran} run: "
+                     f"{self.pruned - self.decided} converged early")
+        return (f"{len(self.points)} commit points, {self.runs} crash runs ({early}; "
+                f"{ISOLATION_WORDS[self.isolation]}), seed {self.seed}")
 
     def explain(self, max_failures: int = 5) -> str:
         """A readable account: what was tried, what broke, how to reproduce it.
@@ -325,6 +354,7 @@ def crash_sweep(
     shard: tuple[int, int] | None = None,
     isolation: str = "auto",
     once: Collection[str] = (),
+    prune: bool = True,
 ) -> SweepReport:
     """Crash ``scenario`` at every commit point and compare each recovery with the baseline.
 
@@ -352,6 +382,13 @@ def crash_sweep(
         once: activity names whose repeated execution is a failure even when it
             leaves no observable difference (it sends an email, say, that the
             sweep cannot see).
+        prune: decide the crash runs that provably converge at once without running
+            them (the default; the verdicts are the same either way, see
+            :class:`_Decider`): a crash that only gives a message back, loses work that
+            changed nothing durable, or loses only the worker's memory. One more run of
+            the scenario (the forking pass, or one of its own under ``rerun``) decides
+            them; the report counts them in ``decided``. Sweeps with ``pairs`` run
+            every schedule.
 
     A baseline that raises an exception other than a dafx error, or a dafx
     error about the scenario itself (an unknown name or id, an input that is
@@ -371,7 +408,7 @@ def crash_sweep(
     with first.clock.bound():
         return _sweep(first, make_simulator, scenario, pairs=pairs, idempotent=idempotent,
                       effects=effects, kinds=kinds, seed=seed, progress=progress, shard=shard,
-                      isolation=isolation, once=once_names)
+                      isolation=isolation, once=once_names, prune=prune)
 
 
 def declared_once(sim: Any, idempotent: Collection[str], once: Collection[str],
@@ -409,7 +446,8 @@ def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, 
            idempotent: Collection[str], effects: Callable[[], Any] | None,
            kinds: Collection[str] | None, seed: int,
            progress: Callable[[int, int], None] | None,
-           shard: tuple[int, int] | None, isolation: str, once: set[str]) -> SweepReport:
+           shard: tuple[int, int] | None, isolation: str, once: set[str],
+           prune: bool) -> SweepReport:
     trace = _Trace()
     cache = PrefixCache()
     first.attach_prefix_cache(cache)
@@ -433,19 +471,28 @@ def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, 
         return _outcome(sim, result, baseline, trace, idempotent_names, once, kinds)
 
     forked: dict[int, _RunOutcome] = {}
-    if report.isolation == "fork" and schedules:
-        forked = _fork_pass(make_simulator(None), scenario, effects, trace, cache, baseline,
-                            [p.index for p in candidates], outcome_of,
-                            on_result=lambda _, outcome: tally.count(outcome))
+    decided: dict[int, _RunOutcome] = {}
+    fork = report.isolation == "fork"
+    prune = prune and not pairs and _Decider.applies(first)
+    if schedules and (fork or prune):
+        forked, decided = _fork_pass(make_simulator(None), scenario, effects, trace, cache,
+                                     baseline, [p.index for p in candidates], outcome_of,
+                                     on_result=lambda _, outcome: tally.count(outcome),
+                                     forking=fork, prune=prune)
     while schedules:
         indices = schedules.pop(0)
-        outcome = forked.pop(indices[0], None) if len(indices) == 1 else None
+        single = len(indices) == 1
+        outcome = decided.pop(indices[0], None) if single else None
+        if outcome is not None:
+            tally.count(outcome)
+        elif single:
+            outcome = forked.pop(indices[0], None)
         if outcome is None:
             sim = make_simulator(CrashPlan(at=indices))
             sim.attach_prefix_cache(cache)
             outcome = outcome_of(sim, _run(sim, scenario, effects, converge_on=trace,
                                            crashes_expected=len(indices)))
-            tally.count(outcome, single=len(indices) == 1)
+            tally.count(outcome, single=single)
         report.add(outcome)
         if pairs and len(indices) == 1:
             schedules.extend([indices[0], j] for j in outcome.later)
@@ -473,67 +520,208 @@ def _isolation(requested: str, baseline_steps: int) -> str:
 def _fork_pass(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None, trace: _Trace,
                cache: PrefixCache, baseline: Observation, wanted: list[int],
                outcome_of: Callable[[Any, _RunResult], _RunOutcome],
-               on_result: Callable[[int, Any], None]) -> dict[int, _RunOutcome]:
-    """Run the scenario once more, forking a crash run at each wanted point.
+               on_result: Callable[[int, Any], None], forking: bool = True,
+               prune: bool = False) -> tuple[dict[int, _RunOutcome], dict[int, _RunOutcome]]:
+    """Run the scenario once more, deciding (``prune``) or forking a crash run at each wanted point.
 
-    Returns the forked runs' outcomes by point; points missing from it (the pass
-    left the baseline, a child failed) are left to reruns.
+    Returns the forked runs' outcomes and the decided ones, by point; points
+    missing from both (the pass left the baseline, a child failed, ``forking``
+    is off) are left to reruns.
     """
-    forks = ForkPass(baseline.points, wanted, on_result)
+    probe = _Probe.of(sim, effects)
+    decider = _Decider(sim, probe, trace, baseline.points, wanted, outcome_of) if prune else None
+    forks = ForkPass(baseline.points, wanted, on_result, forking=forking,
+                     decide=decider.at_point if decider is not None else None)
     sim.attach_prefix_cache(cache)
     sim.crash_log.branch = forks.at_point
+
+    def on_step() -> None:
+        if forks.in_child or decider is None:
+            return
+        decider.after_step()
+        forks.step_done()
+
     try:
-        result = _run(sim, scenario, effects, converge_on=trace, crashes_expected=1)
+        result = _run(sim, scenario, effects, converge_on=trace, crashes_expected=1,
+                      on_step=on_step, probe=probe)
         if forks.in_child:
             forks.finish_child(outcome_of(sim, result))
     except PassOver:
-        pass                            # the last wanted point is forked
+        pass                            # the last wanted point is forked or decided
     except BaseException:
         if forks.in_child:
             forks.fail_child()          # the sweep reruns this point and meets it there
         forks.abandon()
         raise
     try:
-        return forks.collect()          # (a pass that ends by itself left the baseline)
+        forked = forks.collect()        # (a pass that ends by itself left the baseline)
     except BaseException:
         forks.abandon()
         raise
+    return forked, decider.outcomes if decider is not None else {}
+
+
+_REQUEUED_TO = {"task ": "activities", "episode ": "ready", "batch ": "entities_ready"}
+"""The task hub queue a crashed step gives its message back to, by the point's ``work``."""
+
+
+class _Decider:
+    """Decides crash runs without running them, in the process of a pass over the scenario.
+
+    From its crash on, a crash run compares its state key (:meth:`_Probe.key`)
+    with the baseline's after every worker step, and stops at the first match:
+    it converged, and what it found is the baseline's end plus the work it did
+    (:func:`_converged_observation`). For most points the pass can tell, before
+    the crash, the key that run would have right after the step it crashes in,
+    from the pass's own state there (the state a forked crash run starts from,
+    and a rerun reaches). When that key is one of the baseline's, the crash run
+    would stop right there, and its outcome is known exactly: the point is
+    decided. Otherwise it is forked or rerun as before, so the verdicts do not
+    change. What a crash does is :meth:`Worker._crash` and its callers:
+
+    * ``dequeue``: the message goes back (``_put_back``, ``_requeue_batch``, or
+      ``activities.append``) and nothing ran. The store after the crash is the
+      state the step started from, if the queue the message came from held only
+      it (giving it back then restores the order), nothing is in flight (a crash
+      abandons in-flight work, giving its messages back too), and the step began
+      where the previous one ended: the same driving call (so no code of the
+      scenario ran between) and no timer due (the step fires due timers first).
+      Its key is the one the pass took after the previous step.
+    * ``episode`` / ``activity`` / ``entity``: the work ran (an activity's code, an
+      entity batch; an episode comes from the prefix cache) and its result is
+      dropped, the message given back as for ``dequeue``. Under the dequeue's
+      conditions, if the store's fingerprint is still the one at the dequeue in
+      the same step (the work changed nothing durable and put nothing in
+      flight), the store after the crash is again the step's start; the memory,
+      random state and outside world are the ones at hand, the work done
+      includes this execution (a decided run can still report a re-run).
+    * ``after-commit``: the result is committed and only the worker's memory is
+      lost (its host replays and last states, which no key reads). With nothing
+      in flight, the state after the step is the pass's own, taken at the end of
+      the step (where the step's last code, an episode's checks, has run).
+    * ``duplicate``: never: the message comes back and the activity runs again
+      before the run can converge; only running it tells what that does.
+    """
+
+    def __init__(self, sim: Any, probe: _Probe, trace: _Trace, expected: list[CommitPoint],
+                 wanted: Collection[int], outcome_of: Callable[[Any, _RunResult], _RunOutcome]
+                 ) -> None:
+        self.sim, self.probe, self.trace = sim, probe, trace
+        self.expected, self.wanted, self.outcome_of = expected, set(wanted), outcome_of
+        self.in_flight = sim._worker.in_flight
+        self.steps = 0                    # worker steps the pass has done
+        self.before: tuple[Any, ...] | None = None
+        """The key after the last step, if the next step may start from that state."""
+        self.taken: tuple[int, str, tuple[Any, ...]] | None = None
+        """At a dequeue the crash would give back exactly: (step, store's fingerprint, start key)."""
+        self.pending: list[int] = []     # after-commit points of this step, decided at its end
+        self.outcomes: dict[int, _RunOutcome] = {}
+
+    @staticmethod
+    def applies(sim: Any) -> bool:
+        """Whether the simulator's worker is the one whose crashes the rules above describe."""
+        return type(getattr(sim, "_worker", None)) is Worker and hasattr(sim.hub, "_timers")
+
+    def at_point(self, point: CommitPoint, wanted: bool) -> bool:
+        """At each point of the pass: True when the wanted ``point`` needs no crash run."""
+        kind = point.kind
+        if kind == "dequeue":
+            start, self.before, self.taken = self.before, None, None
+            if start is None or not self._gives_back_the_start(point, start):
+                return False
+            following = point.index + 1
+            if following in self.wanted and self._same_work(point, following):
+                self.taken = (self.steps, self.sim.fingerprint(), start)
+            return wanted and self._decide(point.index, start)
+        if kind == "after-commit":
+            if wanted and not self.in_flight:
+                self.pending.append(point.index)
+                return True
+            return False
+        if kind not in ("episode", "activity", "entity"):
+            return False                                    # a duplicate delivery
+        taken, self.taken = self.taken, None
+        if not wanted or taken is None or taken[0] != self.steps:
+            return False
+        _, fingerprint, start = taken
+        if self.sim.driving_calls != start[0] or self.sim.fingerprint() != fingerprint:
+            return False
+        return self._decide(point.index, self.probe.key(fingerprint=start[2]))
+
+    def after_step(self) -> None:
+        """At the end of each step of the pass: decide its after-commit points, take its key."""
+        self.steps += 1
+        pending, self.pending = self.pending, []
+        self.before = None
+        following = len(self.sim.crash_log.points)
+        ahead = (following < len(self.expected) and self.expected[following].kind == "dequeue"
+                 and (following in self.wanted or following + 1 in self.wanted))
+        if not (pending or ahead):
+            return
+        key = self.probe.key()
+        for index in pending:
+            self._decide(index, key)
+        timers = self.sim.hub._timers                       # a heap: the earliest first
+        if ahead and not (timers and timers[0][0] <= self.sim.now):
+            self.before = key
+
+    def _gives_back_the_start(self, point: CommitPoint, start: tuple[Any, ...]) -> bool:
+        """Whether a crash at this dequeue leaves the store as the step found it."""
+        if self.sim.driving_calls != start[0] or self.in_flight:
+            return False
+        hub = self.sim.hub
+        for prefix, queue in _REQUEUED_TO.items():
+            if point.work.startswith(prefix):
+                return not getattr(hub, queue)
+        return not (hub.activities or hub.ready or hub.entities_ready)
+
+    def _same_work(self, point: CommitPoint, index: int) -> bool:
+        """Whether the point at ``index`` is the one where the dequeued work's result is lost."""
+        if index >= len(self.expected):
+            return False
+        work = self.expected[index]
+        return (work.kind in ("episode", "activity", "entity")
+                and (work.name, work.target, work.work) == (point.name, point.target, point.work))
+
+    def _decide(self, index: int, key: tuple[Any, ...]) -> bool:
+        """Decide the crash run at ``index`` if its key after the crash is the baseline's."""
+        step = self.trace.keys.get(key)
+        if step is None:
+            return False
+        run = SimpleNamespace(commit_points=self.expected[:index + 1],
+                              crashes=[self.expected[index]])
+        outcome = self.outcome_of(run, (None, step, self.probe.executions()))
+        outcome.decided = True
+        self.outcomes[index] = outcome
+        return True
 
 
 @overload
 def _run(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None,
          record: _Trace | None = None, converge_on: None = None,
          crashes_expected: int = 0, on_step: Callable[[], None] | None = None,
-         ) -> tuple[Observation, int, None]: ...
+         probe: _Probe | None = None) -> tuple[Observation, int, None]: ...
 
 
 @overload
 def _run(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None,
          record: _Trace | None = None, *, converge_on: _Trace,
-         crashes_expected: int = 0, on_step: Callable[[], None] | None = None) -> _RunResult: ...
+         crashes_expected: int = 0, on_step: Callable[[], None] | None = None,
+         probe: _Probe | None = None) -> _RunResult: ...
 
 
 def _run(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None,
          record: _Trace | None = None, converge_on: _Trace | None = None,
-         crashes_expected: int = 0, on_step: Callable[[], None] | None = None) -> _RunResult:
+         crashes_expected: int = 0, on_step: Callable[[], None] | None = None,
+         probe: _Probe | None = None) -> _RunResult:
     """One run of the scenario: (observation, -1, None), or (None, step, work done) if it converged.
 
     ``on_step`` is called after each worker step (fault sweeps note which work called the model).
+    ``probe``: the run's state keys and work counts, made beforehand (a pruning pass reads them).
     """
     steps = [0]
-    memory = _module_state(sim)
-    calls_before = _model_calls()
-
-    def executions() -> Counter:
-        counts = _executions(sim)
-        counts[MODEL_CALLS] = _model_calls() - calls_before
-        return counts
-
-    def key() -> tuple[Any, ...]:
-        # The random module's state too: an activity that draws from it behaves differently
-        # after a crash made another draw first, though the task hub looks the same.
-        return (sim.driving_calls, sim.now, sim.fingerprint(), memory(), hash(random.getstate()),
-                json.dumps(effects(), sort_keys=True, default=str) if effects else None)
+    probe = probe if probe is not None else _Probe.of(sim, effects)
+    key, executions = probe.key, probe.executions
 
     def after_step() -> None:
         if record is not None:
@@ -557,7 +745,40 @@ def _run(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None,
         error = exc
     finally:
         sim.after_step = None
-    return _observe(sim, effects, error, executions(), memory()), -1, None
+    return _observe(sim, effects, error, executions(), probe.memory()), -1, None
+
+
+@dataclass
+class _Probe:
+    """What a run's convergence checks read: its state key and the work done so far."""
+
+    sim: Any
+    effects: Callable[[], Any] | None
+    memory: Callable[[], tuple[tuple[str, str], ...]]
+    calls_before: int
+
+    @classmethod
+    def of(cls, sim: Any, effects: Callable[[], Any] | None) -> _Probe:
+        return cls(sim, effects, _module_state(sim), _model_calls())
+
+    def key(self, fingerprint: str | None = None) -> tuple[Any, ...]:
+        """The state a crash run converges on: driving call, clock, store, memory, the world.
+
+        ``fingerprint``: the store's, when known to differ from the one at hand.
+        """
+        # The random module's state too: an activity that draws from it behaves differently
+        # after a crash made another draw first, though the task hub looks the same.
+        sim, effects = self.sim, self.effects
+        return (sim.driving_calls, sim.now,
+                sim.fingerprint() if fingerprint is None else fingerprint, self.memory(),
+                hash(random.getstate()),
+                json.dumps(effects(), sort_keys=True, default=str) if effects else None)
+
+    def executions(self) -> Counter:
+        """Activity executions and entity operations by name, and the model calls, so far."""
+        counts = _executions(self.sim)
+        counts[MODEL_CALLS] = _model_calls() - self.calls_before
+        return counts
 
 
 def _module_state(sim: Any) -> Callable[[], tuple[tuple[str, str], ...]]:
@@ -649,6 +870,8 @@ class _RunOutcome:
     found: SweepReport
     later: list[int]
     """The candidate points after the run's first crash, where pairs add a second."""
+    decided: bool = False
+    """Decided without running it (see :class:`_Decider`)."""
 
 
 def _outcome(sim: Any, result: _RunResult, baseline: Observation, trace: _Trace,

@@ -53,6 +53,8 @@ def sweep_json(report: SweepReport) -> dict[str, Any]:
     ``baselineProblems`` says why the crash-free run is broken (then no crash
     runs were made); ``repeatedActivities`` are re-runs that left no observable
     difference: information, not failures (``duplicatedEffects`` lists every re-run).
+    ``decided`` of the ``runs`` were decided without running them (they provably
+    converge at once), and count among the ``converged``.
     """
     return {
         "ok": report.ok,
@@ -60,6 +62,7 @@ def sweep_json(report: SweepReport) -> dict[str, Any]:
         "seed": report.seed,
         "runs": report.runs,
         "converged": report.pruned,
+        "decided": report.decided,
         "isolation": report.isolation,
         "points": [_point(p) for p in report.points],
         "failures": [{"crashes": [_point(p) for p in f.crashes], "problems": list(f.problems),
