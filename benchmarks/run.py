@@ -592,6 +592,11 @@ def measure(plan: Plan, progress: Callable[[str], None]) -> list[Figure]:
                                                plan.large_sweep)),
         ("throughput", lambda: [throughput_section(*plan.throughput)]),
         ("peak memory", lambda: memory_section(*plan.memory)),
+        # The sibling sections import the Agent Framework and durabletask when they load:
+        # imported here, after the engine's own rows, so those run with the engine alone.
+        ("fixed cost per driving call", lambda: __import__("fixed_cost").fixed_cost_section()),
+        ("durabletask host", lambda: __import__("durabletask_host").durabletask_host_section(
+            plan.durabletask_repetitions)),
         ("vs durabletask", lambda: durabletask_section(plan.durabletask_repetitions)),
     ]
     for name, section in sections:
