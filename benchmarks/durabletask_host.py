@@ -33,15 +33,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import logging
 import os
 import statistics
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from types import ModuleType
 from typing import Any
+
+from runner import run_module
 
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")       # gRPC's own INFO lines on shutdown
 
@@ -106,15 +106,7 @@ def build_worker(**options: Any) -> TaskHubGrpcWorker:
 
 
 def _runner() -> ModuleType:
-    """``benchmarks/run.py`` (``Figure``, ``Target``, ``timed``, ``PLAIN``), imported once."""
-    main = sys.modules.get("__main__")
-    if main is not None and os.path.basename(getattr(main, "__file__", "") or "") == "run.py" \
-            and hasattr(main, "Figure"):
-        return main
-    folder = os.path.dirname(os.path.abspath(__file__))
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    return importlib.import_module("run")
+    return run_module()
 
 
 def simulated(worker: TaskHubGrpcWorker, orchestrator: str, value: Any) -> None:

@@ -16,10 +16,11 @@ turns, with the Agent Framework packages imported first::
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from types import ModuleType
 from typing import Any
+
+from runner import run_module
 
 AGENT_FRAMEWORK = ["agent_framework", "agent_framework.azure", "agent_framework.openai",
                    "agent_framework.foundry"]
@@ -30,15 +31,7 @@ TARGET_SECONDS = 0.001
 
 
 def _runner() -> ModuleType:
-    """``benchmarks/run.py`` (``Figure``, ``Target``, ``medians``), imported once whichever way it runs."""
-    main = sys.modules.get("__main__")
-    if main is not None and os.path.basename(getattr(main, "__file__", "") or "") == "run.py" \
-            and hasattr(main, "Figure"):
-        return main
-    folder = os.path.dirname(os.path.abspath(__file__))
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    return importlib.import_module("run")
+    return run_module()
 
 
 def load_agent_framework() -> int:

@@ -585,10 +585,14 @@ class Simulator:
         self.hub.send_to_entity(scheduler_id(info.name, key), info.name.lower(), key, EntityRequest(
             operation=operation, input=payload, is_signal=True, request_id=self._new_uuid()))
 
+    @staticmethod
+    def _entity_id(entity: Any) -> str:
+        """The hub's id of an entity reference: ``@name@key``, the name lowercased as by the host."""
+        return scheduler_id(*entity_key(entity))
+
     def get_entity(self, entity: EntityRef) -> EntityStatus | None:
         """The entity's existence, state and queue; None if it was never addressed."""
-        name, key = entity_key(entity)
-        record = self.hub.entities.get(scheduler_id(name, key))
+        record = self.hub.entities.get(self._entity_id(entity))
         if record is None:
             return None
         return EntityStatus(name=record.name, key=record.key, exists=record.exists,

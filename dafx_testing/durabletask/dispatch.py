@@ -496,15 +496,11 @@ class DtWorker(Worker):
     # -- entities --
 
     def _entity_step(self, record: EntityRecord) -> None:
-        entity_id = f"@{record.name}@{record.key}"
-        if self.in_flight.is_busy(entity_id):
-            return      # a running batch holds it; its commit puts the entity back in line
-        requests = [record.queue.popleft()
-                    for _ in range(min(self.settings.entity_batch_size, len(record.queue)))]
-        point = (record.name, entity_id, f"batch {record.batches}")
-        if self._crash("dequeue", *point):
-            self._requeue_batch(record, requests)
+        taken = self._take_batch(record)
+        if taken is None:
             return
+        requests, point = taken
+        entity_id = point[1]
         request = pb.EntityRequest(
             instanceId=entity_id,
             entityState=None if record.state is None else wrappers_pb2.StringValue(value=record.state),

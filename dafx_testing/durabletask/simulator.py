@@ -32,8 +32,8 @@ from ..core.errors import DafxError, InstanceStateError, WaitTimeoutError
 from ..core.history import EventType, new_event
 from ..core.hub import Instance
 from ..core.messages import EntityRequest
-from ..core.payloads import decode_input, decode_json, decode_state, short_repr
-from ..simulator import EntityStatus, InstanceStatus, Simulator, _driving
+from ..core.payloads import decode_input, decode_json, short_repr
+from ..simulator import InstanceStatus, Simulator, _driving
 from .dispatch import CaptureStub, DtWorker
 from .events import to_proto
 from .loading import load_worker
@@ -62,6 +62,10 @@ class DurableTaskSimulator(Simulator):
     _worker_type = DtWorker
     _worker: DtWorker
     index: WorkerIndex  # type: ignore[assignment]
+
+    @staticmethod
+    def _entity_id(entity: Any) -> str:
+        return entity_id(entity)
 
     @classmethod
     def accepts(cls, app: Any) -> bool:
@@ -186,18 +190,9 @@ class DurableTaskSimulator(Simulator):
     @_driving
     def signal_entity(self, entity: Any, operation: str, input: Any = None) -> None:
         """Queue a one-way operation for an entity (as the client's ``signal_entity``)."""
-        self._worker.send_to_entity(_entity_id(entity), EntityRequest(
+        self._worker.send_to_entity(self._entity_id(entity), EntityRequest(
             operation=operation, input=self._encode(input), is_signal=True,
             request_id=self._new_uuid()))
-
-    def get_entity(self, entity: Any) -> EntityStatus | None:
-        record = self.hub.entities.get(_entity_id(entity))
-        if record is None:
-            return None
-        return EntityStatus(name=record.name, key=record.key, exists=record.exists,
-                            state=decode_state(record.state), raw_state=record.state,
-                            last_modified_time=record.last_modified_time,
-                            pending_operations=len(record.queue))
 
     @property
     def agents(self) -> list[str]:
@@ -321,7 +316,7 @@ def bind_client(client: Any, sim: DurableTaskSimulator) -> Any:
     return client
 
 
-def _entity_id(entity: Any) -> str:
+def entity_id(entity: Any) -> str:
     """``@name@key`` (name lowercased, as ``EntityInstanceId`` does) for any entity reference."""
     if isinstance(entity, EntityInstanceId):
         return str(entity)

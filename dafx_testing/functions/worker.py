@@ -445,16 +445,26 @@ class Worker:
 
     # -- entities --
 
-    def _entity_step(self, record: EntityRecord) -> None:
+    def _take_batch(self, record: EntityRecord) -> tuple[list[EntityRequest], tuple[str, str, str]] | None:
+        """The entity's next batch and its crash point; None while a running batch holds it
+        (its commit puts the entity back in line) or when the worker dies taking it."""
         entity_id = scheduler_id(record.name, record.key)
         if self.in_flight.is_busy(entity_id):
-            return      # locked by a running batch; its commit puts the entity back in line
+            return None
         requests = [record.queue.popleft()
                     for _ in range(min(self.settings.entity_batch_size, len(record.queue)))]
         point = (record.name, entity_id, f"batch {record.batches}")
         if self._crash("dequeue", *point):
             self._requeue_batch(record, requests)
+            return None
+        return requests, point
+
+    def _entity_step(self, record: EntityRecord) -> None:
+        taken = self._take_batch(record)
+        if taken is None:
             return
+        requests, point = taken
+        entity_id = point[1]
         info = self.index.get(ENTITY, record.name)
         with metering() as model_time:
             outcome = run_batch(info.handler, record.name, record.key, record.exists,
