@@ -351,3 +351,71 @@ def test_the_functions_replayer_points_a_worker_to_the_durabletask_one():
 
     with pytest.raises(ArgumentError, match="dafx_testing.durabletask.Replayer"):
         Replayer(dt_app.build_worker())
+
+
+def test_a_critical_section_holds_its_entities_until_it_ends(sim):
+    iid = sim.start_new("transfer", 5)
+    sim.run_until_idle()
+    assert sim.entity_state(("counter", "a")) == -5
+    sim.signal_entity("@counter@a", "add", 100)           # from outside the section: it waits
+    sim.run_until_idle()
+    assert sim.entity_state(("counter", "a")) == -5
+    assert sim.get_entity(("counter", "a")).pending_operations == 1
+    sim.raise_event(iid, "commit")
+    assert sim.wait_for_completion(iid).output == "moved"
+    assert (sim.entity_state(("counter", "a")), sim.entity_state(("counter", "b"))) == (95, 5)
+    assert sim.hub.entities["@counter@a"].locked_by is None
+    kinds_seen = kinds(sim.get_status(iid).history)
+    assert kinds_seen.count("EntityLockRequested") == 1 and kinds_seen.count("EntityUnlockSent") == 2
+
+
+def test_a_second_section_waits_for_the_first(sim):
+    first = sim.start_new("transfer", 1)
+    second = sim.start_new("transfer", 2)
+    sim.run_until_idle()
+    assert sim.entity_state(("counter", "a")) == -1        # only the first got the locks
+    sim.raise_event(first, "commit")
+    sim.run_until_idle()
+    assert sim.get_status(first).runtime_status == "Completed"
+    assert sim.entity_state(("counter", "a")) == -3        # then the second
+    sim.raise_event(second, "commit")
+    assert sim.wait_for_completion(second).output == "moved"
+
+
+def test_a_scheduled_signal_lands_when_the_clock_reaches_it(sim):
+    assert sim.wait_for_completion(sim.start_new("remind", 3)).output == "scheduled"
+    assert sim.entity_state(("counter", "later")) is None
+    sim.advance(timedelta(hours=2, minutes=59))
+    assert sim.entity_state(("counter", "later")) is None
+    sim.advance(timedelta(minutes=1))
+    assert sim.entity_state(("counter", "later")) == 1
+
+
+def test_a_client_signal_for_later_and_a_purge_by_filter(sim):
+    from durabletask.entities import EntityInstanceId
+
+    sim.client.signal_entity(EntityInstanceId("counter", "c9"), "add", input=2,
+                             signal_time=sim.now + timedelta(minutes=30))
+    sim.advance(timedelta(minutes=30))
+    assert sim.entity_state(("counter", "c9")) == 2
+    done = [sim.start_new("chain", [str(i)]) for i in range(3)]
+    for iid in done:
+        sim.wait_for_completion(iid)
+    running = sim.start_new("approval", 1)
+    purged = sim.client.purge_orchestrations_by(created_time_from=START)
+    assert purged.deleted_instance_count == 3               # finished ones only
+    assert list(sim.hub.instances) == [running]
+
+
+def test_a_wait_names_the_section_that_holds_the_locks(sim):
+    first = sim.start_new("transfer", 1)
+    second = sim.start_new("transfer", 2)
+    with pytest.raises(WaitTimeoutError, match=rf"waits for the locks of @counter@a, @counter@b, "
+                                               rf"held by instance\(s\) {first}"):
+        sim.wait_for_completion(second, timeout=timedelta(hours=1))
+    # GetEntity's lockedBy is the holder's instance id, as DTFx records it
+    # (TaskEntityDispatcher.cs:443 `schedulerState.LockedBy = request.ParentInstanceId`, 2.17.1).
+    from durabletask.internal import orchestrator_service_pb2 as pb
+
+    answer = sim.client._stub.GetEntity(pb.GetEntityRequest(instanceId="@counter@a"))
+    assert answer.entity.lockedBy.value == first

@@ -81,6 +81,17 @@ class EntityRecord:
     batches: int = 0                 # batches committed so far
     aborted: str | None = None       # why its last batch was aborted (retried on the next message)
     queue: deque[EntityRequest] = field(default_factory=deque)
+    locked_by: EntityLock | None = None   # the critical section holding it (Durable Task protocol)
+
+
+@dataclass(frozen=True)
+class EntityLock:
+    """A critical section's lock request: which entities, for which orchestration."""
+
+    section: str                     # the critical section id
+    owner: str                       # the orchestration instance inside it
+    owner_execution: str
+    entities: tuple[str, ...]        # scheduler ids "@name@key", sorted
 
 
 class TaskHub:
@@ -94,6 +105,9 @@ class TaskHub:
         self.activities: deque[ActivityWork] = deque()
         self._timers: list[tuple[datetime, int, str, str, Event]] = []
         self._timer_seq = 0
+        # Entity operations sent for later (a signal's scheduled time): (due, seq, id, request).
+        self._entity_timers: list[tuple[datetime, int, str, EntityRequest]] = []
+        self.lock_requests: list[EntityLock] = []    # critical sections waiting for their locks
         self._executions: dict[str, int] = {}
 
     def get(self, instance_id: str) -> Instance:
@@ -153,7 +167,9 @@ class TaskHub:
         for entity_id in sorted(self.entities):
             record = self.entities[entity_id]
             parts.append((entity_id, record.exists, record.state,
-                          [(r.request_id, r.operation) for r in record.queue]))
+                          [(r.request_id, r.operation) for r in record.queue], record.locked_by))
+        parts.append((self.lock_requests, sorted((t[0].isoformat(), t[2], t[3].request_id)
+                                                 for t in self._entity_timers)))
         parts.append([(w.instance_id, w.execution_id, w.task_id, w.attempt) for w in self.activities])
         parts.append(sorted((t[0].isoformat(), t[2], t[3], json.dumps(t[4], sort_keys=True))
                             for t in self._timers))
@@ -189,6 +205,14 @@ class TaskHub:
         heapq.heappush(self._timers, (fire_at, self._timer_seq, instance_id, execution_id, event))
         self._timer_seq += 1
 
+    def schedule_entity_request(self, due: datetime, scheduler_id: str, name: str, key: str,
+                                request: EntityRequest) -> None:
+        """Queue an entity operation when the clock reaches ``due`` (a scheduled signal)."""
+        self._entity_timers.append((due, self._timer_seq, scheduler_id, request))
+        self._entity_timers.sort(key=lambda t: (t[0], t[1]))
+        self._timer_seq += 1
+        self.entities.setdefault(scheduler_id, EntityRecord(name=name, key=key))
+
     def next_timer(self) -> datetime | None:
         """When the earliest pending timer fires (None if there is none)."""
         while self._timers:
@@ -197,8 +221,11 @@ class TaskHub:
             if instance is None or instance.is_terminal or instance.execution_id != execution_id:
                 heapq.heappop(self._timers)      # the host would drop it on delivery
                 continue
-            return fire_at
-        return None
+            break
+        moments = [self._timers[0][0]] if self._timers else []
+        if self._entity_timers:
+            moments.append(self._entity_timers[0][0])
+        return min(moments, default=None)
 
     def fire_due_timers(self, now: datetime) -> int:
         """Deliver every timer due at ``now``; returns how many were delivered."""
@@ -206,6 +233,11 @@ class TaskHub:
         while self._timers and self._timers[0][0] <= now:
             _, _, instance_id, execution_id, event = heapq.heappop(self._timers)
             fired += self.deliver(instance_id, event, execution_id)
+        while self._entity_timers and self._entity_timers[0][0] <= now:
+            _, _, scheduler_id, request = self._entity_timers.pop(0)
+            record = self.entities[scheduler_id]
+            self.send_to_entity(scheduler_id, record.name, record.key, request)
+            fired += 1
         return fired
 
     def pending_timers(self, instance_id: str) -> list[datetime]:

@@ -38,7 +38,7 @@ from ..checks.determinism import PerturbedReplay
 from ..core.clock import VirtualClock
 from ..core.crash import CrashLog
 from ..core.history import Event, EventType, OrchestrationStatus, new_event
-from ..core.hub import EntityRecord, Instance, ParentLink, TaskHub
+from ..core.hub import EntityLock, EntityRecord, Instance, ParentLink, TaskHub
 from ..core.latency import metering
 from ..core.messages import ActivityWork, EntityRequest
 from ..core.sleeps import sleeps_charged
@@ -165,6 +165,14 @@ class DtWorker(Worker):
 
     def stall_causes(self, instance: Instance) -> list[str]:
         causes = super().stall_causes(instance)
+        for lock in self.hub.lock_requests:
+            if lock.owner == instance.instance_id:
+                holders = {record.locked_by.owner for entity_id in lock.entities
+                           if (record := self.hub.entities.get(entity_id)) is not None
+                           and record.locked_by is not None}
+                causes.append(f"its critical section waits for the locks of "
+                              f"{', '.join(lock.entities)}, held by instance(s) "
+                              f"{', '.join(sorted(holders))}")
         if not self.index.running:
             causes.append("no durabletask worker is attached (started) to run its work")
         return causes
@@ -347,29 +355,72 @@ class DtWorker(Worker):
     def _entity_message(self, instance: Instance, task_id: int, message: pb.SendEntityMessageAction
                         ) -> tuple[Event | None, Callable[[], object]]:
         kind = message.WhichOneof("EntityMessageType")
-        if kind not in ("entityOperationSignaled", "entityOperationCalled"):
-            raise NotImplementedError(
-                f"instance {instance.instance_id!r} uses entity critical sections ({kind}: "
-                "ctx.lock_entities), which dafx does not simulate yet")
         body = getattr(message, kind)
-        if kind == "entityOperationSignaled" and body.HasField("scheduledTime"):
-            raise NotImplementedError(
-                f"instance {instance.instance_id!r} signals an entity with a scheduled time, "
-                "which dafx does not simulate yet")
         confirmation = pb.HistoryEvent(eventId=task_id)
         getattr(confirmation, kind).CopyFrom(body)
+        event = self._event(confirmation, self.now)
+        if kind == "entityLockRequested":
+            lock = EntityLock(body.criticalSectionId, instance.instance_id, instance.execution_id,
+                              tuple(sorted(str(EntityInstanceId.parse(e)) for e in body.lockSet)))
+            return event, lambda: self._request_locks(lock)
+        if kind == "entityUnlockSent":
+            return event, lambda: self._unlock(str(EntityInstanceId.parse(
+                body.targetInstanceId.value)), body.criticalSectionId)
         target = body.targetInstanceId.value
         called = kind == "entityOperationCalled"
         request = EntityRequest(
             operation=body.operation, input=body.input.value if body.HasField("input") else None,
             is_signal=not called, request_id=body.requestId,
-            parent_instance_id=instance.instance_id if called else None,
+            parent_instance_id=instance.instance_id,    # a signal's sender too: locks admit it
             parent_execution_id=instance.execution_id if called else None)
-        return self._event(confirmation, self.now), lambda: self.send_to_entity(target, request)
+        due = (body.scheduledTime.ToDatetime(tzinfo=timezone.utc)
+               if not called and body.HasField("scheduledTime") else None)
+        return event, lambda: self.send_to_entity(target, request, due)
 
-    def send_to_entity(self, entity_id: str, request: EntityRequest) -> None:
+    # -- critical sections: the sidecar grants all of a section's locks at once, or queues it --
+
+    def _request_locks(self, lock: EntityLock) -> None:
+        self.hub.lock_requests.append(lock)
+        self._grant_locks()
+
+    def _unlock(self, entity_id: str, section: str) -> None:
+        record = self.hub.entities.get(entity_id)
+        if record is not None and record.locked_by is not None and record.locked_by.section == section:
+            record.locked_by = None
+            if record.queue and entity_id not in self.hub.entities_ready:
+                self.hub.entities_ready.append(entity_id)     # what waited for the lock runs now
+        self._grant_locks()
+
+    def _grant_locks(self) -> None:
+        """Grant every waiting section whose entities are all free, in the order they asked.
+
+        As the in-memory backend's ``_try_grant_pending_locks``; while locked, an entity
+        runs only its holder's operations (the others wait, as on the Durable Task Scheduler).
+        """
+        waiting = []
+        for lock in self.hub.lock_requests:
+            records = [self.hub.entities.get(entity_id) for entity_id in lock.entities]
+            if any(r is not None and r.locked_by is not None for r in records):
+                waiting.append(lock)
+                continue
+            for entity_id in lock.entities:
+                parsed = EntityInstanceId.parse(entity_id)
+                record = self.hub.entities.setdefault(
+                    entity_id, EntityRecord(name=parsed.entity, key=parsed.key))
+                record.locked_by = lock
+            granted = pb.HistoryEvent(eventId=-1, entityLockGranted=pb.EntityLockGrantedEvent(
+                criticalSectionId=lock.section))
+            self.hub.deliver(lock.owner, self._event(granted, self.now), lock.owner_execution)
+        self.hub.lock_requests = waiting
+
+    def send_to_entity(self, entity_id: str, request: EntityRequest,
+                       due: datetime | None = None) -> None:
+        """Queue an operation for an entity, now or when the clock reaches ``due``."""
         parsed = EntityInstanceId.parse(entity_id)
-        self.hub.send_to_entity(str(parsed), parsed.entity, parsed.key, request)
+        if due is not None and due > self.now:
+            self.hub.schedule_entity_request(due, str(parsed), parsed.entity, parsed.key, request)
+        else:
+            self.hub.send_to_entity(str(parsed), parsed.entity, parsed.key, request)
 
     def _start_child(self, parent: Instance, task_id: int,
                      body: pb.CreateSubOrchestrationAction) -> None:
@@ -496,7 +547,8 @@ class DtWorker(Worker):
     # -- entities --
 
     def _entity_step(self, record: EntityRecord) -> None:
-        taken = self._take_batch(record)
+        lock = record.locked_by
+        taken = self._take_batch(record, lambda r: lock is None or r.parent_instance_id == lock.owner)
         if taken is None:
             return
         requests, point = taken
@@ -549,13 +601,11 @@ class DtWorker(Worker):
     def _entity_action(self, entity_id: str, action: pb.OperationAction) -> None:
         if action.HasField("sendSignal"):
             signal = action.sendSignal
-            if signal.HasField("scheduledTime"):
-                raise NotImplementedError(
-                    f"entity {entity_id!r} signals {signal.instanceId!r} with a scheduled time, "
-                    "which dafx does not simulate yet")
             self.send_to_entity(signal.instanceId, EntityRequest(
                 operation=signal.name, input=signal.input.value if signal.HasField("input") else None,
-                is_signal=True, request_id=self.new_execution_id(f"{entity_id}/signal")))
+                is_signal=True, request_id=self.new_execution_id(f"{entity_id}/signal")),
+                signal.scheduledTime.ToDatetime(tzinfo=timezone.utc)
+                if signal.HasField("scheduledTime") else None)
         elif action.HasField("startNewOrchestration"):
             start = action.startNewOrchestration
             instance_id = start.instanceId or self.new_execution_id(f"{entity_id}/start")

@@ -17,7 +17,7 @@ or enqueues, as a sidecar does, and returns at once.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -57,6 +57,17 @@ class SidecarError(grpc.RpcError):
 
     def __str__(self) -> str:
         return f"{self._code.name}: {self._details}"
+
+
+def _matches(instance: Instance, purge: pb.PurgeInstanceFilter) -> bool:
+    """Whether a purge filter takes ``instance`` (created from inclusive, to exclusive)."""
+    if purge.runtimeStatus and _STATUS[instance.runtime_status] not in purge.runtimeStatus:
+        return False
+    if purge.HasField("createdTimeFrom") and instance.created_time < purge.createdTimeFrom.ToDatetime(
+            tzinfo=timezone.utc):
+        return False
+    return not (purge.HasField("createdTimeTo")
+                and instance.created_time >= purge.createdTimeTo.ToDatetime(tzinfo=timezone.utc))
 
 
 def _text(value: wrappers_pb2.StringValue | None) -> str | None:
@@ -153,15 +164,20 @@ class DirectStub:
 
     def PurgeInstances(self, request: pb.PurgeInstancesRequest, **_: Any) -> pb.PurgeInstancesResponse:  # noqa: N802
         sim = self._sim
-        if request.HasField("purgeInstanceFilter"):
-            raise SidecarError(grpc.StatusCode.UNIMPLEMENTED,
-                               "dafx does not simulate purging by filter yet; purge by instance id")
-        instance = sim.hub.instances.get(request.instanceId)
-        if instance is None or not instance.is_terminal:
-            return pb.PurgeInstancesResponse(deletedInstanceCount=0)
-        sim.driving_calls += 1
-        sim.hub.purge(request.instanceId)
-        return pb.PurgeInstancesResponse(deletedInstanceCount=1)
+        if request.instanceId:
+            chosen = [request.instanceId] if request.instanceId in sim.hub.instances else []
+        elif request.HasField("purgeInstanceFilter"):
+            chosen = [i.instance_id for i in sim.hub.instances.values()
+                      if _matches(i, request.purgeInstanceFilter)]
+        else:
+            chosen = []
+        # The in-memory backend's PurgeInstances: only finished instances go.
+        purged = [iid for iid in chosen if sim.hub.instances[iid].is_terminal]
+        for instance_id in purged:
+            sim.driving_calls += 1
+            sim.hub.purge(instance_id)
+        return pb.PurgeInstancesResponse(deletedInstanceCount=len(purged),
+                                         isComplete=wrappers_pb2.BoolValue(value=True))
 
     def RestartInstance(self, request: pb.RestartInstanceRequest, **_: Any) -> pb.RestartInstanceResponse:  # noqa: N802
         sim = self._sim
@@ -218,14 +234,12 @@ class DirectStub:
 
     def SignalEntity(self, request: pb.SignalEntityRequest, **_: Any) -> pb.SignalEntityResponse:  # noqa: N802
         sim = self._sim
-        if request.HasField("scheduledTime") and request.scheduledTime.ToDatetime() > sim.now.replace(
-                tzinfo=None):
-            raise SidecarError(grpc.StatusCode.UNIMPLEMENTED,
-                               "dafx does not simulate entity signals scheduled for later yet")
         sim.driving_calls += 1
         sim._worker.send_to_entity(request.instanceId, EntityRequest(
             operation=request.name, input=_text(request.input), is_signal=True,
-            request_id=request.requestId or sim._new_uuid()))
+            request_id=request.requestId or sim._new_uuid()),
+            request.scheduledTime.ToDatetime(tzinfo=timezone.utc)
+            if request.HasField("scheduledTime") else None)
         return pb.SignalEntityResponse()
 
     def GetEntity(self, request: pb.GetEntityRequest, **_: Any) -> pb.GetEntityResponse:  # noqa: N802
@@ -238,6 +252,8 @@ class DirectStub:
             metadata.lastModifiedTime.CopyFrom(timestamp(record.last_modified_time))
         if request.includeState and record.state is not None:
             metadata.serializedState.value = record.state
+        if record.locked_by is not None:       # the holder: DTFx TaskEntityDispatcher.cs:443
+            metadata.lockedBy.value = record.locked_by.owner
         return pb.GetEntityResponse(exists=True, entity=metadata)
 
     def __getattr__(self, name: str) -> Any:

@@ -445,14 +445,20 @@ class Worker:
 
     # -- entities --
 
-    def _take_batch(self, record: EntityRecord) -> tuple[list[EntityRequest], tuple[str, str, str]] | None:
+    def _take_batch(self, record: EntityRecord,
+                    admits: Callable[[EntityRequest], bool] = lambda request: True,
+                    ) -> tuple[list[EntityRequest], tuple[str, str, str]] | None:
         """The entity's next batch and its crash point; None while a running batch holds it
-        (its commit puts the entity back in line) or when the worker dies taking it."""
+        (its commit puts the entity back in line), when nothing queued is ``admits``-ible
+        (a lock holds the rest), or when the worker dies taking it."""
         entity_id = scheduler_id(record.name, record.key)
         if self.in_flight.is_busy(entity_id):
             return None
-        requests = [record.queue.popleft()
-                    for _ in range(min(self.settings.entity_batch_size, len(record.queue)))]
+        requests = [r for r in record.queue if admits(r)][:self.settings.entity_batch_size]
+        if not requests:
+            return None
+        for request in requests:
+            record.queue.remove(request)
         point = (record.name, entity_id, f"batch {record.batches}")
         if self._crash("dequeue", *point):
             self._requeue_batch(record, requests)

@@ -78,6 +78,25 @@ def counting(ctx: task.OrchestrationContext, amounts: list[int]):
     return total
 
 
+def transfer(ctx: task.OrchestrationContext, amount: int):
+    """Move ``amount`` between two counters inside a critical section, then wait."""
+    source, target = entities.EntityInstanceId("counter", "a"), entities.EntityInstanceId("counter", "b")
+    lock = yield ctx.lock_entities([source, target])
+    with lock:
+        yield ctx.call_entity(source, "add", -amount)
+        yield ctx.wait_for_external_event("commit")     # others' operations wait meanwhile
+        yield ctx.call_entity(target, "add", amount)
+    return "moved"
+
+
+def remind(ctx: task.OrchestrationContext, hours: int):
+    """Signal a counter ``hours`` from now (a scheduled signal), and finish."""
+    ctx.signal_entity(entities.EntityInstanceId("counter", "later"), "add", input=1,
+                      signal_time=ctx.current_utc_datetime + timedelta(hours=hours))
+    return "scheduled"
+    yield  # a generator: the SDK runs it as an orchestration
+
+
 def looping(ctx: task.OrchestrationContext, n: int):
     if n < 3:
         yield ctx.create_timer(timedelta(minutes=1))
@@ -119,7 +138,7 @@ def nondeterministic_worker() -> TaskHubGrpcWorker:
 def build_worker() -> TaskHubGrpcWorker:
     worker = TaskHubGrpcWorker()
     for orchestrator in (chain, fan_out, approval, parent, failing_parent, failing, counting,
-                         looping, fickle):
+                         transfer, remind, looping, fickle):
         worker.add_orchestrator(orchestrator)
     for activity in (greet, send_email, explode):
         worker.add_activity(activity)
