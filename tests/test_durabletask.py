@@ -419,3 +419,47 @@ def test_a_wait_names_the_section_that_holds_the_locks(sim):
 
     answer = sim.client._stub.GetEntity(pb.GetEntityRequest(instanceId="@counter@a"))
     assert answer.entity.lockedBy.value == first
+
+
+def test_a_saved_in_flight_history_continues_under_the_current_code(sim, tmp_path):
+    iid = sim.start_new("approval", 24)
+    sim.run_until_idle()
+    saved = tmp_path / "approval.json"
+    sim.save_history(iid, saved)
+
+    later = Simulator(dt_app.build_worker())
+    assert later.load_history(saved) == iid
+    assert later.get_status(iid).runtime_status == "Running"
+    later.raise_event(iid, "decision", "late yes")
+    assert later.wait_for_completion(iid).output == "decided: late yes"
+    # Its timer was set again from the history: a second load times out instead.
+    again = Simulator(dt_app.build_worker())
+    again.load_history(saved, instance_id="copy")
+    assert again.wait_for_completion("copy").output == "timed out"
+
+
+def test_the_async_client_and_asyncio_run_wait_in_virtual_time():
+    import asyncio
+
+    from durabletask.client import AsyncTaskHubGrpcClient
+
+    async def client_main() -> str:                 # a client.py main(), run with asyncio.run
+        client = AsyncTaskHubGrpcClient()
+        iid = await client.schedule_new_orchestration(dt_app.approval, input=6)
+        await asyncio.sleep(3 * 3600)             # three hours: virtual
+        state = await client.get_orchestration_state(iid)
+        assert state is not None and state.runtime_status.name == "RUNNING"
+        await client.raise_orchestration_event(iid, "decision", data="async yes")
+        done = await client.wait_for_orchestration_completion(iid, timeout=60)
+        assert done is not None
+        return done.serialized_output
+
+    worker = dt_app.build_worker()
+    started = time.perf_counter()
+    with attach() as sim:
+        worker.start()
+        output = asyncio.run(client_main())
+        worker.stop()
+    assert output == '"decided: async yes"'
+    assert time.perf_counter() - started < 10
+    assert timedelta(hours=3) <= sim.now - START < timedelta(hours=4)

@@ -494,6 +494,55 @@ class DtWorker(Worker):
                 if self.settings.raise_on_nondeterminism:
                     raise error
 
+    def requeue_outstanding(self, instance: Instance) -> None:
+        """Re-create the messages a loaded in-flight history implies (the sidecar's queues).
+
+        Activities scheduled and not answered run again, timers not fired are set,
+        sub-orchestrations not started are started, entity calls not answered are sent.
+        """
+        pending: dict[Any, Event] = {}
+        for event in instance.history:
+            kind = event["EventType"]
+            if kind in (EventType.TaskScheduled, EventType.TimerCreated,
+                        EventType.SubOrchestrationInstanceCreated):
+                pending[event["EventId"]] = event
+            elif kind == EventType.EntityOperationCalled:
+                pending[event.get("RequestId")] = event
+            elif kind in (EventType.TaskCompleted, EventType.TaskFailed,
+                          EventType.SubOrchestrationInstanceCompleted,
+                          EventType.SubOrchestrationInstanceFailed):
+                pending.pop(event.get("TaskScheduledId"), None)
+            elif kind == EventType.TimerFired:
+                pending.pop(event.get("TimerId"), None)
+            elif kind in (EventType.EntityOperationCompleted, EventType.EntityOperationFailed):
+                pending.pop(event.get("RequestId"), None)
+        for key, event in pending.items():
+            proto = to_proto(event)
+            kind = event["EventType"]
+            if kind == EventType.TaskScheduled:
+                task = proto.taskScheduled
+                self.hub.activities.append(ActivityWork(
+                    instance.instance_id, instance.execution_id, proto.eventId, task.name,
+                    task.input.value if task.HasField("input") else None))
+            elif kind == EventType.TimerCreated:
+                fire_at = proto.timerCreated.fireAt.ToDatetime(tzinfo=timezone.utc)
+                self.hub.schedule_timer(fire_at, instance.instance_id, instance.execution_id,
+                                        self._event(helpers.new_timer_fired_event(
+                                            proto.eventId, fire_at), fire_at))
+            elif kind == EventType.SubOrchestrationInstanceCreated:
+                child = proto.subOrchestrationInstanceCreated
+                if child.instanceId not in self.hub.instances:
+                    self._start_child(instance, proto.eventId, pb.CreateSubOrchestrationAction(
+                        instanceId=child.instanceId, name=child.name,
+                        input=child.input if child.HasField("input") else None))
+            else:
+                call = proto.entityOperationCalled
+                self.send_to_entity(call.targetInstanceId.value, EntityRequest(
+                    operation=call.operation,
+                    input=call.input.value if call.HasField("input") else None, is_signal=False,
+                    request_id=str(key), parent_instance_id=instance.instance_id,
+                    parent_execution_id=instance.execution_id))
+
     def _report_sdk_nondeterminism(self, instance: Instance, failure: pb.TaskFailureDetails) -> None:
         """The SDK's replay check failed the instance: say so as dafx does, after the commit."""
         error = sdk_divergence(instance.instance_id, failure.errorType, failure.errorMessage)

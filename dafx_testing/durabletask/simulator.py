@@ -181,10 +181,6 @@ class DurableTaskSimulator(Simulator):
     def rewind(self, instance_id: str, reason: str | None = None) -> None:
         raise DafxError("rewinding a durabletask instance is not simulated yet")
 
-    def load_history(self, source: Any, instance_id: str | None = None) -> str:
-        raise DafxError("loading a saved history into a durabletask simulation is not supported "
-                        "yet; replay it with check_replay after running the scenario")
-
     # -- entities and agents --
 
     @_driving
