@@ -463,3 +463,22 @@ def test_the_async_client_and_asyncio_run_wait_in_virtual_time():
     assert output == '"decided: async yes"'
     assert time.perf_counter() - started < 10
     assert timedelta(hours=3) <= sim.now - START < timedelta(hours=4)
+
+
+def test_the_fake_takes_a_registered_agent_by_its_object():
+    from dafx_testing.core.errors import DafxError
+    from dafx_testing.llm import FakeLLM
+    from scenarios.dt_agent_review import worker as review
+
+    review.blog.reset()
+    with FakeLLM() as fake:
+        sim = Simulator(review.build_worker())
+        writer = sim.agent("writer")                          # case folds
+        assert writer is sim.agent("Writer") and writer.name == "Writer"
+        fake.agent(writer).reply("A draft.")
+        fake.agent(sim.agent("Critic")).reply("Fine.")
+        iid = sim.start_new("review_post", {"topic": "tides"})
+        sim.run_until_idle()
+        assert sim.get_status(iid).custom_status["draft"] == "A draft."
+        with pytest.raises(DafxError, match="agents: 'Writer', 'Critic'"):
+            sim.agent("Editor")

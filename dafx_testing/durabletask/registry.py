@@ -123,6 +123,16 @@ class WorkerIndex:
                 names.extend(listed() if callable(listed) else listed)
         return names or None
 
+    def agent(self, name: str) -> Any:
+        """The agent object a ``DurableAIAgentWorker`` registered as ``name`` (case folds), or None."""
+        for wrapper in self.wrappers:
+            if getattr(wrapper, "_worker", None) not in self.workers:
+                continue
+            for registered, agent in getattr(wrapper, "_registered_agents", {}).items():
+                if registered.lower() == name.lower():
+                    return agent
+        return None
+
     def names(self, kind: str) -> list[str]:
         return [f.name for f in self.functions if f.kind == kind]
 

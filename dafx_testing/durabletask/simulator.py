@@ -199,6 +199,18 @@ class DurableTaskSimulator(Simulator):
         return [name for info in self.index.functions if info.kind == ENTITY
                 if (name := agent_of(info.name)) is not None]
 
+    def agent(self, name: str) -> Any:
+        """The Agent Framework agent registered as ``name`` (case folds).
+
+        The framework sends a model only the agent's instructions, never its name, so
+        script the fake with the agent itself: ``fake.agent(sim.agent("Writer")).reply(...)``.
+        """
+        found = self.index.agent(name)
+        if found is None:
+            known = ", ".join(repr(n) for n in self.agents) or "none"
+            raise DafxError(f"no durable agent {name!r} is registered; agents: {known}")
+        return found
+
     def agent_session(self, agent: str, session_id: str) -> AgentSession:
         """The conversation stored for one session of ``agent`` (names fold case)."""
         entity = self._agent_entity(agent).name
