@@ -157,13 +157,17 @@ class _Attachment:
         """Let ``seconds`` of virtual time pass, or interrupt an idle loop that would never end."""
         sim = self.sim
         delta = timedelta(seconds=seconds)
-        self.idle = self.idle + delta if sim.nothing_unfinished() else timedelta(0)
+        if not sim.nothing_unfinished():
+            self.idle = timedelta(0)
+            sim.advance(delta)
+            return
+        self.idle += delta
         if self.idle > self.idle_limit:
             raise KeyboardInterrupt(
                 f"dafx: the program slept {self.idle_limit} of virtual time with nothing "
                 "unfinished (no instance running, no work queued, no timer): an idle loop, "
                 "interrupted as Ctrl+C would (attach(idle_limit=...) sets how long)")
-        sim.advance(delta)
+        sim.clock.move_to(sim.now + delta)    # nothing can come due: only time passes
 
 
 class _VirtualPolicy(asyncio.DefaultEventLoopPolicy):
