@@ -63,7 +63,6 @@ from typing import Any, NoReturn
 
 from .checks.fault_sweep import FAULT_KINDS
 from .checks.forks import ISOLATIONS
-from .checks.replayer import Replayer
 from .core.clock import DEFAULT_START, to_utc
 from .core.crash import POINT_KINDS
 from .core.errors import AppLoadError, DafxError, HistoryFormatError, UnknownFunctionError
@@ -84,7 +83,7 @@ from .reports.json_output import (
 from .reports.mermaid import sequence_diagram
 from .reports.progress import ProgressBar
 from .reports.recorded import RecordedInstance, read_instances
-from .simulator import Simulator
+from .simulator import Simulator, replayer_for
 
 EXIT_COMPLETED, EXIT_FAILED, EXIT_USAGE, EXIT_RUNNING = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
@@ -733,8 +732,9 @@ def _fault_sweep(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     _prepare()
-    replayer = Replayer(args.app)
-    results, unreadable = [], []
+    replayer = replayer_for(args.app)
+    results: list[Any] = []
+    unreadable: list[tuple[str, str]] = []
     for source in args.files:
         try:
             batch = (replayer.replay_dir(source) if Path(source).is_dir()

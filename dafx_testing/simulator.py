@@ -97,10 +97,22 @@ class HostSimulator:
     sdk: str       # loaded only if this module is: an app for that host imported it
     path: str
     name: str
+    replayer: str  # "module:Class" of its Replayer
+
+    def load(self, reference: str | None = None) -> Any:
+        module, _, name = (reference or f"{self.path}:{self.name}").partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def claims(self, app: Any) -> bool:
+        """Whether ``app`` is for this host: a file that imports its SDK, or an object it accepts."""
+        if isinstance(app, (str, os.PathLike)):       # a file: what does it import?
+            return _imports(app, self.sdk.partition(".")[0])
+        return self.sdk in sys.modules and self.load().accepts(app)
 
 
 HOST_SIMULATORS = (HostSimulator("durabletask.worker", "dafx_testing.durabletask.simulator",
-                                 "DurableTaskSimulator"),)
+                                 "DurableTaskSimulator",
+                                 "dafx_testing.durabletask.replayer:Replayer"),)
 """The other hosts' simulators, by module path: they import this one (tests/test_layout.py
 checks that each is a front end), so it names them instead of importing them."""
 
@@ -314,14 +326,9 @@ class Simulator:
         their SDK is: a durabletask worker gets the durabletask host's simulator.
         """
         if cls is Simulator:
-            for module in HOST_SIMULATORS:
-                named = isinstance(app, (str, os.PathLike))    # a file: what does it import?
-                if named and not _imports(app, module.sdk.partition(".")[0]):
-                    continue
-                if named or module.sdk in sys.modules:
-                    host = getattr(importlib.import_module(module.path), module.name)
-                    if named or host.accepts(app):
-                        return super().__new__(host)
+            host = host_of(app)
+            if host is not None:
+                return super().__new__(host.load())
         return super().__new__(cls)
 
     @classmethod
@@ -741,6 +748,11 @@ class Simulator:
         ``FaultPlan(call=n, fault=kind)``. Script the fake before the sweep (its script is
         restored for every run); reset other fakes inside the scenario.
 
+        ``expect``: None (only broken runs fail), ``"survive"`` (runs that failed cleanly fail
+        too), or a mapping by agent name and fault kind: ``{"Writer": "survive"}``,
+        ``{"rate_limit": "survive"}``, ``{"Writer": {"timeout": "survive"}}`` (the most
+        specific entry decides a run).
+
         Example::
 
             fake_llm.agent("Writer").reply("A draft.")
@@ -1031,6 +1043,19 @@ class Simulator:
             f"{instance.runtime_status} at the deadline {deadline.isoformat()}{reason}. Raise the "
             "event with sim.raise_event(...), advance the clock, or allow a longer timeout."
         )
+
+
+def host_of(app: Any) -> HostSimulator | None:
+    """The other host ``app`` is for (None: the Functions host)."""
+    return next((host for host in HOST_SIMULATORS if host.claims(app)), None)
+
+
+def replayer_for(app: Any, **options: Any) -> Any:
+    """The Replayer of ``app``'s host: a Functions app's, or another host's (same API)."""
+    from .checks.replayer import Replayer
+
+    host = host_of(app)
+    return (host.load(host.replayer) if host is not None else Replayer)(app, **options)
 
 
 def _imports(app: Any, package: str) -> bool:

@@ -79,3 +79,21 @@ def test_dafx_run_names_the_ways_to_point_at_a_worker(tmp_path):
     assert failed.returncode != 0
     assert "two.py holds several worker object(s)" in failed.stderr
     assert "'two.py:NAME'" in failed.stderr and "candidates: a, b" in failed.stderr
+
+
+def test_dafx_replay_takes_a_worker_module(tmp_path):
+    shutil.copy(APPS / "dt_app.py", tmp_path / "dt_app.py")
+    record = tmp_path / "record.py"
+    record.write_text(
+        "import dt_app\nfrom dafx_testing import Simulator\n"
+        "sim = Simulator(dt_app.build_worker())\niid = sim.start_new('fickle')\n"
+        "sim.run_until_idle()\nsim.save_history(iid, 'fickle.json')\n", encoding="utf-8")
+    subprocess.run([sys.executable, str(record)], cwd=tmp_path, check=True, capture_output=True)
+    same = run("replay", "--app", "dt_app.py", "fickle.json", cwd=tmp_path)
+    assert same.returncode == 0 and "OK" in same.stdout, same.stdout + same.stderr
+    source = (tmp_path / "dt_app.py").read_text(encoding="utf-8")
+    (tmp_path / "dt_app.py").write_text(source.replace('FLIP = {"on": False}', 'FLIP = {"on": True}'),
+                                        encoding="utf-8")
+    changed = run("replay", "--app", "dt_app.py", "fickle.json", cwd=tmp_path)
+    assert changed.returncode == 1, changed.stdout + changed.stderr
+    assert "recorded:        call_activity 'greet'" in changed.stdout

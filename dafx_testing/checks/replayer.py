@@ -84,6 +84,7 @@ class ReplayResult:
     divergence: NonDeterminismError | None = None
     failure: str | None = None
     notes: tuple[str, ...] = ()
+    versioning_hint: str = ""    # the host's way to version (default: the Functions host's)
 
     @property
     def ok(self) -> bool:
@@ -113,7 +114,8 @@ class ReplayResult:
     @property
     def hint(self) -> str | None:
         """How to make the change without breaking instances in flight."""
-        return None if self.ok else VERSIONING_HINT.format(name=self.orchestrator)
+        return None if self.ok else (self.versioning_hint or VERSIONING_HINT).format(
+            name=self.orchestrator)
 
     def explain(self) -> str:
         """A readable account: one line when ok, the details when not."""

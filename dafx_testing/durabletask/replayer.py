@@ -24,7 +24,15 @@ from .events import failure_message, to_proto
 from .loading import load_worker
 from .registry import ORCHESTRATOR, WorkerIndex, is_worker
 
-__all__ = ["Replayer"]
+__all__ = ["Replayer", "VERSIONING_HINT"]
+
+VERSIONING_HINT = (
+    "instances already in flight replay their recorded history through the new code, so they "
+    "would fail like this after the deployment. Keep their path intact: branch on ctx.version "
+    "(the worker's use_versioning(VersioningOptions(...)) stamps new instances), or ship it as "
+    "a new orchestrator (e.g. '{name}_v2') and keep the old one until its instances have finished."
+)
+"""What a failed replay suggests on this host; ``{name}`` is the orchestrator's name."""
 
 
 class Replayer(FunctionsReplayer):
@@ -50,7 +58,7 @@ class Replayer(FunctionsReplayer):
                        instance_id: str, notes: list[str]) -> ReplayResult:
         name = started["Name"]
         base = dict(source=source, instance_id=instance_id, orchestrator=name,
-                    events=len(events), notes=tuple(notes))
+                    events=len(events), notes=tuple(notes), versioning_hint=VERSIONING_HINT)
         worker = self.worker_index.worker_for(ORCHESTRATOR, name)
         if worker is None or self.worker_index.find(ORCHESTRATOR, name) is None:
             known = ", ".join(self.worker_index.names(ORCHESTRATOR)) or "none"
