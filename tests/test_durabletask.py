@@ -35,6 +35,7 @@ def _quiet_sdk_logs():
     logging.disable(logging.NOTSET)
     dt_app.SENT.clear()
     dt_app.FLIP["on"] = False
+    dt_app.BROKEN["explode"] = True
 
 
 @pytest.fixture
@@ -501,3 +502,29 @@ def test_the_fake_takes_a_registered_agent_by_its_object():
         assert sim.get_status(iid).custom_status["draft"] == "A draft."
         with pytest.raises(DafxError, match="agents: 'Writer', 'Critic'"):
             sim.agent("Editor")
+
+
+def test_rewind_replays_a_failed_instance_and_its_failed_child(sim):
+    iid = sim.start_new("failing_parent")
+    assert sim.wait_for_completion(iid).runtime_status == "Failed"
+    with pytest.raises(InstanceStateError, match="not in a failed state"):
+        sim.rewind(sim.start_new("approval", 1))
+    dt_app.BROKEN["explode"] = False               # the fix is deployed
+    sim.rewind(iid, "fixed the activity")
+    status = sim.wait_for_completion(iid)
+    assert (status.runtime_status, status.output) == ("Completed", {"child": "mended"})
+    assert "ExecutionRewound" in kinds(status.history)
+    assert [c.result for c in sim.activity_calls("explode")] == [None, "mended"]
+
+
+def test_the_clients_rewind_refuses_what_the_sidecar_refuses(sim):
+    iid = sim.start_new("chain", [])
+    sim.wait_for_completion(iid)
+    with pytest.raises(grpc.RpcError) as refused:
+        sim.client.rewind_orchestration(iid)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    failed = sim.start_new("failing")
+    sim.wait_for_completion(failed)
+    dt_app.BROKEN["explode"] = False
+    sim.client.rewind_orchestration(failed, reason="mended")
+    assert sim.client.wait_for_orchestration_completion(failed).serialized_output == '"mended"'

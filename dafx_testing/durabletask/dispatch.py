@@ -236,7 +236,8 @@ class DtWorker(Worker):
         self._crash("after-commit", *point)
         if failure is not None and failure.errorType == SDK_ERROR_TYPE:
             self._report_sdk_nondeterminism(instance, failure)
-        else:
+        elif not any(a.HasField("rewindOrchestration") for a in stub.reply.actions):
+            # (A rewind is the SDK rewriting history with a fresh execution id: no user code.)
             self._check_perturbed(instance, sdk, request, stub.reply)
 
     def _event(self, proto: pb.HistoryEvent, moment: datetime) -> Event:
@@ -265,6 +266,11 @@ class DtWorker(Worker):
 
         Returns the failure details when the episode failed the instance.
         """
+        rewind = next((a.rewindOrchestration for a in reply.actions
+                       if a.HasField("rewindOrchestration")), None)
+        if rewind is not None:
+            self._rewound(instance, rewind)
+            return None
         recorded = list(received)
         sends: list[Callable[[], object]] = []
         completion: pb.CompleteOrchestrationAction | None = None
@@ -378,6 +384,55 @@ class DtWorker(Worker):
         return event, lambda: self.send_to_entity(target, request, due)
 
     # -- critical sections: the sidecar grants all of a section's locks at once, or queues it --
+
+    # -- rewind: the worker rewrites the history, the sidecar stores it and rewinds children --
+
+    def prepare_rewind(self, instance: Instance, reason: str | None) -> None:
+        """Set a Failed instance running again with an ``executionRewound`` event to replay.
+
+        As the in-memory backend's ``_prepare_rewind``: the worker answers that event
+        with the history rewritten (failed tasks taken out), which :meth:`_rewound` stores.
+        """
+        instance.runtime_status = "Running"
+        instance.output = None
+        rewound = pb.HistoryEvent(eventId=-1, executionRewound=pb.ExecutionRewoundEvent(
+            reason=None if reason is None else wrappers_pb2.StringValue(value=reason)))
+        self.hub.deliver(instance.instance_id, self._event(rewound, self.now))
+
+    def _rewound(self, instance: Instance, rewind: pb.RewindOrchestrationAction) -> None:
+        """Store the worker's rewritten history and rewind what failed under it.
+
+        As ``_process_rewind_orchestration_action``: sub-orchestrations created and not
+        completed are rewound if they failed (started again if purged), and the
+        instance is dispatched again to replay the clean history.
+        """
+        history = [self._event(event, self.now) for event in rewind.newHistory]
+        history.append(new_event(EventType.OrchestratorCompleted, self.now))
+        for event in history:
+            event["IsPlayed"] = True
+        self.hub.replace_history(instance, history)
+        self._protos.pop(instance.instance_id, None)
+        started = next(e for e in rewind.newHistory if e.HasField("executionStarted"))
+        instance.execution_id = started.executionStarted.orchestrationInstance.executionId.value
+        instance.last_updated_time = self.now
+        reason = next((e.executionRewound.reason.value for e in reversed(rewind.newHistory)
+                       if e.HasField("executionRewound")), None)
+        completed = {e.subOrchestrationInstanceCompleted.taskScheduledId for e in rewind.newHistory
+                     if e.HasField("subOrchestrationInstanceCompleted")}
+        for event in rewind.newHistory:
+            if not event.HasField("subOrchestrationInstanceCreated") or event.eventId in completed:
+                continue
+            created = event.subOrchestrationInstanceCreated
+            link = ParentLink(instance.instance_id, instance.execution_id, event.eventId, instance.name)
+            child = self.hub.instances.get(created.instanceId)
+            if child is None:
+                self.create_instance(created.instanceId, created.name,
+                                     created.input.value if created.HasField("input") else None, link)
+            elif child.runtime_status == "Failed":
+                child.parent = link
+                self.prepare_rewind(child, reason)
+        if instance.instance_id not in self.hub.ready:
+            self.hub.ready.append(instance.instance_id)      # replay the clean history
 
     def _request_locks(self, lock: EntityLock) -> None:
         self.hub.lock_requests.append(lock)

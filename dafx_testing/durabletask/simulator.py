@@ -178,8 +178,20 @@ class DurableTaskSimulator(Simulator):
         if not instance.is_terminal:
             self.hub.deliver(instance_id, new_event(kind, self.now, Input=payload))
 
+    @_driving
     def rewind(self, instance_id: str, reason: str | None = None) -> None:
-        raise DafxError("rewinding a durabletask instance is not simulated yet")
+        """Rewind a Failed instance: the worker replays it with its failed tasks taken out.
+
+        Failed sub-orchestrations are rewound with it; the work runs on the next
+        :meth:`run_until_idle`.
+        """
+        instance = self.hub.get(instance_id)
+        if instance.runtime_status != "Failed":
+            raise InstanceStateError(
+                f"cannot rewind instance {instance_id!r}: it is {instance.runtime_status}; the "
+                f"sidecar refuses with FAILED_PRECONDITION \"Orchestration instance "
+                f"'{instance_id}' is not in a failed state\"")
+        self._worker.prepare_rewind(instance, reason)
 
     # -- entities and agents --
 

@@ -188,6 +188,18 @@ class DirectStub:
         return pb.RestartInstanceResponse(
             instanceId=sim.restart(request.instanceId, request.restartWithNewInstanceId))
 
+    def RewindInstance(self, request: pb.RewindInstanceRequest, **_: Any) -> pb.RewindInstanceResponse:  # noqa: N802
+        sim = self._sim
+        instance = sim.hub.instances.get(request.instanceId)
+        if instance is None:
+            raise SidecarError(grpc.StatusCode.NOT_FOUND,
+                               f"Orchestration instance '{request.instanceId}' not found")
+        if instance.runtime_status != "Failed":
+            raise SidecarError(grpc.StatusCode.FAILED_PRECONDITION,
+                               f"Orchestration instance '{request.instanceId}' is not in a failed state")
+        sim.rewind(request.instanceId, _text(request.reason))
+        return pb.RewindInstanceResponse()
+
     def StreamInstanceHistory(self, request: pb.StreamInstanceHistoryRequest,  # noqa: N802
                               **_: Any) -> Iterator[pb.HistoryChunk]:
         instance = self._sim.hub.instances.get(request.instanceId)

@@ -21,8 +21,13 @@ def send_email(ctx: task.ActivityContext, to: str) -> str:
     return f"sent to {to}"
 
 
-def explode(ctx: task.ActivityContext, _: Any) -> None:
-    raise ValueError("the activity exploded")
+BROKEN = {"explode": True}     # a test mends it before rewinding
+
+
+def explode(ctx: task.ActivityContext, _: Any) -> str:
+    if BROKEN["explode"]:
+        raise ValueError("the activity exploded")
+    return "mended"
 
 
 def chain(ctx: task.OrchestrationContext, names: list[str]):
@@ -55,11 +60,13 @@ def parent(ctx: task.OrchestrationContext, names: list[str]):
 
 
 def failing_parent(ctx: task.OrchestrationContext, _: Any):
-    yield ctx.call_sub_orchestrator(failing, input=None)
+    result = yield ctx.call_sub_orchestrator(failing, input=None)
+    return {"child": result}
 
 
 def failing(ctx: task.OrchestrationContext, _: Any):
-    yield ctx.call_activity(explode, input=None)
+    result = yield ctx.call_activity(explode, input=None)
+    return result
 
 
 def counter(ctx: entities.EntityContext, value: Any) -> Any:
