@@ -419,11 +419,11 @@ class DtWorker(Worker):
                        if e.HasField("executionRewound")), None)
         completed = {e.subOrchestrationInstanceCompleted.taskScheduledId for e in rewind.newHistory
                      if e.HasField("subOrchestrationInstanceCompleted")}
-        for event in rewind.newHistory:
-            if not event.HasField("subOrchestrationInstanceCreated") or event.eventId in completed:
+        for proto in rewind.newHistory:
+            if not proto.HasField("subOrchestrationInstanceCreated") or proto.eventId in completed:
                 continue
-            created = event.subOrchestrationInstanceCreated
-            link = ParentLink(instance.instance_id, instance.execution_id, event.eventId, instance.name)
+            created = proto.subOrchestrationInstanceCreated
+            link = ParentLink(instance.instance_id, instance.execution_id, proto.eventId, instance.name)
             child = self.hub.instances.get(created.instanceId)
             if child is None:
                 self.create_instance(created.instanceId, created.name,
