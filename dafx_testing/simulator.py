@@ -82,6 +82,7 @@ from .functions.worker import (
 )
 from .llm.faults import FAULT_KINDS
 from .llm.plan import FaultPlan, ModelCalls, injecting
+from .llm.runs import numbering
 
 if TYPE_CHECKING:
     from .functions.client import InMemoryClient
@@ -814,10 +815,13 @@ class Simulator:
         stream seeded by ``seed`` (see :mod:`dafx_testing.core.seeded`), so ids that
         HTTP handlers, activities and entities make up are the same on every
         run of a scenario (a retry still draws new ones, as on a real host).
+        A fake LLM numbers the replies it serves meanwhile as this simulator's
+        (see :mod:`dafx_testing.llm.runs`), so their ids are the same on every run too.
         """
         with contextlib.ExitStack() as stack:
             stack.enter_context(self.clock.bound())
             stack.enter_context(seeded_uuid4(self._host_rng))
+            stack.enter_context(numbering(self))
             if self._fast_timestamps:
                 stack.enter_context(fast_timestamps.swapped_in())
             if self.model_calls is not None:

@@ -32,6 +32,7 @@ from .replies import Stamp
 from .request import LLMRequest
 from .responses_api import response_id
 from .routes import Route, classify
+from .runs import Run, current_run
 from .script import Lane, Router, Scripting
 from .wire import Drop, RawRequest, WireResponse
 
@@ -54,6 +55,11 @@ class FakeLLM(Scripting):
     ``http_client`` and changes nothing. Azure credentials hand out fake tokens, the usual
     environment variables point at fake endpoints, and any other outbound HTTP fails naming
     its URL.
+
+    The ids of the replies (``chatcmpl-dafx0001``, ``resp_dafx0001``, ``call_1_0``) count the
+    model calls of the simulator at work, from 1 in each (:mod:`~dafx_testing.llm.runs`), so
+    every run of a scenario gets the same bytes; outside a simulator they count the fake's
+    requests.
 
     Args:
         clock: returns the aware ``datetime`` stamped as ``created`` on replies (the simulator's
@@ -99,7 +105,8 @@ class FakeLLM(Scripting):
         self._cassette: Cassette | None = None
         self._recording = False
         self._upstream: str | None = None
-        self._conversations: dict[str, list[Message]] = {}
+        # Responses API history by response id, then by run (ids repeat from run to run).
+        self._conversations: dict[str, dict[int | None, list[Message]]] = {}
         self._lock = threading.RLock()
         self._stack: ExitStack | None = None
 
@@ -237,9 +244,10 @@ class FakeLLM(Scripting):
                 return None
             raise blocked(raw.method, raw.url, raw.via)
         with self._lock:
-            request = self._capture(raw, route)
+            run = current_run()       # the simulator whose work made the call, if any
+            request = self._capture(raw, route, run)
             try:
-                response, seconds = self._answer(request, raw)
+                response, seconds = self._answer(request, raw, run)
             except FakeLLMError as error:
                 surfaced = through_openai(error)
                 self.errors.append(surfaced)
@@ -248,12 +256,12 @@ class FakeLLM(Scripting):
         # Only scripted answers take model time; faults arrive at once (their seconds are 0).
         return dataclasses.replace(response, delay=wait) if wait and isinstance(response, WireResponse) else response
 
-    def _capture(self, raw: RawRequest, route: Route) -> LLMRequest:
+    def _capture(self, raw: RawRequest, route: Route, run: Run | None) -> LLMRequest:
         body = raw.json()
         if route.api == "chat.completions":
             messages = from_chat(body)
         else:
-            messages = from_responses(body, self._conversations.get(body.get("previous_response_id"), []))
+            messages = from_responses(body, self._history(body.get("previous_response_id"), run))
         request = LLMRequest(
             index=len(self.requests) + 1,
             api=route.api,
@@ -269,9 +277,13 @@ class FakeLLM(Scripting):
         self.requests.append(request)
         return request
 
-    def _answer(self, request: LLMRequest, raw: RawRequest) -> tuple[WireResponse | Drop, float]:
-        """The response to ``request`` and the seconds of model latency it takes."""
-        stamp = Stamp(request.index, epoch_seconds(self.clock))
+    def _answer(self, request: LLMRequest, raw: RawRequest, run: Run | None) -> tuple[WireResponse | Drop, float]:
+        """The response to ``request`` and the seconds of model latency it takes.
+
+        Its ids are numbered per simulator run (see :mod:`~dafx_testing.llm.runs`): every
+        run of a scenario gets the same bytes. Outside a simulator, per fake.
+        """
+        stamp = Stamp(run.next_serial() if run is not None else request.index, epoch_seconds(self.clock))
         planned = planned_fault(request)      # a simulator's FaultPlan: numbered calls fail first
         if planned is not None:
             return render_fault(planned, request, stamp), 0.0
@@ -282,7 +294,7 @@ class FakeLLM(Scripting):
         if self._cassette is None:
             if lane is None:
                 raise self._router.unmatched(request)
-            return self._from_script(lane, request, stamp), self._router.latency_for(lane, request)
+            return self._from_script(lane, request, stamp, run), self._router.latency_for(lane, request)
         secrets = secret_values(raw.headers, raw.url)
         if not self._recording:
             return self._cassette.match(request, secrets), 0.0
@@ -290,12 +302,27 @@ class FakeLLM(Scripting):
         self._cassette.add(Exchange.of(request, urlsplit(raw.url).path, response), secrets)
         return response, 0.0
 
-    def _from_script(self, lane: Lane, request: LLMRequest, stamp: Stamp) -> WireResponse:
+    def _from_script(self, lane: Lane, request: LLMRequest, stamp: Stamp, run: Run | None) -> WireResponse:
         reply = lane.next_reply(request)
         if request.api == "responses":  # the server keeps history: remember it for previous_response_id
             calls = [{"id": stamp.call_id(i), "name": c.name, "arguments": c.arguments_json} for i, c in enumerate(reply.tool_calls)]
-            self._conversations[response_id(stamp)] = request.messages + reply_messages(reply.content, calls)
+            by_run = self._conversations.setdefault(response_id(stamp), {})
+            key = run.key if run is not None else None
+            by_run.pop(key, None)                                       # the newest comes last
+            by_run[key] = request.messages + reply_messages(reply.content, calls)
         return render(reply, request, stamp)
+
+    def _history(self, previous: str | None, run: Run | None) -> list[Message]:
+        """The conversation up to the response ``previous``: the one this run was served.
+
+        Response ids repeat from run to run, so each run has its own; a request made outside
+        the run that got the response (or in another) finds the newest of that id.
+        """
+        by_run = self._conversations.get(previous or "", {})
+        key = run.key if run is not None else None
+        if key in by_run:
+            return by_run[key]
+        return next(reversed(by_run.values()), [])
 
     # -- the context ---------------------------------------------------------------------------
 

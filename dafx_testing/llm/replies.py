@@ -49,7 +49,11 @@ class Usage:
 
 @dataclass(frozen=True)
 class Stamp:
-    """Identity and time of one served reply: ids derive from ``serial`` so runs are reproducible."""
+    """Identity and time of one served reply: ids derive from ``serial`` so runs are reproducible.
+
+    ``serial`` counts the model calls of the simulator at work (:mod:`~dafx_testing.llm.runs`),
+    or the fake's own requests outside one; ``created`` is the fake's clock in epoch seconds.
+    """
 
     serial: int
     created: int
