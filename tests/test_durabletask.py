@@ -528,3 +528,16 @@ def test_the_clients_rewind_refuses_what_the_sidecar_refuses(sim):
     dt_app.BROKEN["explode"] = False
     sim.client.rewind_orchestration(failed, reason="mended")
     assert sim.client.wait_for_orchestration_completion(failed).serialized_output == '"mended"'
+
+
+def test_an_anyio_sleep_in_work_takes_virtual_time(sim):
+    # The openai client's retry back-off is an anyio.sleep: charged to the unit of work.
+    iid = sim.start_new("waiting", 30)
+    sim.run_until_idle()
+    assert sim.get_status(iid).runtime_status == "Running"      # its result is 30 s away
+    sim.advance(timedelta(seconds=29))
+    assert sim.get_status(iid).runtime_status == "Running"
+    sim.advance(timedelta(seconds=1))
+    status = sim.get_status(iid)
+    assert (status.runtime_status, status.output) == ("Completed", "waited 30")
+    assert status.last_updated_time - status.created_time == timedelta(seconds=30)

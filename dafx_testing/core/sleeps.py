@@ -9,11 +9,18 @@ sleep is real, and other threads (a library's own worker thread) always sleep fo
 
 ``time.sleep`` is patched where it lives, and so is every ``from time import sleep`` alias
 in the modules passed in (the app's), which imported the function before the patch.
+
+Async work sleeps through ``anyio.sleep`` too: the openai client waits out its retry
+back-off with it (``AsyncAPIClient._sleep_for_retry``), on the event loop thread the
+Agent Framework runs agents on, not on the entering thread. Inside the block that sleep,
+on any thread, is charged to the open meter: a model call retried after a 429 makes the
+unit of work take the back-off in virtual time, and the test waits for none of it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -51,11 +58,27 @@ def sleeps_charged(modules: Iterable[ModuleType] = ()) -> Iterator[None]:
             if namespace.get(name) is current:
                 undo.append((module, name, current))
                 namespace[name] = sleep
+    undo += _async_sleeps_charged()
     try:
         yield
     finally:
         for owner_object, name, value in reversed(undo):
             setattr(owner_object, name, value)
+
+
+def _async_sleeps_charged() -> list[tuple[Any, str, Any]]:
+    """Charge ``anyio.sleep`` (if anyio is loaded) to the open meter; what to undo."""
+    anyio = sys.modules.get("anyio")
+    if anyio is None:
+        return []
+    current = anyio.sleep
+
+    async def sleep(delay: float, *args: Any, **kwargs: Any) -> Any:
+        remaining = charge(float(delay)) if float(delay) > 0 else delay
+        return await current(remaining, *args, **kwargs)
+
+    setattr(anyio, "sleep", sleep)  # noqa: B010  (a module found in sys.modules)
+    return [(anyio, "sleep", current)]
 
 
 _alias_cache: dict[tuple[str, int], tuple[int, list[str]]] = {}

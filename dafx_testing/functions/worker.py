@@ -472,7 +472,7 @@ class Worker:
         requests, point = taken
         entity_id = point[1]
         info = self.index.get(ENTITY, record.name)
-        with metering() as model_time:
+        with metering() as model_time, sleeps_charged(app_modules(info.handler)):
             outcome = run_batch(info.handler, record.name, record.key, record.exists,
                                 record.state, requests)
         if outcome.aborted is not None:

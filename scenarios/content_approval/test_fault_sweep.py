@@ -11,12 +11,10 @@ When the fallback fails too, the entity stores an error reply and returns it
 draft and approving it publishes an empty post (the outside world differs: broken). A rewrite
 in the same session then sends the model two user messages in a row.
 
-The ``instant_backoff`` fixture makes the openai client's real-time back-off zero (it sleeps
-on the Agent Framework's event-loop thread, outside the simulator's clock) and leaves its
-retry decisions untouched.
+The openai client's back-off between retries takes virtual time (the simulator charges it to
+the entity batch that made the call), so no test waits for it.
 """
 
-import openai._base_client
 import pytest
 
 from dafx_testing import FaultPlan
@@ -31,14 +29,7 @@ NOT_CLIENT_RETRIED = ("malformed_json", "stream_cut", "content_filter")
 
 
 @pytest.fixture
-def instant_backoff(monkeypatch):
-    """The openai client retries as it would, without sleeping for real between attempts."""
-    monkeypatch.setattr(openai._base_client.BaseClient, "_calculate_retry_timeout",
-                        lambda self, *args, **kwargs: 0.0)
-
-
-@pytest.fixture
-def writer(dafx, fake_llm, instant_backoff):
+def writer(dafx, fake_llm):
     service.reset()
     yield fake_llm.agent(dafx.app.agents["Writer"])
     service.reset()

@@ -14,13 +14,11 @@ When the model also fails the entity's fallback (a flaky model, a persistent fau
 stores an error reply (_entities.py:198-214) and the HTTP handler answers 200 ``"success"`` with
 an empty ``response``; the next turn on the session sends the model two user messages in a row.
 
-The openai client's back-off sleeps in real time on the Agent Framework's event-loop thread
-(``anyio.sleep``, openai/_base_client.py:1901), outside the simulator's clock: the
-``instant_backoff`` fixture makes it zero, leaving whether and how often it retries untouched
-(the sweeps measure the same matrices with the real back-off, several seconds slower).
+The openai client's back-off (``anyio.sleep``, openai/_base_client.py:1901, on the Agent
+Framework's event-loop thread) takes virtual time: the simulator charges it to the entity batch
+that made the call, so a retried call lands that much later and the test waits for none of it.
 """
 
-import openai._base_client
 import pytest
 
 from dafx_testing import FaultPlan
@@ -34,14 +32,7 @@ NOT_CLIENT_RETRIED = ("malformed_json", "stream_cut", "content_filter")
 
 
 @pytest.fixture
-def instant_backoff(monkeypatch):
-    """The openai client retries as it would, without sleeping for real between attempts."""
-    monkeypatch.setattr(openai._base_client.BaseClient, "_calculate_retry_timeout",
-                        lambda self, *args, **kwargs: 0.0)
-
-
-@pytest.fixture
-def sim(dafx, fake_llm, instant_backoff):
+def sim(dafx, fake_llm):
     fake_llm.agent(dafx.app.agents["Joker"]).respond_with(joker)
     return dafx
 
@@ -66,8 +57,7 @@ def test_one_model_fault_on_a_request_is_survived(sim):
 
 
 @pytest.mark.parametrize("kind", FAULT_KINDS)
-def test_the_client_or_the_entity_fallback_absorbs_each_fault(dafx_factory, fake_llm,
-                                                              instant_backoff, kind):
+def test_the_client_or_the_entity_fallback_absorbs_each_fault(dafx_factory, fake_llm, kind):
     sim = dafx_factory(fault_plan=FaultPlan(call=1, fault=kind))
     fake_llm.agent(sim.app.agents["Joker"]).respond_with(joker)
 
@@ -84,7 +74,7 @@ def test_the_client_or_the_entity_fallback_absorbs_each_fault(dafx_factory, fake
         assert sent == [(True, "0"), (False, "0")]
 
 
-def test_a_flaky_model_defeats_the_fallback_for_three_faults(dafx, fake_llm, instant_backoff):
+def test_a_flaky_model_defeats_the_fallback_for_three_faults(dafx, fake_llm):
     # The first request of every run gets a 400 content filter (a fault rule, restored for
     # each run): the baseline survives through the entity's non-streaming fallback (call #2).
     fake_llm.agent(dafx.app.agents["Joker"]).fault("content_filter").respond_with(joker)
@@ -112,7 +102,7 @@ def test_a_flaky_model_defeats_the_fallback_for_three_faults(dafx, fake_llm, ins
 
 
 def test_a_failed_run_answers_success_with_no_text_and_the_next_turn_asks_twice_in_a_row(
-        dafx_factory, fake_llm, instant_backoff):
+        dafx_factory, fake_llm):
     sim = dafx_factory(fault_plan=FaultPlan({1: "content_filter", 2: "content_filter"}))
     fake_llm.agent(sim.app.agents["Joker"]).respond_with(joker)
 

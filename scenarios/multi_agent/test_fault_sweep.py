@@ -17,14 +17,12 @@ When the fallback fails too, the entity stores an error reply and returns it
   (_orchestration.py:130-135) and the instance Fails, with the error reply left in the Triage
   session.
 
-The openai client's back-off sleeps in real time, outside the simulator's clock; the
-``instant_backoff`` fixture makes it zero and leaves the retry decisions as they are (the
-matrices are the same with the real back-off, which takes the flaky sweep from ~1.4 s to ~10 s).
+The openai client's back-off between retries takes virtual time (the simulator charges it to
+the entity batch that made the call), so no test waits for it.
 """
 
 import json
 
-import openai._base_client
 import pytest
 
 from dafx_testing import FaultPlan
@@ -39,14 +37,7 @@ NOT_CLIENT_RETRIED = ("malformed_json", "stream_cut", "content_filter")
 
 
 @pytest.fixture
-def instant_backoff(monkeypatch):
-    """The openai client retries as it would, without sleeping for real between attempts."""
-    monkeypatch.setattr(openai._base_client.BaseClient, "_calculate_retry_timeout",
-                        lambda self, *args, **kwargs: 0.0)
-
-
-@pytest.fixture
-def agents(dafx, fake_llm, instant_backoff):
+def agents(dafx, fake_llm):
     """The fake model's script for one agent, by name."""
     return lambda name: fake_llm.agent(dafx.app.agents[name])
 
@@ -101,8 +92,7 @@ def test_a_flaky_researcher_hands_the_writer_empty_notes(dafx, agents):
         f'{{"notes":"{NOTES}","article":"{ARTICLE}"}})')
 
 
-def test_when_the_fallback_fails_too_the_writer_writes_from_nothing(dafx_factory, fake_llm,
-                                                                    instant_backoff):
+def test_when_the_fallback_fails_too_the_writer_writes_from_nothing(dafx_factory, fake_llm):
     sim = dafx_factory(fault_plan=FaultPlan({1: "content_filter", 2: "content_filter"}))
     fake_llm.agent(sim.app.agents["Researcher"]).reply(NOTES)
     fake_llm.agent(sim.app.agents["Writer"]).reply(ARTICLE)

@@ -30,6 +30,19 @@ def explode(ctx: task.ActivityContext, _: Any) -> str:
     return "mended"
 
 
+def backoff(ctx: task.ActivityContext, seconds: float) -> str:
+    """Waits as the openai client waits out a retry: ``anyio.sleep`` on an event loop."""
+    import anyio
+
+    anyio.run(anyio.sleep, seconds)
+    return f"waited {seconds}"
+
+
+def waiting(ctx: task.OrchestrationContext, seconds: float):
+    result = yield ctx.call_activity(backoff, input=seconds)
+    return result
+
+
 def chain(ctx: task.OrchestrationContext, names: list[str]):
     greetings = []
     for name in names:
@@ -145,9 +158,9 @@ def nondeterministic_worker() -> TaskHubGrpcWorker:
 def build_worker() -> TaskHubGrpcWorker:
     worker = TaskHubGrpcWorker()
     for orchestrator in (chain, fan_out, approval, parent, failing_parent, failing, counting,
-                         transfer, remind, looping, fickle):
+                         transfer, remind, looping, fickle, waiting):
         worker.add_orchestrator(orchestrator)
-    for activity in (greet, send_email, explode):
+    for activity in (greet, send_email, explode, backoff):
         worker.add_activity(activity)
     worker.add_entity(counter)
     return worker
