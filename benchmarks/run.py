@@ -595,6 +595,7 @@ def measure(plan: Plan, progress: Callable[[str], None]) -> list[Figure]:
         # The sibling sections import the Agent Framework and durabletask when they load:
         # imported here, after the engine's own rows, so those run with the engine alone.
         ("fixed cost per driving call", lambda: __import__("fixed_cost").fixed_cost_section()),
+        ("fault sweeps", lambda: __import__("fault_sweep_cost").fault_sweep_cost_section()),
         ("durabletask host", lambda: __import__("durabletask_host").durabletask_host_section(
             plan.durabletask_repetitions)),
         ("vs durabletask", lambda: durabletask_section(plan.durabletask_repetitions)),

@@ -7,6 +7,7 @@ Commands::
     dafx sweep APP ORCHESTRATOR [--input JSON] [--reset M:F] [--effects M:F] [--once ACTIVITY...]
                [--html OUT.html]
     dafx sweep APP ORCHESTRATOR --faults KIND... --fake-llm M:F [--expect survive] [--input JSON]
+               [--html OUT.html]
     dafx replay --app APP FILES...
     dafx show FILES... [--format text|mermaid|html] [--html OUT.html]
     dafx --version
@@ -291,7 +292,7 @@ def _add_sweep(commands: Any, common: argparse.ArgumentParser) -> None:
         "failing that way, and prints each run's verdict as a matrix: survived (the baseline's "
         "statuses and outputs), failed cleanly (an instance failed, or waits for a retry timer), "
         "or broken (another output while nothing failed, an instance stuck with nothing to wake "
-        "it, a corrupt agent session, a changed outside world). A broken run fails the sweep "
+        "it, an entity left locked, a corrupt agent session, a changed outside world). A broken run fails the sweep "
         "(with --expect survive, any run that did not survive), and each failing run prints "
         "the FaultPlan that reproduces it.",
         ["dafx sweep scenarios/order_saga/function_app.py place_order \\",
@@ -329,10 +330,11 @@ def _add_sweep(commands: Any, common: argparse.ArgumentParser) -> None:
     sweep.add_argument("--seed", type=int, default=0, help="seed for generated ids (default 0)")
     sweep.add_argument("--html", metavar="OUT.html",
                        help="also write a standalone HTML report: the verdict, every failure "
-                            "with expected and actual, and the baseline's timelines")
+                            "with expected and actual (with --faults: the verdict matrix and "
+                            "each failing run's FaultPlan), and the baseline's timelines")
     faults = sweep.add_argument_group("model-fault sweeps", textwrap.fill(
-        "fail model calls instead of crashing; --once, --idempotent, --pairs, --kinds, "
-        "--isolation and --html are for crash sweeps", 76))
+        "fail model calls instead of crashing; --once, --idempotent, --pairs, --kinds and "
+        "--isolation are for crash sweeps", 76))
     faults.add_argument("--faults", nargs="+", metavar="KIND",
                         help="fail each model call of the run with each of these kinds, one "
                              f"run per call and kind: {' '.join(FAULT_KINDS)}, or all")
@@ -685,8 +687,8 @@ def _fault_sweep(args: argparse.Namespace) -> int:
     """``dafx sweep --faults``: the same scenario, each model call failed each way."""
     crash_only = [option for option, given in (
         ("--once", args.once), ("--idempotent", args.idempotent), ("--pairs", args.pairs),
-        ("--kinds", args.kinds is not None), ("--isolation", args.isolation is not None),
-        ("--html", args.html is not None)) if given]
+        ("--kinds", args.kinds is not None), ("--isolation", args.isolation is not None))
+        if given]
     if crash_only:
         raise UsageError(f"{', '.join(crash_only)}: for crash sweeps; --faults makes a "
                          "model-fault sweep, which makes no crashes",
@@ -710,9 +712,12 @@ def _fault_sweep(args: argparse.Namespace) -> int:
                          "it), e.g. fake = FakeLLM(); fake.reply('...'); return fake")
     _prepare()
     current: list[Simulator] = []      # the run being driven: the fake stamps its virtual time
+    baseline: list[Simulator] = []     # the fault-free run: its instances go into --html
 
     def scenario(sim: Simulator) -> None:
         current[:] = [sim]
+        if not baseline and (sim.model_calls is None or not sim.model_calls.plan):
+            baseline.append(sim)
         _drive(sim, args)
 
     with fake:                         # before the app loads: clients built at import see it
@@ -720,6 +725,12 @@ def _fault_sweep(args: argparse.Namespace) -> int:
         fake.clock = lambda: (current[0] if current else sim).now
         report = sim.fault_sweep(scenario, faults=kinds, expect=args.expect,
                                  effects=args.effects)
+    if args.html:
+        write_html(args.html, title=f"dafx sweep {args.orchestrator} --faults",
+                   fault_sweep=report, simulator=baseline[0] if baseline else None,
+                   context={"app": args.app, "command": args.command_line,
+                            "instances shown": "the fault-free baseline run"})
+        _wrote(args.html, "the HTML report")
     if args.json:
         print(dumps(fault_sweep_json(report)))
     else:

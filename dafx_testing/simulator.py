@@ -34,7 +34,7 @@ from typing import (
 )
 
 from .agents.sessions import AgentSession, agent_entity_name, agent_of, read_session, session_key
-from .checks.fault_sweep import FaultSweepReport, fault_sweep
+from .checks.fault_sweep import Expectation, FaultSweepReport, fault_sweep
 from .checks.sweep import SweepReport, crash_sweep
 from .core.async_bridge import call_off_loop, run_sync
 from .core.clock import VirtualClock
@@ -741,7 +741,7 @@ class Simulator:
                            shard=shard, isolation=isolation, once=once, prune=prune)
 
     def fault_sweep(self, scenario: Callable[[Simulator], Any], *,
-                    faults: Sequence[str] = FAULT_KINDS, expect: str | None = None,
+                    faults: Sequence[str] = FAULT_KINDS, expect: Expectation = None,
                     effects: Callable[[], Any] | None = None) -> FaultSweepReport:
         """Run ``scenario`` with each model call failing each way; see :func:`fault_sweep`.
 

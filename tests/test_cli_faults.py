@@ -66,9 +66,11 @@ def test_a_retried_model_call_survives_and_exits_0(capsys):
     assert out.splitlines() == [
         "fault sweep: 1 model call(s) × 2 fault(s) = 2 run(s): 2 survived (seed 0, "
         "expect='survive'): ok",
-        "call                                                   rate_limit  timeout",
-        "#1 Writer (activity 'ask_writer' of instance 'sweep')  survived    survived",
-        "survived runs repeated up to 1 model call(s) (baseline 1): a cost, not a failure",
+        "call                                                   rate_limit               timeout",
+        "#1 Writer (activity 'ask_writer' of instance 'sweep')  survived (+1 call, +5s)  "
+        "survived (+1 call, +5s)",
+        "survived runs repeated up to 1 model call(s) (baseline 1) and took up to 5s more "
+        "virtual time: a cost, not a failure",
     ]
 
 
@@ -109,6 +111,28 @@ def test_json_gives_every_run_with_its_reproduction(capsys):
                                 "caller": "activity 'ask_writer' of instance 'sweep'"}]
     assert [(run["fault"], run["verdict"], run["reproduce"]) for run in report["runs"]] == [
         (kind, "failed cleanly", f'FaultPlan(call=1, fault="{kind}")') for kind in FAULT_KINDS]
+
+
+def test_html_writes_the_matrix_each_failing_plan_and_the_baseline_run(capsys, tmp_path):
+    page = tmp_path / "faults.html"
+
+    code = sweep("draft_or_empty", "--faults", "rate_limit", "malformed_json", *WRITER,
+                 "--html", str(page))
+
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.out.startswith("fault sweep: 1 model call(s) × 2 fault(s)")   # as without
+    assert f"dafx: wrote the HTML report to {page}" in captured.err
+    html = page.read_text(encoding="utf-8")
+    assert "<h1>dafx sweep draft_or_empty --faults</h1>" in html
+    assert '<h2>Model-fault sweep</h2>' in html
+    assert '<td class="verdict-cell broken failing" title="FaultPlan(call=1, fault=&quot;' \
+           'rate_limit&quot;): 1 model call(s)"><a href="#fault-run-1-rate_limit">broken ✗</a>' \
+           in html
+    assert '<td class="verdict-cell failed-cleanly"' in html
+    assert "Reproduce: <code>FaultPlan(call=1, fault=&quot;rate_limit&quot;)</code>" in html
+    assert "<dt>instances shown</dt><dd>the fault-free baseline run</dd>" in html
+    assert '<h2>draft_or_empty <span class="muted mono">sweep</span>' in html   # the baseline
 
 
 def test_reset_runs_before_every_run_and_effects_are_compared_with_the_baseline(capsys):
@@ -168,3 +192,13 @@ def test_help_says_what_faults_do(capsys):
     assert "--faults KIND [KIND ...]" in out
     assert "rate_limit server_error unavailable timeout" in out
     assert "with --faults: 0 no run broken" in out
+
+
+def test_json_gives_each_runs_cost_and_expectation(capsys):
+    code = sweep("draft_with_retry", "--advance", "1m", "--faults", "rate_limit", "--json",
+                 "--expect", "survive", *WRITER)
+
+    run, = json.loads(capsys.readouterr().out)["runs"]
+    assert code == 0
+    assert (run["verdict"], run["expected"]) == ("survived", "survive")
+    assert (run["extraModelCalls"], run["extraVirtualSeconds"]) == (1, 5.0)   # the 5 s retry

@@ -152,6 +152,83 @@ def test_a_broken_baseline_fails_before_any_fault_run(project):
     ])
 
 
+def test_expect_per_agent_and_fault_kind(project):
+    project.makepyfile(test_faults="""\
+        import pytest
+
+
+        @pytest.fixture
+        def writer(fake_llm):
+            fake_llm.agent("Writer").reply("A draft.")
+
+
+        @pytest.mark.fault_sweep(faults=["timeout", "server_error"], expect={"timeout": "survive"})
+        def test_timeouts_survive(dafx, writer):
+            dafx.wait_for_completion(dafx.start_new("draft_once", "tides", instance_id="d"))
+
+
+        @pytest.mark.fault_sweep(faults=["timeout"], expect={"Writer": {"timeout": None}})
+        def test_writer_timeouts_may_fail(dafx, writer):
+            dafx.wait_for_completion(dafx.start_new("draft_once", "tides", instance_id="d"))
+        """)
+
+    result = project.runpytest()
+
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*_ test_timeouts_survive _*",
+        "fault sweep: 1 model call(s) × 2 fault(s) = 2 run(s): 2 failed cleanly (seed 0, "
+        "expect={'timeout': 'survive'}): 1 failing run(s)",
+        "call * timeout  * server_error",
+        "#1 Writer (activity 'ask_writer' of instance 'd')  failed cleanly ✗  failed cleanly",
+        "call #1 Writer (activity 'ask_writer' of instance 'd') × timeout: failed cleanly "
+        "(expected to survive)",
+    ])
+
+
+def test_expect_naming_an_agent_the_baseline_never_called_fails_the_test_saying_so(project):
+    project.makepyfile(test_faults="""\
+        import pytest
+
+
+        @pytest.mark.fault_sweep(faults=["timeout"], expect={"Writr": "survive"})
+        def test_typo(dafx, fake_llm):
+            fake_llm.agent("Writer").reply("A draft.")
+            with open("runs.txt", "a") as runs:
+                runs.write("run\\n")
+            dafx.wait_for_completion(dafx.start_new("draft_once", "tides"))
+        """)
+
+    result = project.runpytest()
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "@pytest.mark.fault_sweep on test_faults.py::test_typo: expect names 'Writr', neither a "
+        "fault kind nor an agent the fault-free baseline called; the agents it called: 'Writer'; "
+        "fault kinds: *"])
+    assert body_runs(project) == 1                    # the baseline, no fault run
+
+
+def test_the_html_page_of_a_fault_swept_test_has_the_matrix_and_the_baseline_run(project):
+    result = project.runpytest("test_faults.py::test_swallowed", "--dafx-html", "report")
+
+    result.assert_outcomes(failed=1)
+    folder = project.path / "report"
+    index = (folder / "index.html").read_text(encoding="utf-8")
+    assert ('<span class="muted">failed; 1 instance(s); fault sweep of 1 model call(s) × 2 '
+            "fault(s), 1 failing</span>") in index
+    page = (folder / "test_faults.py__test_swallowed.html").read_text(encoding="utf-8")
+    assert "<h2>Model-fault sweep</h2>" in page
+    assert '<td class="verdict-cell broken failing"' in page
+    assert '<td class="verdict-cell failed-cleanly"' in page
+    assert "Reproduce: <code>FaultPlan(call=1, fault=&quot;rate_limit&quot;)</code>" in page
+    assert "<dt>instances shown</dt><dd>the fault-free baseline run</dd>" in page
+    assert '<h2>draft_or_empty <span class="muted mono">d</span>' in page     # the baseline
+    failure = page.split('id="failure"><h2>Failure</h2><pre>')[1].split("</pre>")[0]
+    assert failure.startswith("Failed: fault sweep: 1 model call(s) × 2 fault(s)")
+    assert "\n" not in failure                          # the sweep's panel has the rest
+
+
 WHERE = "@pytest.mark.fault_sweep on test_faults.py::test_draft: "
 
 
@@ -168,7 +245,12 @@ WHERE = "@pytest.mark.fault_sweep on test_faults.py::test_draft: "
      WHERE + "faults= takes a list of fault kinds, e.g. faults=['timeout'], not a single string"),
     ("@pytest.mark.fault_sweep(expect='survived')", "dafx, fake_llm",
      WHERE + "expect='survived': expected None (only broken runs fail) or 'survive' (runs that "
-     "failed cleanly fail too)"),
+     "failed cleanly fail too), or a mapping of those by agent name and fault kind, e.g. "
+     "{'Writer': 'survive', 'rate_limit': 'survive', 'Critic': {'timeout': 'survive'}}"),
+    ("@pytest.mark.fault_sweep(faults=['timeout'], expect={'rate_limit': 'survive'})",
+     "dafx, fake_llm",
+     WHERE + "expect['rate_limit']: this sweep does not try 'rate_limit' (faults: timeout); add "
+     "it to faults= or drop the entry"),
     ("@pytest.mark.fault_sweep", "fake_llm",
      WHERE + "the test must take the dafx fixture; its body runs once per model call and fault "
      "kind, each time on a fresh simulator passed as dafx"),

@@ -14,14 +14,44 @@ simulator whose :class:`~dafx_testing.llm.plan.FaultPlan` fails that one call th
     or an instance still waits for a timer or work that will wake it; and nothing is broken.
 ``broken``
     an instance stuck Running with nothing to wake it (no timer, no queued or in-flight work,
-    only an external event nobody sends); an agent session holding an error reply, two user
-    turns in a row, a request with no response, or a turn stored twice; the outside world
-    (``effects=``) differs; the scenario raised something other than a dafx error (an exception
-    escaped the durable machinery); or, the worst kind, an instance completed (or an HTTP
-    request succeeded) with another output while nothing failed.
+    only an external event nobody sends); an entity left locked (see below); an agent session
+    holding an error reply, two user turns in a row, a request with no response, or a turn
+    stored twice; the outside world (``effects=``) differs; the scenario raised something other
+    than a dafx error (an exception escaped the durable machinery); or, the worst kind, an
+    instance completed (or an HTTP request succeeded) with another output while nothing failed.
 
-``broken`` makes the report not ok; ``expect="survive"`` also fails runs that only failed
-cleanly (for apps that promise retries).
+An entity is *left locked* when something holds it that will never let go, at the end of a
+run:
+
+* a critical section's lock (the durabletask host's ``lock_entities``) whose holder ended
+  without releasing it, or is stuck inside the section: every operation others send to the
+  entity waits for good. (A holder that can still go on will release it: that is pending work.)
+* operations queued that no batch will ever run. The worker takes an entity's batch only
+  while the entity is in the hub's ready queue, and a batch whose invocation fails as a whole
+  (the state or a result does not serialize, the handle raised) is aborted: nothing commits,
+  its operations go back to the queue, and the host retries them only when another message
+  arrives for the entity. Signals are caught too, though no instance waits for them. A batch
+  in flight (a slow model call, see :mod:`dafx_testing.core.in_flight`) holds its entity only
+  until the clock reaches its landing time, like a timer: pending work, not a lock.
+
+Entities the baseline left locked too are not counted against a run.
+
+``broken`` makes the report not ok. ``expect`` says which runs must also survive (runs that
+only failed cleanly then fail too, for apps that promise retries):
+
+* ``None``: none; only ``broken`` runs fail.
+* ``"survive"``: every run.
+* a mapping by agent name and fault kind: ``{"Writer": "survive"}`` (runs that failed a call
+  of the Writer), ``{"rate_limit": "survive"}`` (runs that got a ``rate_limit``), and an
+  agent's own fault kinds nested: ``{"Writer": {"rate_limit": "survive", "timeout":
+  "survive"}}``. Each value is ``"survive"`` or ``None`` (only broken fails: an exemption from
+  a broader entry). For a run, the most specific entry decides: the agent's entry for the fault
+  kind, then the agent's own entry, then the fault kind's; a run no entry names fails only when
+  broken. Fault kinds must be among ``faults=``, agents among those the baseline called.
+
+Each run also reports what the fault cost: the model calls it made beyond the baseline's (what
+retries repeated) and the virtual time its slowest instance took beyond the baseline's (a retry
+policy's back-off, a retry-after wait), in the matrix's cells and on :class:`FaultRun`.
 
 Scripted replies are served afresh to every run: the sweep snapshots the scripts of the fakes
 active when it starts (queued replies, fault rules, what each lane served) and restores them
@@ -38,9 +68,10 @@ the report not ok, with no fault runs).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from ..agents.sessions import AGENT_ENTITY_PREFIX, conversation_problems
@@ -51,11 +82,27 @@ from ..llm.faults import FAULT_KINDS
 from ..llm.plan import FaultPlan
 from .sweep import Observation, Scenario, _run, baseline_problems
 
-__all__ = ["FaultPlan", "FaultRun", "FaultSweepReport", "ModelCall", "VERDICTS", "fault_sweep"]
+__all__ = ["Expectation", "ExpectationError", "FaultPlan", "FaultRun", "FaultSweepReport",
+           "ModelCall", "VERDICTS", "fault_sweep"]
 
 SURVIVED, FAILED_CLEANLY, BROKEN = "survived", "failed cleanly", "broken"
 VERDICTS = (SURVIVED, FAILED_CLEANLY, BROKEN)
-EXPECTATIONS = (None, "survive")
+SURVIVE = "survive"
+EXPECTATIONS = (None, SURVIVE)
+"""What one run may be expected to do: only not break (None), or survive."""
+
+Expectation = str | Mapping[str, Any] | None
+"""``expect=`` of a sweep: None, ``"survive"``, or a mapping by agent name and fault kind
+(``{"Writer": "survive", "rate_limit": "survive", "Critic": {"timeout": "survive"}}``)."""
+
+_EXPECT_FORMS = ("None (only broken runs fail) or 'survive' (runs that failed cleanly fail too), "
+                 "or a mapping of those by agent name and fault kind, e.g. {'Writer': 'survive', "
+                 "'rate_limit': 'survive', 'Critic': {'timeout': 'survive'}}")
+
+
+class ExpectationError(ArgumentError):
+    """``expect=`` names an agent the fault-free baseline never called (found after it ran)."""
+
 
 FaultSimulatorFactory = Callable[[FaultPlan], Any]
 """Builds a fresh simulator whose model calls fail per the plan (``FaultPlan()``: none)."""
@@ -92,9 +139,17 @@ class FaultRun:
         call: the baseline call that failed.
         fault: the fault kind it got.
         verdict: ``survived``, ``failed cleanly`` or ``broken``.
-        reasons: why it is not ``survived`` (each line names the instance, session or request).
+        reasons: why it is not ``survived`` (each line names the instance, session, entity or
+            request).
         model_calls: the model calls the run made (the baseline's plus what retries repeated).
         ok: whether the verdict is acceptable under the sweep's ``expect``.
+        expected: what the sweep's ``expect`` asked of this run: ``"survive"``, or None (only
+            broken fails).
+        extra_model_calls: ``model_calls`` minus the baseline's: what retries repeated (fewer
+            when the fault stopped the work early).
+        extra_time: the virtual time the run's slowest instance took beyond its baseline
+            (creation to last update): what a retry policy's back-off or a retry-after wait
+            spent; zero when no instance took longer.
     """
 
     call: ModelCall
@@ -103,15 +158,32 @@ class FaultRun:
     reasons: list[str] = field(default_factory=list)
     model_calls: int = 0
     ok: bool = True
+    expected: str | None = None
+    extra_model_calls: int = 0
+    extra_time: timedelta = timedelta(0)
 
     @property
     def plan(self) -> FaultPlan:
         """The plan that reproduces this run in a plain ``Simulator(app, fault_plan=...)``."""
         return FaultPlan(call=self.call.number, fault=self.fault)
 
+    def cost(self) -> str:
+        """What the fault cost beyond the baseline, e.g. ``+1 call, +5s``; '' when nothing."""
+        parts = []
+        if self.extra_model_calls > 0:
+            parts.append(f"+{self.extra_model_calls} call" + ("s" if self.extra_model_calls > 1 else ""))
+        if self.extra_time > timedelta(0):
+            parts.append("+" + duration(self.extra_time))
+        return ", ".join(parts)
+
     def explain(self) -> str:
-        lines = [f"call {self.call.describe()} × {self.fault}: {self.verdict}"]
+        missed = " (expected to survive)" if self.verdict == FAILED_CLEANLY and not self.ok else ""
+        lines = [f"call {self.call.describe()} × {self.fault}: {self.verdict}{missed}"]
         lines += [f"  - {reason}" for reason in self.reasons]
+        if self.cost():
+            waited = f", {duration(self.extra_time)} more virtual time" if self.extra_time else ""
+            lines.append(f"  cost: {self.model_calls} model call(s) (baseline "
+                         f"{self.model_calls - self.extra_model_calls}){waited}")
         lines.append(f"  reproduce: {self.plan!r}")
         return "\n".join(lines)
 
@@ -124,7 +196,9 @@ class FaultSweepReport:
         calls: the baseline's model calls, numbered from 1.
         faults: the fault kinds tried.
         runs: one per call × fault, in call order then fault order.
-        expect: ``None`` (only ``broken`` fails) or ``"survive"`` (anything but ``survived`` fails).
+        expect: ``None`` (only ``broken`` fails), ``"survive"`` (anything but ``survived``
+            fails), or a mapping by agent and fault kind (see the module docstring); each
+            run's ``expected`` is what it asked of that run.
         baseline_problems: why the fault-free run cannot be swept (then there are no runs).
         baseline_model_calls: the model calls of the baseline (what each run is compared with).
         seed: the simulator's seed.
@@ -133,7 +207,7 @@ class FaultSweepReport:
     calls: list[ModelCall]
     faults: tuple[str, ...]
     runs: list[FaultRun] = field(default_factory=list)
-    expect: str | None = None
+    expect: Expectation = None
     baseline_problems: list[str] = field(default_factory=list)
     baseline_model_calls: int = 0
     seed: int = 0
@@ -172,7 +246,8 @@ class FaultSweepReport:
             row = [call.describe()]
             for fault in self.faults:
                 run = cells.get((call.number, fault))
-                row.append("-" if run is None else run.verdict + ("" if run.ok else " ✗"))
+                row.append("-" if run is None else run.verdict
+                           + (f" ({run.cost()})" if run.cost() else "") + ("" if run.ok else " ✗"))
             rows.append(row)
         widths = [max(len(str(r[i])) for r in [heads, *rows]) for i in range(len(heads))]
         return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
@@ -195,11 +270,14 @@ class FaultSweepReport:
         if rest:
             lines.append(f"... and {len(rest)} more failing run(s): "
                          + ", ".join(repr(run.plan) for run in rest))
-        extra = [run.model_calls - self.baseline_model_calls for run in self.runs
-                 if run.verdict == SURVIVED]
-        if any(extra):
-            lines.append(f"survived runs repeated up to {max(extra)} model call(s) "
-                         f"(baseline {self.baseline_model_calls}): a cost, not a failure")
+        survived = [run for run in self.runs if run.verdict == SURVIVED]
+        calls = max((run.extra_model_calls for run in survived), default=0)
+        waited = max((run.extra_time for run in survived), default=timedelta(0))
+        costs = ([f"repeated up to {calls} model call(s) (baseline {self.baseline_model_calls})"]
+                 if calls > 0 else [])
+        costs += [f"took up to {duration(waited)} more virtual time"] if waited else []
+        if costs:
+            lines.append(f"survived runs {' and '.join(costs)}: a cost, not a failure")
         return "\n".join(lines)
 
 
@@ -208,7 +286,7 @@ def fault_sweep(
     scenario: Scenario,
     *,
     faults: Collection[str] = FAULT_KINDS,
-    expect: str | None = None,
+    expect: Expectation = None,
     effects: Callable[[], Any] | None = None,
     seed: int = 0,
 ) -> FaultSweepReport:
@@ -221,13 +299,16 @@ def fault_sweep(
             the sweep: its script is restored before every run.
         faults: the fault kinds to try (:data:`~dafx_testing.llm.FAULT_KINDS` by default).
         expect: ``None``: only ``broken`` runs fail; ``"survive"``: runs that failed cleanly
-            fail too.
+            fail too; or a mapping by agent name and fault kind, e.g. ``{"Writer": "survive",
+            "rate_limit": "survive", "Critic": {"timeout": "survive"}}`` (the most specific
+            entry decides a run; see the module docstring).
         effects: returns a JSON-able snapshot of the outside world; a run that leaves another
             one is broken (side effects duplicated or lost).
         seed: recorded in the report.
 
     A baseline that raises an exception other than a dafx error propagates: that is a bug in
-    the scenario.
+    the scenario. An ``expect`` naming an agent the baseline did not call raises
+    :class:`ExpectationError` once the baseline has run (before any fault run).
     """
     if isinstance(faults, str):
         raise TypeError(f"faults= takes a list of fault kinds, e.g. faults=[{faults!r}], not a "
@@ -238,9 +319,7 @@ def fault_sweep(
         raise ArgumentError(f"faults={list(faults)!r}: "
                             + (f"unknown fault kind(s) {', '.join(map(repr, unknown))}" if unknown
                                else "no fault kinds") + f"; valid: {', '.join(FAULT_KINDS)}")
-    if expect not in EXPECTATIONS:
-        raise ArgumentError(f"expect={expect!r}: expected None (only broken runs fail) or "
-                            "'survive' (runs that failed cleanly fail too)")
+    expect = _checked_expect(expect, kinds)
     scripts = _Scripts(active_fakes())
     first = make_simulator(FaultPlan())
     with first.clock.bound(), scripts:
@@ -256,14 +335,113 @@ def fault_sweep(
         if problems:
             report.baseline_problems = problems
             return report
+        _check_agents(expect, baseline.calls)
         for call in baseline.calls:
             for kind in kinds:
                 sim = make_simulator(FaultPlan(call=call.number, fault=kind))
                 run = _observed_run(sim, scenario, effects, scripts)
                 verdict, reasons = _judge(baseline, run)
-                ok = verdict == SURVIVED or (verdict == FAILED_CLEANLY and expect is None)
-                report.runs.append(FaultRun(call, kind, verdict, reasons, len(run.calls), ok))
+                expected = expectation_for(expect, call.agent, kind)
+                ok = verdict == SURVIVED or (verdict == FAILED_CLEANLY and expected is None)
+                report.runs.append(FaultRun(
+                    call, kind, verdict, reasons, len(run.calls), ok, expected,
+                    len(run.calls) - len(baseline.calls), _extra_time(baseline, run)))
     return report
+
+
+def expectation_for(expect: Expectation, agent: str | None, fault: str) -> str | None:
+    """What ``expect`` asks of a run that failed a call of ``agent`` with ``fault``.
+
+    The most specific entry decides: the agent's entry for the fault kind, then the agent's
+    own entry, then the fault kind's; None (only broken fails) when no entry names the run.
+    """
+    if not isinstance(expect, Mapping):
+        return expect
+    if agent is not None and agent in expect and agent not in FAULT_KINDS:
+        entry = expect[agent]
+        if not isinstance(entry, Mapping):
+            return entry
+        if fault in entry:
+            return entry[fault]
+    return expect.get(fault)
+
+
+def _checked_expect(expect: Any, kinds: tuple[str, ...]) -> Expectation:
+    """``expect`` validated (a mapping copied into plain dicts), or an error naming what is valid."""
+    if expect is None or expect == SURVIVE:
+        return expect
+    if not isinstance(expect, Mapping):
+        raise ArgumentError(f"expect={expect!r}: expected {_EXPECT_FORMS}")
+    if not expect:
+        raise ArgumentError(f"expect={{}}: an empty mapping names no run; give None, or "
+                            f"{_EXPECT_FORMS}")
+    checked: dict[str, Any] = {}
+    for key, value in expect.items():
+        if not isinstance(key, str):
+            raise ArgumentError(
+                f"expect key {key!r}: the keys are agent names or fault kinds "
+                f"({', '.join(FAULT_KINDS)}); for some fault kinds of one agent, nest them: "
+                "{'Writer': {'rate_limit': 'survive'}}")
+        if key in FAULT_KINDS:
+            checked[key] = _checked_value(f"expect[{key!r}]", value, key, kinds)
+        elif isinstance(value, Mapping):
+            if not value:
+                raise ArgumentError(f"expect[{key!r}]={{}}: name the agent's fault kinds, e.g. "
+                                    f"{{{key!r}: {{'rate_limit': 'survive'}}}}")
+            inner = {}
+            for kind, expected in value.items():
+                if kind not in FAULT_KINDS:
+                    raise ArgumentError(
+                        f"expect[{key!r}] key {kind!r}: not a fault kind; an agent's entry maps "
+                        f"fault kinds ({', '.join(FAULT_KINDS)}) to 'survive' or None")
+                inner[kind] = _checked_value(f"expect[{key!r}][{kind!r}]", expected, kind, kinds)
+            checked[key] = inner
+        else:
+            checked[key] = _checked_value(f"expect[{key!r}]", value, None, kinds)
+    return checked
+
+
+def _checked_value(where: str, value: Any, kind: str | None, kinds: tuple[str, ...]) -> str | None:
+    if value not in EXPECTATIONS:
+        raise ArgumentError(f"{where}={value!r}: expected 'survive' (anything but survived "
+                            "fails) or None (only broken fails)")
+    if kind is not None and kind not in kinds:
+        raise ArgumentError(f"{where}: this sweep does not try {kind!r} (faults: "
+                            f"{', '.join(kinds)}); add it to faults= or drop the entry")
+    return value
+
+
+def _check_agents(expect: Expectation, calls: list[ModelCall]) -> None:
+    """Every agent ``expect`` names made a call in the baseline (else it is a typo, or stale)."""
+    if not isinstance(expect, Mapping):
+        return
+    agents = list(dict.fromkeys(call.agent for call in calls if call.agent))
+    unknown = [key for key in expect if key not in FAULT_KINDS and key not in agents]
+    if unknown:
+        called = (f"the agents it called: {', '.join(map(repr, agents))}" if agents else
+                  "it called no agent the fake recognised (fake.agent(...) names them)")
+        raise ExpectationError(
+            f"expect names {', '.join(map(repr, unknown))}, neither a fault kind nor an agent the "
+            f"fault-free baseline called; {called}; fault kinds: {', '.join(FAULT_KINDS)}")
+
+
+def _extra_time(baseline: _Observed, run: _Observed) -> timedelta:
+    """How much longer than in the baseline the run's slowest instance took (zero if none did)."""
+    longer = [took - baseline.durations.get(instance_id, timedelta(0))
+              for instance_id, took in run.durations.items()]
+    return max([timedelta(0), *longer])
+
+
+def duration(span: timedelta) -> str:
+    """``5s``, ``1m 30s``, ``2h 5m``: a span of virtual time, short."""
+    seconds = round(span.total_seconds(), 3)
+    if seconds < 60:
+        return f"{seconds:g}s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{int(minutes)}m" + (f" {rest:g}s" if rest else "")
+    hours, minutes = divmod(minutes, 60)
+    return f"{int(hours)}h" + (f" {int(minutes)}m" if minutes else "")
 
 
 @dataclass
@@ -279,6 +457,10 @@ class _Observed:
     waits: dict[str, str]
     activity_errors: int
     script_errors: list[str]
+    locked: dict[str, str]
+    """Entities left locked: what holds each, what waits behind it."""
+    durations: dict[str, timedelta]
+    """Each instance's virtual time from creation to its last update."""
 
 
 def _observed_run(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None,
@@ -302,8 +484,11 @@ def _observed_run(sim: Any, scenario: Scenario, effects: Callable[[], Any] | Non
              for n, request in enumerate(counter.requests, start=1)]
     stuck, waits = _unfinished(sim)
     errors = scripts.take_errors()
+    durations = {iid: instance.last_updated_time - instance.created_time
+                 for iid, instance in sim.hub.instances.items()}
     return _Observed(observation, calls, http, _sessions(sim), stuck, waits,
-                     sum(call.error is not None for call in sim.activity_calls()), errors)
+                     sum(call.error is not None for call in sim.activity_calls()), errors,
+                     _locked(sim, stuck), durations)
 
 
 def _judge(baseline: _Observed, run: _Observed) -> tuple[str, list[str]]:
@@ -341,6 +526,8 @@ def _judge(baseline: _Observed, run: _Observed) -> tuple[str, list[str]]:
         elif was is not None:
             changed.append(f"HTTP {request} answered {status_code} {_short(body)} (baseline: "
                            f"{was[1]} {_short(was[2])})")
+    broken += [f"entity {entity_id!r} is left locked: {why}" for entity_id, why in run.locked.items()
+               if entity_id not in baseline.locked]
     for session, entries in run.sessions.items():
         known = set(_session_problems(baseline.sessions.get(session, [])))
         broken += [f"agent session {session}: {p}" for p in _session_problems(entries)
@@ -400,6 +587,57 @@ def _sessions(sim: Any) -> dict[str, list[dict[str, Any]]]:
             state = json.loads(record.state)
             found[entity_id] = ((state or {}).get("data") or {}).get("conversationHistory") or []
     return found
+
+
+def _locked(sim: Any, stuck: dict[str, str]) -> dict[str, str]:
+    """Entities left locked, each with what holds it and what waits behind it.
+
+    Two ways (``stuck``: the unfinished instances nothing will wake, as :func:`_unfinished`
+    finds them):
+
+    * a critical section's lock (``EntityRecord.locked_by``, the durabletask host) held by an
+      instance that will never release it: it ended (or continued as new) still holding it, or
+      it is stuck. A lock whose holder can still go on is pending, like a timer.
+    * operations queued that no batch will run: the worker takes a batch only from an entity
+      in the hub's ready queue; an aborted batch puts its operations back without making the
+      entity ready again (the host retries it on the entity's next message), and a batch in
+      flight puts the entity back in line when it lands.
+    """
+    hub, in_flight = sim.hub, sim._worker.in_flight
+    found = {}
+    for entity_id, record in hub.entities.items():
+        queued = ", ".join(f"{request.operation!r} ({_sender(request)})" for request in record.queue)
+        holder = record.locked_by
+        if holder is not None:
+            owner = hub.instances.get(holder.owner)
+            if owner is None or owner.is_terminal or owner.execution_id != holder.owner_execution:
+                state = ("is gone" if owner is None else f"ended {owner.runtime_status}"
+                         if owner.is_terminal else "continued as new")
+                why = f"{state} without releasing it"
+            elif stuck.get(holder.owner):
+                why = "is stuck with nothing to wake it, inside the section"
+            else:
+                continue                     # the holder can still go on and release it
+            found[entity_id] = (
+                f"critical section {holder.section!r} of instance {holder.owner!r} holds its lock "
+                f"for good: the instance {why}; "
+                + (f"{len(record.queue)} queued operation(s) wait behind it: {queued}"
+                   if record.queue else "every operation sent to it will wait"))
+            continue
+        if not record.queue or entity_id in hub.entities_ready or in_flight.is_busy(entity_id):
+            continue
+        why = (f"its last batch was aborted and is retried only when another message arrives: "
+               f"{_short(record.aborted, 300)}" if record.aborted
+               else "nothing schedules a batch for it")
+        found[entity_id] = (f"{len(record.queue)} queued operation(s) that no batch will ever "
+                            f"run: {queued}; {why}")
+    return found
+
+
+def _sender(request: Any) -> str:
+    if request.is_signal or not request.parent_instance_id:
+        return "a signal"
+    return f"a call from instance {request.parent_instance_id!r}"
 
 
 def _unfinished(sim: Any) -> tuple[dict[str, str], dict[str, str]]:

@@ -21,9 +21,14 @@ the verdicts as a matrix and each failing run's ``FaultPlan(...)``, when a run i
 
 The marker's keywords are those of :meth:`Simulator.fault_sweep
 <dafx_testing.Simulator.fault_sweep>`: ``faults`` (the kinds to try, all of
-:data:`~dafx_testing.llm.FAULT_KINDS` by default), ``expect`` (None or ``"survive"``) and
-``effects`` (a function returning a snapshot of the outside world to compare). A bad value
-fails the test with the sweep's message, before any run.
+:data:`~dafx_testing.llm.FAULT_KINDS` by default), ``expect`` (None, ``"survive"``, or a
+mapping by agent name and fault kind such as ``{"Writer": "survive", "rate_limit":
+"survive"}``) and ``effects`` (a function returning a snapshot of the outside world to
+compare). A bad value fails the test with the sweep's message, before any run (an ``expect``
+naming an agent the baseline never called: after the baseline, before any fault run).
+
+With ``--dafx-html DIR`` the test's page shows the sweep: the verdict matrix, each failing
+run with its ``FaultPlan`` and what broke, and the fault-free baseline run's instances.
 
 Script the fake model in a fixture (or at the top of the body): the sweep restores the active
 fakes' scripts before every run, so each run is served what the baseline was. The body runs
@@ -36,11 +41,11 @@ fault sweeps are not split into shards. A test takes one sweep marker, not both.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
-from .sweep_marker import body_as_scenario, results
+from .sweep_marker import SWEEP_REPORT, body_as_scenario, results
 
 if TYPE_CHECKING:
     from ..simulator import Simulator
@@ -59,6 +64,7 @@ RESULT = "dafx_fault_sweep"
 def run(item: pytest.Function, factory: SimulatorFactory | None) -> None:
     """Fault-sweep the marked test ``item``: its body is the scenario, ``dafx`` the template."""
     __tracebackhide__ = True
+    from ..checks.fault_sweep import ExpectationError
     from ..core.errors import ArgumentError
 
     template, body, options = body_as_scenario(
@@ -73,9 +79,11 @@ def run(item: pytest.Function, factory: SimulatorFactory | None) -> None:
     try:
         report = template.fault_sweep(scenario, **options)
     except (ArgumentError, TypeError) as error:
-        if started:          # raised by a run: the body's own error, not the marker's
-            raise
+        if started and not isinstance(error, ExpectationError):
+            raise            # raised by a run: the body's own error, not the marker's
         pytest.fail(f"@pytest.mark.{MARKER} on {item.nodeid}: {error}", pytrace=False)
+    # The HTML page (--dafx-html) shows the sweep the stash holds, crash or fault.
+    item.stash[SWEEP_REPORT] = cast(Any, report)
     item.user_properties.append((RESULT, {
         "test": item.nodeid, "counts": report.counts(),
         "failures": [repr(run.plan) for run in report.failures],

@@ -2,10 +2,11 @@
 
 Each test that built simulators (through ``dafx`` or ``dafx_factory``) gets a
 self-contained page (:mod:`dafx_testing.reports.html_report`) with its failure's
-message, its instances' timelines, its agent sessions, its crash sweep's results
-if it was swept (with the sweep's crash-free baseline run as its instances, as
-``dafx sweep --html`` shows them), and the seed and command line that reproduce
-it. Under pytest-xdist the workers write the pages and report them to the
+message, its instances' timelines, its agent sessions, its sweep's results if it
+was swept (a crash sweep's failing schedules, or a fault sweep's verdict matrix and
+failing runs with their ``FaultPlan``; with the sweep's crash-free or fault-free
+baseline run as its instances, as ``dafx sweep --html`` shows them), and the seed
+and command line that reproduce it. Under pytest-xdist the workers write the pages and report them to the
 controller through ``user_properties``; the controller writes ``index.html`` at
 the end of the session.
 """
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..checks.fault_sweep import FaultSweepReport
 from ..reports.html_report import PageLink, page_file_name, write_html, write_index
 
 if TYPE_CHECKING:
@@ -51,30 +53,38 @@ def failure_message(report: pytest.TestReport) -> str | None:
 
 
 def write_test_page(folder: Path, nodeid: str, outcome: str, built: Sequence[BuiltSimulator],
-                    reproduce: str, sweep: SweepReport | None, failure: str | None = None,
+                    reproduce: str, sweep: SweepReport | FaultSweepReport | None,
+                    failure: str | None = None,
                     baseline: Simulator | None = None) -> dict[str, Any]:
     """Write the page of one test; returns what the index needs to link it.
 
-    ``baseline``: a swept test's crash-free run, shown instead of the first
+    ``sweep``: the report of the test's ``crash_sweep`` or ``fault_sweep`` marker, if any.
+    ``baseline``: a swept test's crash-free (or fault-free) run, shown instead of the first
     simulator built (``dafx``, which the sweep only copies: it never runs).
     """
+    faults = sweep if isinstance(sweep, FaultSweepReport) else None
+    crashes = sweep if not isinstance(sweep, FaultSweepReport) else None
     simulators = [entry.simulator for entry in built]
     context = {"outcome": outcome, "seeds": ", ".join(str(sim.seed) for sim in simulators),
                "reproduce": reproduce}
     if baseline is not None:
         simulators[0] = baseline
-        context["instances shown"] = "the crash-free baseline run"
+        context["instances shown"] = ("the fault-free baseline run" if faults is not None
+                                      else "the crash-free baseline run")
     if failure and sweep is not None and not sweep.ok:     # the sweep's panel has the rest
         failure = failure.splitlines()[0]
     first, *others = simulators
     path = folder / page_file_name(nodeid)
     write_html(path, title=nodeid, simulator=first,
                instances=[status for sim in others for status in sim.list_instances()],
-               sweep=sweep, context=context, failure=failure)
+               sweep=crashes, fault_sweep=faults, context=context, failure=failure)
     instances = sum(len(sim.list_instances()) for sim in simulators)
-    summary = f"{outcome}; {instances} instance(s)" + (
-        f"; sweep of {len(sweep.points)} point(s), {len(sweep.failures)} failing"
-        if sweep is not None else "")
+    summary = f"{outcome}; {instances} instance(s)"
+    if crashes is not None:
+        summary += f"; sweep of {len(crashes.points)} point(s), {len(crashes.failures)} failing"
+    elif faults is not None:
+        summary += (f"; fault sweep of {len(faults.calls)} model call(s) × {len(faults.faults)} "
+                    f"fault(s), {len(faults.failures)} failing")
     return {"title": nodeid, "href": path.name, "ok": outcome == "passed", "summary": summary}
 
 

@@ -1,4 +1,4 @@
-"""Standalone HTML reports: instances, their timelines, agent conversations, crash sweeps.
+"""Standalone HTML reports: instances, their timelines, agent conversations, crash and fault sweeps.
 
 A report is one ``.html`` file that opens anywhere: its styles and its one
 small script are inlined, and it loads nothing from the network (no fonts, no
@@ -7,7 +7,11 @@ instances, then for each instance its input and output, a timeline of what it
 waited on (activities, timers, entity and agent calls, in virtual time) and
 its history, event by event; then the agent conversations; and, for a crash
 sweep, the verdict, every failing schedule with expected against actual, the
-duplicated effects and the repeated model calls.
+duplicated effects and the repeated model calls. For a model-fault sweep, the
+verdict, the matrix of model calls × fault kinds with a coloured cell per run (its
+verdict and what the fault cost: model calls repeated, virtual time spent), each
+failing run with what broke and the ``FaultPlan`` that reproduces it, and the
+baseline's model calls.
 
 Three entry points::
 
@@ -15,6 +19,7 @@ Three entry points::
 
     write_html("run.html", simulator=sim)                        # everything one simulator holds
     write_html("sweep.html", sweep=report, simulator=baseline)   # a sweep and its baseline run
+    write_html("faults.html", fault_sweep=report, simulator=baseline)   # a model-fault sweep
     write_html("saved.html", instances=read_instances(["histories/"]))
 
     # one page per failing test, and an index beside them (what a pytest plugin does)
@@ -45,6 +50,7 @@ from typing import Any
 
 from .. import __version__
 from ..agents.sessions import AgentMessage, AgentSession, AgentTurn
+from ..checks.fault_sweep import FaultRun, FaultSweepReport
 from ..checks.sweep import DuplicatedEffect, SweepFailure, SweepReport
 from ..core.crash import CommitPoint
 from ..core.history import format_timestamp
@@ -82,7 +88,8 @@ class PageLink:
 def render_html(*, title: str = "dafx report", instances: Iterable[Any] = (),
                 sessions: Iterable[AgentSession] | None = None,
                 sweep: SweepReport | None = None, simulator: Any = None,
-                context: Mapping[str, str] | None = None, failure: str | None = None) -> str:
+                context: Mapping[str, str] | None = None, failure: str | None = None,
+                fault_sweep: FaultSweepReport | None = None) -> str:
     """The report page as a string.
 
     Args:
@@ -90,6 +97,7 @@ def render_html(*, title: str = "dafx report", instances: Iterable[Any] = (),
         instances: instances to show (``InstanceStatus``, history documents, event lists).
         sessions: agent conversations to show (default: see the module docstring).
         sweep: a crash sweep's report, shown before the instances.
+        fault_sweep: a model-fault sweep's report, shown before the instances.
         simulator: show every instance and agent session it holds, after ``instances``.
         context: facts shown under the title, in order (app, seed, reproduction line...).
         failure: a failing test's message, shown first (as text, never markup).
@@ -104,18 +112,21 @@ def render_html(*, title: str = "dafx report", instances: Iterable[Any] = (),
         sessions = [s for instance in shown for s in conversations_in(instance.history)]
         note = _FROM_HISTORY_NOTE if sessions else None
     sessions = list(sessions)
-    body = [_header(title, context or {}), "<main>", _summary(shown, sessions, sweep)]
+    body = [_header(title, context or {}), "<main>",
+            _summary(shown, sessions, sweep, fault_sweep)]
     if failure:
         body.append('<section class="panel" id="failure"><h2>Failure</h2>'
                     f"<pre>{escape(failure)}</pre></section>")
     if sweep is not None:
         body.append(_sweep(sweep))
+    if fault_sweep is not None:
+        body.append(_fault_sweep(fault_sweep))
     if shown:
         body.append(_instance_table(shown))
         body += [_instance(n, instance) for n, instance in enumerate(shown, 1)]
     if sessions:
         body.append(_conversations(sessions, note))
-    if not shown and sweep is None:
+    if not shown and sweep is None and fault_sweep is None:
         body.append('<section class="panel"><p class="muted">Nothing to show: no instances.</p>'
                     "</section>")
     body += ["</main>", _footer()]
@@ -179,13 +190,18 @@ def _footer() -> str:
 
 
 def _summary(instances: list[RecordedInstance], sessions: list[AgentSession],
-             sweep: SweepReport | None) -> str:
+             sweep: SweepReport | None, faults: FaultSweepReport | None = None) -> str:
     cards = []
     if sweep is not None:
         verdict = ("all crashes recovered" if sweep.ok
                    else "baseline broken" if sweep.baseline_problems
                    else f"{len(sweep.failures)} failing schedule(s)")
         cards.append(_card("#sweep", "crash sweep", verdict, "ok" if sweep.ok else "bad"))
+    if faults is not None:
+        verdict = ("no failing run" if faults.ok
+                   else "baseline broken" if faults.baseline_problems
+                   else f"{len(faults.failures)} failing run(s)")
+        cards.append(_card("#fault-sweep", "fault sweep", verdict, "ok" if faults.ok else "bad"))
     if instances:
         cards.append(_card("#instances", str(len(instances)), "instance(s)"))
         statuses: dict[str, int] = {}
@@ -320,6 +336,92 @@ def _commit_points(report: SweepReport) -> str:
     return (f"<details><summary>Commit points ({len(rows)})</summary>"
             + _table(["point", "kind", "function", "target", "work", "crash here"], rows)
             + "</details>")
+
+
+# --- model-fault sweeps -----------------------------------------------------------------------
+
+
+def _fault_sweep(report: FaultSweepReport) -> str:
+    """The verdict, the matrix (a coloured cell per run), each failing run, the baseline's calls."""
+    if report.baseline_problems:
+        verdict, counts = ("The fault-free baseline run is broken",
+                           "no fault runs were made, since each would be compared with it")
+    else:
+        verdict = "No failing run" if report.ok else f"{len(report.failures)} failing run(s)"
+        counts = report.counts() + f", seed {report.seed}"
+    if report.expect is not None:
+        counts += f", expect={report.expect!r}"
+    parts = ['<section class="panel" id="fault-sweep"><h2>Model-fault sweep</h2>',
+             f'<p class="verdict {"ok" if report.ok else "bad"}">'
+             f"{escape(verdict)}: {escape(counts)}</p>"]
+    if report.baseline_problems:
+        parts += [f"<h3>Baseline problems ({len(report.baseline_problems)})</h3>",
+                  '<ul class="baseline">'
+                  + "".join(f"<li><pre>{escape(p)}</pre></li>" for p in report.baseline_problems)
+                  + "</ul>",
+                  '<p class="muted">Fix the baseline first: run the scenario on a plain '
+                  "Simulator with the fake model until it passes, then sweep again.</p>"]
+        return "\n".join([*parts, "</section>"])
+    parts += ["<h3>Verdicts</h3>",
+              '<p class="muted">A row per model call of the baseline, a column per fault kind: '
+              "each cell is the run that failed that call that way. <b>survived</b>: the "
+              "baseline's statuses and outputs; <b>failed cleanly</b>: an instance failed or "
+              "waits for a retry; <b>broken</b>: another output while nothing failed, a stuck "
+              "instance, a locked entity, a corrupt agent session, a changed outside world. "
+              "What the fault cost beyond the baseline's "
+              f"{report.baseline_model_calls} model call(s): the calls repeated, and the "
+              "virtual time the slowest instance took longer. ✗ marks a failing run.</p>",
+              _fault_matrix(report)]
+    if report.failures:
+        parts.append(f"<h3>Failing runs ({len(report.failures)})</h3>")
+        parts += [_fault_run(run) for run in report.failures]
+    rows = ["<tr>" + _cells(f"#{call.number}", call.agent or "no agent", call.caller or "",
+                            "yes" if call.stream else "no") + "</tr>" for call in report.calls]
+    parts += [f"<details><summary>Model calls of the baseline ({len(rows)})</summary>"
+              + _table(["call", "agent", "made by", "streamed"], rows) + "</details>",
+              "</section>"]
+    return "\n".join(parts)
+
+
+def _fault_matrix(report: FaultSweepReport) -> str:
+    cells = {(run.call.number, run.fault): run for run in report.runs}
+    rows = []
+    for call in report.calls:
+        row = [f"<th>{escape(call.describe())}</th>"]
+        for fault in report.faults:
+            run = cells.get((call.number, fault))
+            row.append('<td class="muted">-</td>' if run is None else _fault_cell(run))
+        rows.append(f"<tr>{''.join(row)}</tr>")
+    return _table(["call", *report.faults], rows, "fault-matrix")
+
+
+def _fault_cell(run: FaultRun) -> str:
+    css = "verdict-cell " + run.verdict.replace(" ", "-") + ("" if run.ok else " failing")
+    text = escape(run.verdict) + ("" if run.ok else " ✗")
+    if not run.ok:
+        text = f'<a href="#{_fault_run_id(run)}">{text}</a>'
+    cost = run.cost()
+    note = f'<span class="cost">{escape(cost)}</span>' if cost else ""
+    title = escape(f"{run.plan!r}: {run.model_calls} model call(s)"
+                   + (f"; {cost}" if cost else ""), quote=True)
+    return f'<td class="{css}" title="{title}">{text} {note}</td>'
+
+
+def _fault_run_id(run: FaultRun) -> str:
+    return f"fault-run-{run.call.number}-{run.fault}"
+
+
+def _fault_run(run: FaultRun) -> str:
+    missed = " (expected to survive)" if run.verdict == "failed cleanly" else ""
+    parts = [f'<article class="failure" id="{_fault_run_id(run)}">',
+             f"<h4>Call {escape(run.call.describe())} × {escape(run.fault)}: "
+             f"{escape(run.verdict)}{escape(missed)}</h4>",
+             "<ul>" + "".join(f"<li>{escape(reason)}</li>" for reason in run.reasons) + "</ul>"]
+    if run.cost():
+        parts.append(f'<p class="muted">Cost: {run.model_calls} model call(s) (baseline '
+                     f"{run.model_calls - run.extra_model_calls}); {escape(run.cost())}</p>")
+    parts += [f"<p>Reproduce: <code>{escape(repr(run.plan))}</code></p>", "</article>"]
+    return "\n".join(parts)
 
 
 # --- instances -------------------------------------------------------------------------------

@@ -83,8 +83,9 @@ def sweep_json(report: SweepReport) -> dict[str, Any]:
 def fault_sweep_json(report: FaultSweepReport) -> dict[str, Any]:
     """A model-fault sweep: the baseline's calls, then each run's verdict and its reproduction.
 
-    ``modelCalls`` of a run counts the requests it made (``baselineModelCalls`` more is what
-    retries cost); ``ok`` is the verdict judged under ``expect``.
+    ``modelCalls`` of a run counts the requests it made (``extraModelCalls`` more than the
+    baseline's is what retries cost, ``extraVirtualSeconds`` the virtual time they took);
+    ``ok`` is the verdict judged under ``expect`` (the run's own entry: ``expected``).
     """
     return {
         "ok": report.ok,
@@ -96,7 +97,10 @@ def fault_sweep_json(report: FaultSweepReport) -> dict[str, Any]:
         "calls": [_model_call(call) for call in report.calls],
         "runs": [{"call": run.call.number, "agent": run.call.agent, "fault": run.fault,
                   "verdict": run.verdict, "ok": run.ok, "reasons": list(run.reasons),
-                  "modelCalls": run.model_calls, "reproduce": repr(run.plan)}
+                  "modelCalls": run.model_calls, "expected": run.expected,
+                  "extraModelCalls": run.extra_model_calls,
+                  "extraVirtualSeconds": run.extra_time.total_seconds(),
+                  "reproduce": repr(run.plan)}
                  for run in report.runs],
     }
 
