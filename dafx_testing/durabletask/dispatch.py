@@ -21,10 +21,8 @@ time, the runaway budgets. What the sidecar does with each answer follows
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -44,99 +42,13 @@ from ..core.messages import ActivityWork, EntityRequest
 from ..core.sleeps import sleeps_charged
 from ..functions.activities import ActivityCall, ActivityLedger, app_modules
 from ..functions.worker import Settings, Worker
+from .capture import ActivityRun, CaptureStub, Observers
 from .determinism import SDK_ERROR_TYPE, perturbed_divergence, sdk_divergence
 from .events import timestamp, to_event, to_proto
+from .locks import EntityLocks
 from .registry import ACTIVITY, ENTITY, ORCHESTRATOR, WorkerIndex
 
-__all__ = ["DtWorker", "CaptureStub"]
-
-
-class CaptureStub:
-    """The sidecar's end of one work item: keeps the worker's answer instead of sending it."""
-
-    def __init__(self) -> None:
-        self.reply: Any = None
-        self.abandoned = False
-
-    def CompleteOrchestratorTask(self, response: pb.OrchestratorResponse) -> None:  # noqa: N802
-        self.reply = response
-
-    def CompleteActivityTask(self, response: pb.ActivityResponse) -> None:  # noqa: N802
-        self.reply = response
-
-    def CompleteEntityTask(self, response: pb.EntityBatchResult) -> None:  # noqa: N802
-        self.reply = response
-
-    def _abandon(self, _request: Any) -> None:
-        self.abandoned = True
-
-    AbandonTaskOrchestratorWorkItem = AbandonTaskActivityWorkItem = AbandonTaskEntityWorkItem = _abandon
-
-
-@dataclass
-class ActivityRun:
-    """What one activity execution did, seen from inside the SDK's call to the function."""
-
-    input: Any = None
-    result: Any = None
-    error: BaseException | None = None
-    mocked: bool = False
-
-    def record(self, _ctx: Any, value: Any, outcome: Callable[[], Any]) -> Any:
-        self.input = value
-        try:
-            self.result = outcome()
-        except BaseException as exc:
-            self.error = exc
-            raise
-        return self.result
-
-
-class _Observers:
-    """Let the SDK call a registered function through an observer, one per function.
-
-    The observer wears the function's signature and type hints (``functools.wraps``:
-    the SDK reads them to decode inputs) and returns ``on_call(ctx, input, call)``,
-    where ``call()`` runs the function (or ``mock``, when a test mocks an activity).
-    It is made once per function and kept, because the SDK caches what it reads off
-    a function by the function object (``type_discovery._memoized_signature_info``);
-    the registration is the user's function again after each call.
-    """
-
-    def __init__(self) -> None:
-        self._made: dict[tuple[int, str], Callable[..., Any]] = {}
-        self._serving: dict[tuple[int, str], tuple[Callable[..., Any], Any, Any]] = {}
-
-    @contextlib.contextmanager
-    def observing(self, table: dict[str, Any], name: str,
-                  on_call: Callable[[Any, Any, Callable[[], Any]], Any],
-                  mock: Callable[[Any], Any] | None = None) -> Iterator[None]:
-        fn = table.get(name)
-        if fn is None:
-            yield           # unregistered: the SDK answers for it
-            return
-        key = (id(table), name)
-        observer = self._made.get(key)
-        if observer is None or getattr(observer, "__wrapped__", None) is not fn:
-            observer = self._made[key] = self._observer(key, fn)
-        self._serving[key] = (on_call, mock, fn)
-        table[name] = observer
-        try:
-            yield
-        finally:
-            table[name] = fn
-            del self._serving[key]
-
-    def _observer(self, key: tuple[int, str], fn: Callable[..., Any]) -> Callable[..., Any]:
-        serving = self._serving
-
-        @functools.wraps(fn)
-        def observer(ctx: Any, value: Any) -> Any:
-            on_call, mock, original = serving[key]
-            return on_call(ctx, value, (lambda: mock(value)) if mock is not None
-                           else (lambda: original(ctx, value)))
-
-        return observer
+__all__ = ["DtWorker"]
 
 
 @dataclass
@@ -156,7 +68,9 @@ class DtWorker(Worker):
         self.index: WorkerIndex = index  # type: ignore[assignment]
         self._protos: dict[str, _Protos] = {}          # worker memory: a cache, rebuilt at will
         self._known: dict[int, tuple[Event, pb.HistoryEvent]] = {}   # events made here, and whence
-        self._observers = _Observers()
+        self._observers = Observers()
+        self._locks = EntityLocks(hub, lambda owner, event, execution: hub.deliver(
+            owner, self._event(event, self.now), execution))
         self._modules: dict[int, tuple[int, list[Any]]] = {}   # each function's app modules
 
     def step(self) -> bool:
@@ -164,15 +78,7 @@ class DtWorker(Worker):
         return bool(self.index.running) and super().step()
 
     def stall_causes(self, instance: Instance) -> list[str]:
-        causes = super().stall_causes(instance)
-        for lock in self.hub.lock_requests:
-            if lock.owner == instance.instance_id:
-                holders = {record.locked_by.owner for entity_id in lock.entities
-                           if (record := self.hub.entities.get(entity_id)) is not None
-                           and record.locked_by is not None}
-                causes.append(f"its critical section waits for the locks of "
-                              f"{', '.join(lock.entities)}, held by instance(s) "
-                              f"{', '.join(sorted(holders))}")
+        causes = super().stall_causes(instance) + self._locks.waits_of(instance.instance_id)
         if not self.index.running:
             causes.append("no durabletask worker is attached (started) to run its work")
         return causes
@@ -368,9 +274,9 @@ class DtWorker(Worker):
         if kind == "entityLockRequested":
             lock = EntityLock(body.criticalSectionId, instance.instance_id, instance.execution_id,
                               tuple(sorted(str(EntityInstanceId.parse(e)) for e in body.lockSet)))
-            return event, lambda: self._request_locks(lock)
+            return event, lambda: self._locks.request(lock)
         if kind == "entityUnlockSent":
-            return event, lambda: self._unlock(str(EntityInstanceId.parse(
+            return event, lambda: self._locks.unlock(str(EntityInstanceId.parse(
                 body.targetInstanceId.value)), body.criticalSectionId)
         target = body.targetInstanceId.value
         called = kind == "entityOperationCalled"
@@ -433,40 +339,6 @@ class DtWorker(Worker):
                 self.prepare_rewind(child, reason)
         if instance.instance_id not in self.hub.ready:
             self.hub.ready.append(instance.instance_id)      # replay the clean history
-
-    def _request_locks(self, lock: EntityLock) -> None:
-        self.hub.lock_requests.append(lock)
-        self._grant_locks()
-
-    def _unlock(self, entity_id: str, section: str) -> None:
-        record = self.hub.entities.get(entity_id)
-        if record is not None and record.locked_by is not None and record.locked_by.section == section:
-            record.locked_by = None
-            if record.queue and entity_id not in self.hub.entities_ready:
-                self.hub.entities_ready.append(entity_id)     # what waited for the lock runs now
-        self._grant_locks()
-
-    def _grant_locks(self) -> None:
-        """Grant every waiting section whose entities are all free, in the order they asked.
-
-        As the in-memory backend's ``_try_grant_pending_locks``; while locked, an entity
-        runs only its holder's operations (the others wait, as on the Durable Task Scheduler).
-        """
-        waiting = []
-        for lock in self.hub.lock_requests:
-            records = [self.hub.entities.get(entity_id) for entity_id in lock.entities]
-            if any(r is not None and r.locked_by is not None for r in records):
-                waiting.append(lock)
-                continue
-            for entity_id in lock.entities:
-                parsed = EntityInstanceId.parse(entity_id)
-                record = self.hub.entities.setdefault(
-                    entity_id, EntityRecord(name=parsed.entity, key=parsed.key))
-                record.locked_by = lock
-            granted = pb.HistoryEvent(eventId=-1, entityLockGranted=pb.EntityLockGrantedEvent(
-                criticalSectionId=lock.section))
-            self.hub.deliver(lock.owner, self._event(granted, self.now), lock.owner_execution)
-        self.hub.lock_requests = waiting
 
     def send_to_entity(self, entity_id: str, request: EntityRequest,
                        due: datetime | None = None) -> None:

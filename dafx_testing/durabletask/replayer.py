@@ -18,8 +18,8 @@ from durabletask.internal import orchestrator_service_pb2 as pb
 from ..checks.replayer import Replayer as FunctionsReplayer
 from ..checks.replayer import ReplayResult
 from ..core.history import Event, EventType
+from .capture import CaptureStub
 from .determinism import SDK_ERROR_TYPE, sdk_divergence
-from .dispatch import CaptureStub
 from .events import failure_message, to_proto
 from .loading import load_worker
 from .registry import ORCHESTRATOR, WorkerIndex, is_worker

@@ -34,7 +34,8 @@ from ..core.hub import Instance
 from ..core.messages import EntityRequest
 from ..core.payloads import decode_input, decode_json, short_repr
 from ..simulator import InstanceStatus, Simulator, _driving
-from .dispatch import CaptureStub, DtWorker
+from .capture import CaptureStub
+from .dispatch import DtWorker
 from .events import to_proto
 from .loading import load_worker
 from .registry import ENTITY, ORCHESTRATOR, WorkerIndex, is_worker
