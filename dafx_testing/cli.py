@@ -50,6 +50,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import os
 import re
 import shlex
@@ -520,6 +521,7 @@ def _wrote(path: str, what: str) -> None:
 def _run(args: argparse.Namespace) -> int:
     _prepare()
     sim = Simulator(args.app, seed=args.seed, start_time=args.start_time)
+    _quiet_workers(sim)
     exchange = None
     if args.http is not None:
         method, path = args.http
@@ -557,6 +559,13 @@ def _run(args: argparse.Namespace) -> int:
     if status.runtime_status in ("Failed", "Terminated"):
         return EXIT_FAILED
     return EXIT_RUNNING
+
+
+def _quiet_workers(sim: Any) -> None:
+    """A durabletask worker logs every work item at INFO on its own handler: the run's report
+    says what happened, so only its warnings and errors are shown."""
+    for worker in getattr(sim.index, "workers", ()):
+        worker._logger.setLevel(logging.WARNING)
 
 
 def _call_http(sim: Any, method: str, path: str, body: str | None) -> dict[str, Any]:
