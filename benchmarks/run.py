@@ -513,9 +513,9 @@ def durabletask_section(repetitions: int) -> list[Figure]:
     """The same orchestrations on both, wall time per orchestration; the ratio is our speed-up.
 
     Ours are timed first, before their backend starts, rather than in turns:
-    our virtual clock patches the time functions process-wide (freezegun)
-    while a simulator works, and their worker's threads, running meanwhile,
-    would read virtual time and can hang.
+    our virtual clock patches the time functions process-wide
+    (``core/time_patch.py``) while a simulator works, and their worker's threads,
+    running meanwhile, would read virtual time and can hang.
     """
     ours = [medians(repetitions, functools.partial(simulated_run, case.orchestrator, case.ours,
                                                    **PLAIN))[0]

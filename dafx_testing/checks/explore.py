@@ -87,7 +87,7 @@ def explore(
     """
     first = make_simulator(None, None)
     once_names = declared_once(first, idempotent, once)
-    with first.clock.bound():     # one freezegun patch for every run (see crash_sweep)
+    with first.clock.bound():     # the clock bound across runs, as in crash_sweep
         return _explore(first, make_simulator, scenario, max_examples=max_examples,
                         max_crashes=max_crashes, reorder=reorder, idempotent=idempotent,
                         effects=effects, seed=seed, once=once_names)
