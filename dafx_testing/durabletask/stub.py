@@ -80,6 +80,14 @@ class DirectStub:
     def __init__(self, sim: DurableTaskSimulator) -> None:
         self._sim = sim
 
+    def _existing(self, instance_id: str) -> Instance:
+        """The instance, or the in-memory backend's NOT_FOUND for an unknown id."""
+        instance = self._sim.hub.instances.get(instance_id)
+        if instance is None:
+            raise SidecarError(grpc.StatusCode.NOT_FOUND,
+                               f"Orchestration instance '{instance_id}' not found")
+        return instance
+
     # -- orchestrations --
 
     def StartInstance(self, request: pb.CreateInstanceRequest, **_: Any) -> pb.CreateInstanceResponse:  # noqa: N802
@@ -118,9 +126,7 @@ class DirectStub:
         """Run the simulation in virtual time until ``done`` or the timeout (DEADLINE_EXCEEDED)."""
         sim = self._sim
         limit = timedelta(seconds=timeout if timeout else 30)
-        if instance_id not in sim.hub.instances:
-            raise SidecarError(grpc.StatusCode.NOT_FOUND,
-                               f"Orchestration instance '{instance_id}' not found")
+        self._existing(instance_id)
         try:
             sim.wait_until(instance_id, done, limit)
         except WaitTimeoutError as stuck:
@@ -130,10 +136,7 @@ class DirectStub:
 
     def RaiseEvent(self, request: pb.RaiseEventRequest, **_: Any) -> pb.RaiseEventResponse:  # noqa: N802
         sim = self._sim
-        instance = sim.hub.instances.get(request.instanceId)
-        if instance is None:
-            raise SidecarError(grpc.StatusCode.NOT_FOUND,
-                               f"Orchestration instance '{request.instanceId}' not found")
+        instance = self._existing(request.instanceId)
         sim.driving_calls += 1
         sim.hub.deliver(instance.instance_id, new_event(
             EventType.EventRaised, sim.now, Name=request.name, Input=_text(request.input)))
@@ -180,20 +183,13 @@ class DirectStub:
                                          isComplete=wrappers_pb2.BoolValue(value=True))
 
     def RestartInstance(self, request: pb.RestartInstanceRequest, **_: Any) -> pb.RestartInstanceResponse:  # noqa: N802
-        sim = self._sim
-        instance = sim.hub.instances.get(request.instanceId)
-        if instance is None:
-            raise SidecarError(grpc.StatusCode.NOT_FOUND,
-                               f"Orchestration instance '{request.instanceId}' not found")
+        self._existing(request.instanceId)
         return pb.RestartInstanceResponse(
-            instanceId=sim.restart(request.instanceId, request.restartWithNewInstanceId))
+            instanceId=self._sim.restart(request.instanceId, request.restartWithNewInstanceId))
 
     def RewindInstance(self, request: pb.RewindInstanceRequest, **_: Any) -> pb.RewindInstanceResponse:  # noqa: N802
         sim = self._sim
-        instance = sim.hub.instances.get(request.instanceId)
-        if instance is None:
-            raise SidecarError(grpc.StatusCode.NOT_FOUND,
-                               f"Orchestration instance '{request.instanceId}' not found")
+        instance = self._existing(request.instanceId)
         if instance.runtime_status != "Failed":
             raise SidecarError(grpc.StatusCode.FAILED_PRECONDITION,
                                f"Orchestration instance '{request.instanceId}' is not in a failed state")
@@ -202,10 +198,7 @@ class DirectStub:
 
     def StreamInstanceHistory(self, request: pb.StreamInstanceHistoryRequest,  # noqa: N802
                               **_: Any) -> Iterator[pb.HistoryChunk]:
-        instance = self._sim.hub.instances.get(request.instanceId)
-        if instance is None:
-            raise SidecarError(grpc.StatusCode.NOT_FOUND,
-                               f"Orchestration instance '{request.instanceId}' not found")
+        instance = self._existing(request.instanceId)
         yield pb.HistoryChunk(events=[to_proto(event) for event in instance.history])
 
     def QueryInstances(self, request: pb.QueryInstancesRequest, **_: Any) -> pb.QueryInstancesResponse:  # noqa: N802
