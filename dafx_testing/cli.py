@@ -7,7 +7,7 @@ Commands::
     dafx sweep APP ORCHESTRATOR [--input JSON] [--reset M:F] [--effects M:F] [--once ACTIVITY...]
                [--html OUT.html]
     dafx sweep APP ORCHESTRATOR --faults KIND... --fake-llm M:F [--expect survive] [--input JSON]
-               [--html OUT.html]
+               [--isolation auto|fork|rerun] [--no-converge] [--html OUT.html]
     dafx replay --app APP FILES...
     dafx show FILES... [--format text|mermaid|html] [--html OUT.html]
     dafx --version
@@ -334,8 +334,9 @@ def _add_sweep(commands: Any, common: argparse.ArgumentParser) -> None:
                             "with expected and actual (with --faults: the verdict matrix and "
                             "each failing run's FaultPlan), and the baseline's timelines")
     faults = sweep.add_argument_group("model-fault sweeps", textwrap.fill(
-        "fail model calls instead of crashing; --once, --idempotent, --pairs, --kinds and "
-        "--isolation are for crash sweeps", 76))
+        "fail model calls instead of crashing; --once, --idempotent, --pairs and --kinds are "
+        "for crash sweeps; --isolation makes the fault runs the same way (fork: off one more "
+        "run, just before each model call)", 76))
     faults.add_argument("--faults", nargs="+", metavar="KIND",
                         help="fail each model call of the run with each of these kinds, one "
                              f"run per call and kind: {' '.join(FAULT_KINDS)}, or all")
@@ -346,6 +347,10 @@ def _add_sweep(commands: Any, common: argparse.ArgumentParser) -> None:
     faults.add_argument("--expect", choices=("survive",),
                         help="survive: also fail runs that only failed cleanly (for apps that "
                              "promise to retry model faults)")
+    faults.add_argument("--no-converge", action="store_true",
+                        help="run every fault run to the end, even once its state is the "
+                             "baseline's (the verdicts are the same; for scenarios that read "
+                             "how many model calls were made)")
 
 
 def _add_replay(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -635,7 +640,8 @@ def _json_or_none(value: Any) -> str | None:
 def _sweep(args: argparse.Namespace) -> int:
     if args.faults is not None:
         return _fault_sweep(args)
-    for given, option in ((args.fake_llm, "--fake-llm"), (args.expect, "--expect")):
+    for given, option in ((args.fake_llm, "--fake-llm"), (args.expect, "--expect"),
+                          (args.no_converge or None, "--no-converge")):
         if given is not None:
             raise UsageError(f"{option} is for model-fault sweeps, and no --faults were given",
                              "add --faults KIND... (e.g. --faults rate_limit timeout) to fail "
@@ -696,8 +702,7 @@ def _fault_sweep(args: argparse.Namespace) -> int:
     """``dafx sweep --faults``: the same scenario, each model call failed each way."""
     crash_only = [option for option, given in (
         ("--once", args.once), ("--idempotent", args.idempotent), ("--pairs", args.pairs),
-        ("--kinds", args.kinds is not None), ("--isolation", args.isolation is not None))
-        if given]
+        ("--kinds", args.kinds is not None)) if given]
     if crash_only:
         raise UsageError(f"{', '.join(crash_only)}: for crash sweeps; --faults makes a "
                          "model-fault sweep, which makes no crashes",
@@ -733,7 +738,8 @@ def _fault_sweep(args: argparse.Namespace) -> int:
         sim = Simulator(args.app, seed=args.seed)
         fake.clock = lambda: (current[0] if current else sim).now
         report = sim.fault_sweep(scenario, faults=kinds, expect=args.expect,
-                                 effects=args.effects)
+                                 effects=args.effects, isolation=args.isolation or "auto",
+                                 converge=not args.no_converge)
     if args.html:
         write_html(args.html, title=f"dafx sweep {args.orchestrator} --faults",
                    fault_sweep=report, simulator=baseline[0] if baseline else None,

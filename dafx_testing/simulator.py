@@ -742,7 +742,9 @@ class Simulator:
 
     def fault_sweep(self, scenario: Callable[[Simulator], Any], *,
                     faults: Sequence[str] = FAULT_KINDS, expect: Expectation = None,
-                    effects: Callable[[], Any] | None = None) -> FaultSweepReport:
+                    effects: Callable[[], Any] | None = None,
+                    shard: tuple[int, int] | None = None, isolation: str = "auto",
+                    converge: bool = True) -> FaultSweepReport:
         """Run ``scenario`` with each model call failing each way; see :func:`fault_sweep`.
 
         The baseline numbers the model calls; each run gets a fresh simulator with
@@ -754,6 +756,14 @@ class Simulator:
         ``{"rate_limit": "survive"}``, ``{"Writer": {"timeout": "survive"}}`` (the most
         specific entry decides a run).
 
+        As for :meth:`crash_sweep`: ``shard=(index, count)`` makes only this process's share
+        of the runs (the shards add up to the whole sweep); ``isolation="fork"`` forks each
+        run off one more fault-free run, just before the worker step that makes its model
+        call (``"auto"`` does where crash sweeps would; a process with other threads, such as
+        the Agent Framework's event loop, reruns). A run whose state becomes the baseline's
+        after its fault stops there, survived (``report.converged``); ``converge=False``
+        runs every run to the end, with the same verdicts.
+
         Example::
 
             fake_llm.agent("Writer").reply("A draft.")
@@ -761,7 +771,8 @@ class Simulator:
             assert report.ok, report.explain()
         """
         return fault_sweep(lambda plan: self._fresh(None, fault_plan=plan), scenario,
-                           faults=faults, expect=expect, effects=effects, seed=self.seed)
+                           faults=faults, expect=expect, effects=effects, seed=self.seed,
+                           shard=shard, isolation=isolation, converge=converge)
 
     def explore(self, scenario: Callable[[Simulator], Any], *, max_examples: int = 50,
                 max_crashes: int = 3, reorder: bool = True, idempotent: Sequence[str] = (),

@@ -163,9 +163,10 @@ def test_an_unknown_fault_kind_exits_2_naming_the_valid_ones(capsys):
                               "calls: give --fake-llm MODULE:FUNCTION"),
     (["--faults", "timeout", "--fake-llm", f"{MODULE}:not_a_fake"],
      "--fake-llm returned str, not a FakeLLM"),
-    (["--faults", "timeout", *WRITER, "--pairs", "--isolation", "rerun"],
-     "--pairs, --isolation: for crash sweeps; --faults makes a model-fault sweep, which makes "
+    (["--faults", "timeout", *WRITER, "--pairs", "--kinds", "activity"],
+     "--pairs, --kinds: for crash sweeps; --faults makes a model-fault sweep, which makes "
      "no crashes"),
+    (["--no-converge"], "--no-converge is for model-fault sweeps, and no --faults were given"),
     (["--expect", "survive"], "--expect is for model-fault sweeps, and no --faults were given"),
     ([*WRITER], "--fake-llm is for model-fault sweeps, and no --faults were given"),
 ])
@@ -202,3 +203,14 @@ def test_json_gives_each_runs_cost_and_expectation(capsys):
     assert code == 0
     assert (run["verdict"], run["expected"]) == ("survived", "survive")
     assert (run["extraModelCalls"], run["extraVirtualSeconds"]) == (1, 5.0)   # the 5 s retry
+
+
+def test_isolation_and_no_converge_choose_how_the_fault_runs_are_made(capsys):
+    code = sweep("draft_with_retry", "--advance", "1m", "--faults", "rate_limit", "timeout",
+                 "--isolation", "rerun", "--no-converge", "--json", *WRITER)
+
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert (document["isolation"], document["converged"], document["shard"]) == ("rerun", 0, None)
+    assert [(run["verdict"], run["converged"]) for run in document["runs"]] == [
+        ("survived", False)] * 2

@@ -109,6 +109,62 @@ def test_off_runs_the_body_once_as_a_plain_test(project):
     assert "dafx fault sweeps" not in result.stdout.str()
 
 
+def test_shards_split_a_fault_sweep_and_the_summary_adds_them_up(project):
+    result = project.runpytest("test_faults.py::test_swallowed", "--dafx-sweep-shards=2")
+
+    result.assert_outcomes(failed=1, passed=1)      # rate_limit is run #0, malformed_json #1
+    assert body_runs(project) == 2 * 2              # each shard: the baseline, then its run
+    result.stdout.fnmatch_lines([
+        "*_ test_swallowed[[]dafx-shard-0-of-2[]] _*",
+        "fault sweep: 1 model call(s) × 2 fault(s) = 1 of 2 run(s) (shard 0 of 2): 1 broken "
+        "(seed 0): 1 failing run(s)",
+        "call * rate_limit  malformed_json",
+        "#1 Writer (activity 'ask_writer_or_empty' of instance 'd')  broken ✗    -",
+        "reproduce: pytest 'test_faults.py::test_swallowed[[]dafx-shard-0-of-2[]]' --dafx-seed=0 "
+        "--dafx-sweep=points --dafx-sweep-shards=2",
+        "*= dafx fault sweeps =*",
+        "test_faults.py::test_swallowed: 1 model call(s) × 2 fault(s) = 2 run(s): 1 failed "
+        'cleanly, 1 broken in 2 shards; 1 failing run(s): FaultPlan(call=1, fault="rate_limit")',
+    ])
+
+
+def test_xdist_workers_share_a_fault_sweep(project):
+    result = project.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2",
+                                          "test_faults.py::test_retried")
+
+    result.assert_outcomes(passed=2)                # one shard per worker
+    result.stdout.fnmatch_lines([
+        "test_faults.py::test_retried: 1 model call(s) × 2 fault(s) = 2 run(s): 2 survived in "
+        "2 shards; no failing run"])
+    assert body_runs(project) == 2 * 2
+
+
+def test_the_marker_takes_the_isolation_and_convergence_of_the_sweep(project):
+    project.makepyfile(test_faults="""\
+        import pytest
+
+
+        @pytest.mark.fault_sweep(faults=["timeout"], isolation="rerun", converge=False)
+        def test_retried(dafx, fake_llm):
+            fake_llm.agent("Writer").reply("A draft.")
+            dafx.wait_for_completion(dafx.start_new("draft_with_retry", "tides"))
+
+
+        @pytest.mark.fault_sweep(faults=["timeout"], isolation="sideways")
+        def test_sideways(dafx, fake_llm):
+            fake_llm.agent("Writer").reply("A draft.")
+        """)
+
+    result = project.runpytest()
+
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "@pytest.mark.fault_sweep on test_faults.py::test_sideways: isolation='sideways': "
+        "expected one of auto, fork, rerun",
+        "test_faults.py::test_retried: 1 model call(s) × 1 fault(s) = 1 run(s): 1 survived; no "
+        "failing run"])
+
+
 def test_the_fake_can_be_scripted_in_the_body(project):
     project.makepyfile(test_faults="""\
         import pytest
@@ -234,9 +290,11 @@ WHERE = "@pytest.mark.fault_sweep on test_faults.py::test_draft: "
 
 @pytest.mark.parametrize("marker, signature, message", [
     ("@pytest.mark.fault_sweep(fault=['timeout'])", "dafx, fake_llm",
-     WHERE + "unexpected fault=...; it takes only the keywords faults, expect, effects"),
+     WHERE + "unexpected fault=...; it takes only the keywords faults, expect, effects, "
+     "isolation, converge"),
     ("@pytest.mark.fault_sweep(['timeout'])", "dafx, fake_llm",
-     WHERE + "unexpected ['timeout']; it takes only the keywords faults, expect, effects"),
+     WHERE + "unexpected ['timeout']; it takes only the keywords faults, expect, effects, "
+     "isolation, converge"),
     ("@pytest.mark.fault_sweep(faults=['slow', 'timeout'])", "dafx, fake_llm",
      WHERE + "faults=['slow', 'timeout']: unknown fault kind(s) 'slow'; valid: rate_limit, "
      "server_error, unavailable, timeout, connection_reset, malformed_json, stream_cut, "

@@ -62,12 +62,25 @@ cleared, so the fake does not re-raise them on exit.
 
 The runs reuse the crash sweep's machinery (:mod:`dafx_testing.checks.sweep`): its scenario run
 and hub observation, and its baseline checks (a baseline that fails or raises a dafx error makes
-the report not ok, with no fault runs).
+the report not ok, with no fault runs). Like crash runs, fault runs are
+
+* sharded: ``shard=(index, count)`` makes the runs whose position (call order, then fault
+  order) is ``index`` modulo ``count`` (:func:`~dafx_testing.checks.sweep.shard_share`);
+* forked or rerun: ``isolation="fork"`` forks each run off one more fault-free run, at the
+  end of the worker step before its model call (:func:`_fork_pass`, with the crash sweep's
+  :class:`~dafx_testing.checks.forks.Forks`); ``"auto"`` decides as for crash sweeps
+  (:func:`~dafx_testing.checks.sweep.chosen_isolation`);
+* stopped early where that is sound (``converge=True``): a run whose state, after its fault,
+  is the baseline's at one of its steps, and which no stream the rest of the baseline draws
+  from tells apart, is the baseline from there on (:class:`_Watch`); ``report.converged``
+  counts those runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import random
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -80,7 +93,18 @@ from ..core.timeline import preview
 from ..llm.fake import FakeLLM, active_fakes
 from ..llm.faults import FAULT_KINDS
 from ..llm.plan import FaultPlan
-from .sweep import Observation, Scenario, _run, baseline_problems
+from .forks import Forks, PassOver, can_fork
+from .sweep import (
+    Observation,
+    Scenario,
+    _module_state,
+    _run,
+    baseline_problems,
+    check_isolation,
+    check_shard,
+    chosen_isolation,
+    shard_share,
+)
 
 __all__ = ["Expectation", "ExpectationError", "FaultPlan", "FaultRun", "FaultSweepReport",
            "ModelCall", "VERDICTS", "fault_sweep"]
@@ -150,6 +174,10 @@ class FaultRun:
         extra_time: the virtual time the run's slowest instance took beyond its baseline
             (creation to last update): what a retry policy's back-off or a retry-after wait
             spent; zero when no instance took longer.
+        converged: the run stopped early: after the fault, its state became the baseline's
+            at one of the baseline's steps, so the rest of it is the baseline's (see
+            ``converge`` in :func:`fault_sweep`); its verdict is ``survived``, its model calls
+            those it made plus the baseline's after that step.
     """
 
     call: ModelCall
@@ -161,6 +189,7 @@ class FaultRun:
     expected: str | None = None
     extra_model_calls: int = 0
     extra_time: timedelta = timedelta(0)
+    converged: bool = False
 
     @property
     def plan(self) -> FaultPlan:
@@ -202,6 +231,11 @@ class FaultSweepReport:
         baseline_problems: why the fault-free run cannot be swept (then there are no runs).
         baseline_model_calls: the model calls of the baseline (what each run is compared with).
         seed: the simulator's seed.
+        shard: ``(index, count)`` when this report covers one shard of a sweep: the runs whose
+            position (call order, then fault order) is ``index`` modulo ``count``.
+        isolation: how the runs were made: ``fork`` (off one more run of the scenario, just
+            before their model call) or ``rerun`` (each from the start).
+        planned: the runs of the whole sweep (all shards): calls × faults.
     """
 
     calls: list[ModelCall]
@@ -211,6 +245,18 @@ class FaultSweepReport:
     baseline_problems: list[str] = field(default_factory=list)
     baseline_model_calls: int = 0
     seed: int = 0
+    shard: tuple[int, int] | None = None
+    isolation: str = "rerun"
+
+    @property
+    def planned(self) -> int:
+        """The runs of the whole sweep, every shard's: one per call × fault."""
+        return len(self.calls) * len(self.faults)
+
+    @property
+    def converged(self) -> int:
+        """The runs that stopped early, their state the baseline's (see ``converge``)."""
+        return sum(run.converged for run in self.runs)
 
     @property
     def ok(self) -> bool:
@@ -230,12 +276,21 @@ class FaultSweepReport:
         raise KeyError(f"no run failed call {call} with {fault!r}; calls 1..{len(self.calls)}, "
                        f"faults {', '.join(self.faults)}")
 
-    def counts(self) -> str:
-        """``2 model calls × 3 faults = 6 runs: 4 survived, 2 broken``."""
-        tally = {v: sum(run.verdict == v for run in self.runs) for v in VERDICTS}
-        found = ", ".join(f"{n} {v}" for v, n in tally.items() if n) or "none"
-        return (f"{len(self.calls)} model call(s) × {len(self.faults)} fault(s) = "
-                f"{len(self.runs)} run(s): {found}")
+    def counts(self, notes: bool = True) -> str:
+        """``2 model call(s) × 3 fault(s) = 6 run(s): 4 survived, 2 broken``.
+
+        A shard says which runs it made, ``= 3 of 6 run(s) (shard 0 of 2)``; with ``notes``,
+        runs that stopped early and forked runs are said last: ``(2 stopped early: converged
+        with the baseline; forked)``.
+        """
+        return counts_line(len(self.calls), len(self.faults), len(self.runs),
+                           {v: sum(run.verdict == v for run in self.runs) for v in VERDICTS},
+                           self.converged if notes else 0, self.isolation if notes else "rerun",
+                           self.shard)
+
+    def notes(self) -> list[str]:
+        """How the runs were made, when it is worth saying: early stops, forks."""
+        return run_notes(self.converged, self.isolation)
 
     def matrix(self) -> str:
         """The verdicts as a table: a row per model call, a column per fault kind."""
@@ -255,13 +310,16 @@ class FaultSweepReport:
 
     def explain(self, max_failures: int = 5) -> str:
         """What was tried, the matrix, then each failing run with its reproduction line."""
+        part = "" if self.shard is None else f" (shard {self.shard[0]} of {self.shard[1]})"
         if self.baseline_problems:
-            lines = ["fault sweep: the fault-free baseline run is broken, so no fault runs "
+            lines = [f"fault sweep{part}: the fault-free baseline run is broken, so no fault runs "
                      "were made: each would be compared with it"]
             lines += [f"baseline: {problem}" for problem in self.baseline_problems]
             return "\n".join(lines)
         expectation = "" if self.expect is None else f", expect={self.expect!r}"
-        head = (f"fault sweep: {self.counts()} (seed {self.seed}{expectation}): "
+        notes = "".join(f"; {note}" for note in self.notes())
+        head = (f"fault sweep: {self.counts(notes=False)} (seed {self.seed}{expectation}"
+                f"{notes}): "
                 + ("ok" if self.ok else f"{len(self.failures)} failing run(s)"))
         lines = [head, self.matrix()]
         for run in self.failures[:max_failures]:
@@ -281,6 +339,23 @@ class FaultSweepReport:
         return "\n".join(lines)
 
 
+def counts_line(calls: int, faults: int, runs: int, tally: Mapping[str, int], converged: int = 0,
+                isolation: str = "rerun", shard: tuple[int, int] | None = None) -> str:
+    """What a sweep (or its shards, added up) tried: see :meth:`FaultSweepReport.counts`."""
+    found = ", ".join(f"{n} {v}" for v, n in tally.items() if n) or "none"
+    made = f"{runs} run(s)" if shard is None else f"{runs} of {calls * faults} run(s) (shard " \
+                                                  f"{shard[0]} of {shard[1]})"
+    notes = run_notes(converged, isolation)
+    return (f"{calls} model call(s) × {faults} fault(s) = {made}: {found}"
+            + (f" ({'; '.join(notes)})" if notes else ""))
+
+
+def run_notes(converged: int, isolation: str) -> list[str]:
+    """``["2 stopped early: converged with the baseline", "forked"]``, or what of it applies."""
+    notes = [f"{converged} stopped early: converged with the baseline"] if converged else []
+    return notes + (["forked"] if isolation == "fork" else [])
+
+
 def fault_sweep(
     make_simulator: FaultSimulatorFactory,
     scenario: Scenario,
@@ -289,6 +364,9 @@ def fault_sweep(
     expect: Expectation = None,
     effects: Callable[[], Any] | None = None,
     seed: int = 0,
+    shard: tuple[int, int] | None = None,
+    isolation: str = "auto",
+    converge: bool = True,
 ) -> FaultSweepReport:
     """Fail each model call of ``scenario`` with each of ``faults`` and judge each run.
 
@@ -305,6 +383,20 @@ def fault_sweep(
         effects: returns a JSON-able snapshot of the outside world; a run that leaves another
             one is broken (side effects duplicated or lost).
         seed: recorded in the report.
+        shard: ``(index, count)``: make only the runs whose position (in call order, then
+            fault order) is ``index`` modulo ``count``; the shards of one sweep make every run
+            exactly once, each after the same baseline.
+        isolation: ``fork`` each run off one more fault-free run of the scenario, just before
+            the worker step that makes its model call (the child fails that call, the pass
+            goes on fault-free); ``rerun`` the scenario from the start for each run; ``auto``
+            (the default) forks where crash sweeps would (Linux, one thread, a baseline of
+            :data:`~dafx_testing.checks.sweep.FORK_MIN_STEPS` worker steps or more), else
+            reruns. A process running other threads cannot fork: the Agent Framework's
+            durable agents keep an event-loop thread, so their sweeps rerun.
+        converge: stop a run early once, after its fault, its state is the baseline's at one
+            of the baseline's steps (see :class:`_Watch`): the rest of the run is then the
+            baseline's, and so is its verdict (``survived``). ``False`` runs every run to the
+            end, with the same verdicts.
 
     A baseline that raises an exception other than a dafx error propagates: that is a bug in
     the scenario. An ``expect`` naming an agent the baseline did not call raises
@@ -320,12 +412,17 @@ def fault_sweep(
                             + (f"unknown fault kind(s) {', '.join(map(repr, unknown))}" if unknown
                                else "no fault kinds") + f"; valid: {', '.join(FAULT_KINDS)}")
     expect = _checked_expect(expect, kinds)
+    check_shard(shard)
+    check_isolation(isolation)
     scripts = _Scripts(active_fakes())
     first = make_simulator(FaultPlan())
     with first.clock.bound(), scripts:
-        baseline = _observed_run(first, scenario, effects, scripts)
+        trace = _Trace() if converge else None
+        baseline = _observed_run(first, scenario, effects, scripts, _Watch(record=trace))
+        assert isinstance(baseline, _Observed)
         report = FaultSweepReport(calls=baseline.calls, faults=kinds, expect=expect, seed=seed,
-                                  baseline_model_calls=len(baseline.calls))
+                                  baseline_model_calls=len(baseline.calls), shard=shard,
+                                  isolation="fork" if isolation == "fork" else "rerun")
         problems = baseline_problems(first, baseline.observation)
         problems += baseline.script_errors
         if not baseline.calls and not problems:
@@ -336,17 +433,99 @@ def fault_sweep(
             report.baseline_problems = problems
             return report
         _check_agents(expect, baseline.calls)
-        for call in baseline.calls:
-            for kind in kinds:
+        report.isolation = chosen_isolation(isolation, baseline.steps)
+        wanted = shard_share([(call, kind) for call in baseline.calls for kind in kinds], shard)
+
+        def judged(call: ModelCall, kind: str, run: _Observed | _Converged) -> FaultRun:
+            return _fault_run(baseline, call, kind, run, expectation_for(expect, call.agent, kind))
+
+        forked: dict[tuple[int, str], FaultRun] = {}
+        if report.isolation == "fork" and wanted:
+            forked = _fork_pass(make_simulator(FaultPlan()), scenario, effects, scripts,
+                                baseline, trace, wanted, judged)
+        for call, kind in wanted:
+            run = forked.get((call.number, kind))
+            if run is None:
                 sim = make_simulator(FaultPlan(call=call.number, fault=kind))
-                run = _observed_run(sim, scenario, effects, scripts)
-                verdict, reasons = _judge(baseline, run)
-                expected = expectation_for(expect, call.agent, kind)
-                ok = verdict == SURVIVED or (verdict == FAILED_CLEANLY and expected is None)
-                report.runs.append(FaultRun(
-                    call, kind, verdict, reasons, len(run.calls), ok, expected,
-                    len(run.calls) - len(baseline.calls), _extra_time(baseline, run)))
+                run = judged(call, kind, _observed_run(
+                    sim, scenario, effects, scripts, _Watch(target=trace, call=call.number)))
+            report.runs.append(run)
     return report
+
+
+def _fault_run(baseline: _Observed, call: ModelCall, kind: str, run: _Observed | _Converged,
+               expected: str | None) -> FaultRun:
+    """The verdict of one run against the baseline, under what ``expect`` asks of it."""
+    if isinstance(run, _Converged):
+        # The rest of the run is the baseline's from that step: it ends as the baseline does.
+        total = run.calls + len(baseline.calls) - run.baseline_calls
+        return FaultRun(call, kind, SURVIVED, [], total, True, expected,
+                        total - len(baseline.calls), timedelta(0), converged=True)
+    verdict, reasons = _judge(baseline, run)
+    ok = verdict == SURVIVED or (verdict == FAILED_CLEANLY and expected is None)
+    return FaultRun(call, kind, verdict, reasons, len(run.calls), ok, expected,
+                    len(run.calls) - len(baseline.calls), _extra_time(baseline, run))
+
+
+def _fork_pass(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None, scripts: _Scripts,
+               baseline: _Observed, trace: _Trace | None, wanted: list[tuple[ModelCall, str]],
+               judged: Callable[[ModelCall, str, _Observed | _Converged], FaultRun],
+               ) -> dict[tuple[int, str], FaultRun]:
+    """One more fault-free run of the scenario, forking each wanted run just before its call.
+
+    A model call is made inside a worker step (an activity, an entity batch) or by the host
+    code the scenario drives (an HTTP handler), often on another thread (the Agent Framework's
+    event loop), so the fork point is the end of the worker step before the call (or the
+    scenario's start): there the run with the fault is still the baseline, and a plan is read
+    only when the call it fails is counted. The child swaps its plan for the run's and runs
+    on, the parent goes on fault-free to the next fork point. Forking needs one thread
+    (:func:`~dafx_testing.checks.forks.can_fork`): the runs due where another thread runs
+    (a step on a helper thread, under a running event loop) are left to reruns, as are those
+    after the pass leaves the baseline (another number of calls at a step's end) and those
+    whose child failed.
+
+    Returns the forked runs' verdicts by (call number, fault kind).
+    """
+    due: dict[int, list[tuple[ModelCall, str]]] = {}
+    for call, kind in wanted:
+        due.setdefault(baseline.call_steps[call.number - 1], []).append((call, kind))
+    last = max(due)
+    forks = Forks(on_result=lambda key, run: None)
+    counter = sim.model_calls
+    chosen: list[tuple[ModelCall, str]] = []
+
+    def at_boundary(steps: int, watch: _Watch) -> None:
+        if forks.in_child:
+            return
+        if len(counter.requests) != baseline.calls_after[steps]:
+            raise PassOver()                 # the pass left the baseline: rerun the rest
+        if can_fork(explicit=True) is None:     # the platform was decided before the pass
+            for call, kind in due.get(steps, ()):
+                if forks.fork((call.number, kind)):
+                    plan = FaultPlan(call=call.number, fault=kind)
+                    counter.plan = sim._options["fault_plan"] = plan
+                    watch.aim(trace, call.number)
+                    chosen.append((call, kind))
+                    return
+        if steps >= last:
+            raise PassOver()
+
+    try:
+        result = _observed_run(sim, scenario, effects, scripts, _Watch(at_boundary=at_boundary))
+        if forks.in_child:
+            forks.finish_child(judged(*chosen[0], result))
+    except PassOver:
+        pass                                 # every wanted run is forked, or left to reruns
+    except BaseException:
+        if forks.in_child:
+            forks.fail_child()               # the sweep reruns it and meets the error there
+        forks.abandon()
+        raise
+    try:
+        return forks.collect()
+    except BaseException:
+        forks.abandon()
+        raise
 
 
 def expectation_for(expect: Expectation, agent: str | None, fault: str) -> str | None:
@@ -461,25 +640,205 @@ class _Observed:
     """Entities left locked: what holds each, what waits behind it."""
     durations: dict[str, timedelta]
     """Each instance's virtual time from creation to its last update."""
+    call_steps: list[int] = field(default_factory=list)
+    """For each model call, the worker steps done before it was counted (where a fork runs it)."""
+    calls_after: list[int] = field(default_factory=list)
+    """The model calls counted before the scenario started (0) and after each worker step."""
+
+    @property
+    def steps(self) -> int:
+        """The worker steps the run made."""
+        return len(self.calls_after) - 1
+
+
+@dataclass(frozen=True)
+class _Converged:
+    """A run that stopped early: after step ``step`` of the baseline, it is the baseline."""
+
+    step: int
+    calls: int
+    """The model calls the run made before it stopped."""
+    baseline_calls: int
+    """The model calls the baseline made up to ``step``."""
+
+
+class _Stop(BaseException):
+    """Raised after a worker step of a run whose state is the baseline's at ``converged.step``."""
+
+    def __init__(self, converged: _Converged) -> None:
+        self.converged = converged
+
+
+@dataclass
+class _Trace:
+    """The baseline's state after each worker step, for fault runs to converge on.
+
+    Index ``d`` of the lists is after the baseline's ``d``-th worker step (0: before the first).
+    """
+
+    keys: dict[tuple[Any, ...], list[int]] = field(default_factory=dict)
+    """State keys (:meth:`_Watch.state_key`) to the steps after which the baseline had them."""
+    moments: set[tuple[int, Any]] = field(default_factory=set)
+    """(driving calls, virtual time) after each step: the cheap first test."""
+    streams: list[tuple[Any, ...]] = field(default_factory=lambda: [()])
+    """Where the baseline's streams were after each step (:meth:`_Watch.streams`)."""
+    calls: list[int] = field(default_factory=lambda: [0])
+    """The model calls counted after each step."""
+    final: tuple[Any, ...] = ()
+    """Where the streams were at the baseline's end."""
+
+
+class _Watch:
+    """What a run of the sweep does after each worker step.
+
+    * The baseline (``record``): takes its state key there, for the runs to converge on.
+    * A run with a fault (``target``): once its faulted call has been counted, compares its
+      state with the baseline's, and stops (raises :class:`_Stop`) at the first match.
+    * The fork pass (``at_boundary``): called before the scenario starts (0) and after each
+      step with the steps done; it forks the runs due there, and the child aims at the trace.
+
+    When a run converges. After step ``s`` of the baseline and a step of the run, if
+    everything a later step or the verdict can read is the same in both, the rest of the run
+    is the baseline's rest from ``s``, and the run ends as the baseline does: its statuses,
+    outputs, HTTP answers, sessions, locks and effects are the baseline's, and its verdict
+    ``survived``. Compared (:meth:`state_key`): what the scenario has driven (its driving
+    calls) and the virtual time; the task hub (:meth:`Simulator.fingerprint`: instances,
+    histories, entity states and queues, timers, queued work); the plain containers the app's
+    modules hold (as crash sweeps compare them: :func:`~dafx_testing.checks.sweep._module_state`);
+    the ``effects`` snapshot; the HTTP answers so far; each instance's creation and last update
+    (its duration), the calls the host faulted, the entity batches it aborted; the activity
+    executions and their failures so far. Never converged: a run with work in flight (a slow
+    model call's result, held until it lands, is not in the fingerprint), or with script
+    errors so far.
+
+    Three streams are drawn from as the run goes (:meth:`streams`): the fake model (the calls
+    counted, which number its replies' ids, and each script's place and fault rules), the
+    simulator's seeded ``uuid4``, and the random module. Each must be where the baseline's was
+    at ``s``, unless the baseline never draws from it again after ``s`` (it is where it ends):
+    then the run, step for step the baseline, does not either, and it cannot matter. So a run
+    that absorbed its fault at the cost of a call (a retry) converges only once the baseline's
+    model calls are done; its model calls are then those it made, and the verdict reports the
+    difference with the baseline's as extra.
+
+    Not compared: what the scenario's own code reads of the simulator's records of the run
+    (``sim.model_calls``, ``fake.requests``, the activity calls' contents) after the step where
+    the run stopped; a scenario that branches on those, or asserts on them at its end, needs
+    ``converge=False``.
+    """
+
+    def __init__(self, record: _Trace | None = None, target: _Trace | None = None,
+                 call: int = 0,
+                 at_boundary: Callable[[int, _Watch], None] | None = None) -> None:
+        self.record, self.target, self.call = record, target, call
+        self.at_boundary = at_boundary
+        self.sim: Any = None
+        self.effects: Callable[[], Any] | None = None
+        self.memory: Callable[[], tuple[tuple[str, str], ...]] = tuple
+        self.scripts: _Scripts | None = None
+        self.http: list[tuple[str, int, str]] = []
+
+    def aim(self, target: _Trace | None, call: int) -> None:
+        """From now on, converge on ``target`` once call ``call`` (the faulted one) is counted."""
+        self.target, self.call = target, call
+
+    def start(self, sim: Any, effects: Callable[[], Any] | None, scripts: _Scripts,
+              http: list[tuple[str, int, str]]) -> None:
+        self.sim, self.effects, self.scripts, self.http = sim, effects, scripts, http
+        if self.record is not None or self.target is not None or self.at_boundary is not None:
+            self.memory = _module_state(sim)
+
+    def after_step(self, steps: int) -> None:
+        sim = self.sim
+        if self.record is not None:
+            self.record.keys.setdefault(self.state_key(), []).append(steps)
+            self.record.moments.add((sim.driving_calls, sim.now))
+            self.record.streams.append(self.streams())
+            self.record.calls.append(len(sim.model_calls.requests))
+        elif self.target is not None and len(sim.model_calls.requests) >= self.call:
+            self._converge(self.target)
+        if self.at_boundary is not None:
+            self.at_boundary(steps, self)
+
+    def finish(self) -> None:
+        """At the end of the run: the baseline notes where its streams ended."""
+        if self.record is not None:
+            self.record.final = self.streams()
+
+    def _converge(self, trace: _Trace) -> None:
+        sim, scripts = self.sim, self.scripts
+        assert scripts is not None
+        if ((sim.driving_calls, sim.now) not in trace.moments or sim._worker.in_flight
+                or scripts.has_new_errors()):
+            return
+        steps = trace.keys.get(self.state_key())
+        if not steps:
+            return
+        streams = self.streams()
+        for step in steps:
+            if all(now == then or then == end for now, then, end
+                   in zip(streams, trace.streams[step], trace.final)):
+                raise _Stop(_Converged(step, len(sim.model_calls.requests), trace.calls[step]))
+
+    def state_key(self) -> tuple[Any, ...]:
+        """Everything a later step, or the verdict, reads of the run but the streams."""
+        sim = self.sim
+        hub = sim.hub
+        instances = tuple((i.instance_id, str(i.created_time), str(i.last_updated_time),
+                           tuple(getattr(i, "host_faults", ())),
+                           tuple(getattr(i, "dropped_starts", ())))
+                          for i in sorted(hub.instances.values(), key=lambda i: i.instance_id))
+        aborted = tuple(sorted((entity_id, str(record.aborted))
+                               for entity_id, record in hub.entities.items() if record.aborted))
+        activities = sim.activity_calls()
+        return (sim.driving_calls, sim.now, sim.fingerprint(), self.memory(),
+                json.dumps(self.effects(), sort_keys=True, default=str) if self.effects else None,
+                hashlib.sha1(json.dumps(self.http).encode()).hexdigest(), instances, aborted,
+                len(activities), sum(call.error is not None for call in activities))
+
+    def streams(self) -> tuple[Any, ...]:
+        """Where the run's streams are: the fake model, the seeded ``uuid4``, the random module."""
+        assert self.scripts is not None
+        return ((len(self.sim.model_calls.requests), self.scripts.state()),
+                hash(self.sim._host_rng.getstate()), hash(random.getstate()))
 
 
 def _observed_run(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None,
-                  scripts: _Scripts) -> _Observed:
+                  scripts: _Scripts, watch: _Watch) -> _Observed | _Converged:
+    """One run of ``scenario`` on ``sim``, watched by ``watch``: what it did, or where it converged."""
     scripts.restore()
     counter = sim.model_calls
     pending: list[int] = []
     callers: dict[int, str | None] = {}
     seen = _WorkSeen(sim)
-    counter.on_call = lambda number, request: pending.append(number)
+    call_steps: list[int] = []
+    calls_after = [0]
+
+    def on_call(number: int, request: Any) -> None:
+        pending.append(number)
+        call_steps.append(len(calls_after) - 1)
+
+    counter.on_call = on_call
 
     def on_step() -> None:
         caller = seen.step()
         for number in pending:
             callers[number] = caller
         pending.clear()
+        calls_after.append(len(counter.requests))
+        watch.after_step(len(calls_after) - 1)
+
+    def watched(sim: Any) -> Any:
+        if watch.at_boundary is not None:
+            watch.at_boundary(0, watch)
+        return scenario(sim)
 
     with _recording_http(sim) as http:
-        observation, _, _ = _run(sim, scenario, effects, on_step=on_step)
+        watch.start(sim, effects, scripts, http)
+        try:
+            observation, _, _ = _run(sim, watched, effects, on_step=on_step)
+        except _Stop as stop:
+            return stop.converged
+        watch.finish()
     calls = [ModelCall(n, request.agent, callers.get(n), bool(request.stream))
              for n, request in enumerate(counter.requests, start=1)]
     stuck, waits = _unfinished(sim)
@@ -488,7 +847,7 @@ def _observed_run(sim: Any, scenario: Scenario, effects: Callable[[], Any] | Non
                  for iid, instance in sim.hub.instances.items()}
     return _Observed(observation, calls, http, _sessions(sim), stuck, waits,
                      sum(call.error is not None for call in sim.activity_calls()), errors,
-                     _locked(sim, stuck), durations)
+                     _locked(sim, stuck), durations, call_steps, calls_after)
 
 
 def _judge(baseline: _Observed, run: _Observed) -> tuple[str, list[str]]:
@@ -732,6 +1091,26 @@ class _Scripts:
     def restore(self) -> None:
         for _, restore, _ in self.saved:
             restore()
+
+    def has_new_errors(self) -> bool:
+        """Whether the run so far made a fake raise a script error."""
+        return any(len(fake.errors) > errors for fake, _, errors in self.saved)
+
+    def state(self) -> tuple[Any, ...]:
+        """Where each fake's scripts are: what each lane has served and holds, its fault rules.
+
+        (Read from the fake's router, as :meth:`FakeLLM.checkpoint` saves it.)
+        """
+        state: list[Any] = []
+        for fake, _, _ in self.saved:
+            router = fake._router
+            for lane in [router.default, *router.lanes]:
+                rules = tuple((rule.kind, rule.fired, rule.times,
+                               None if rule.rate is None else hash(rule._rng.getstate()))
+                              for rule in lane.faults)
+                state.append((lane.label, len(lane.steps), len(lane.served), rules))
+            state.append(len(fake._conversations))
+        return tuple(state)
 
     def take_errors(self) -> list[str]:
         """Script errors raised into the app during the run, cleared so no fake re-raises them."""

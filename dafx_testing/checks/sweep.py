@@ -70,10 +70,10 @@ import json
 import random
 import traceback
 from collections import Counter, deque
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 from ..agents.sessions import AGENT_ENTITY_PREFIX, conversation_problems
 from ..core.crash import POINT_KINDS, CommitPoint, CrashPlan
@@ -98,6 +98,7 @@ from .forks import ISOLATIONS, ForkPass, PassOver, can_fork
 __all__ = ["crash_sweep", "SweepReport", "SweepFailure", "DuplicatedEffect", "RepeatedModelCalls"]
 
 Scenario = Callable[[Any], Any]
+T = TypeVar("T")
 SimulatorFactory = Callable[[CrashPlan | None], Any]
 
 ISOLATION_WORDS = {"fork": "forked", "rerun": "rerun from the start"}
@@ -394,13 +395,8 @@ def crash_sweep(
     error about the scenario itself (an unknown name or id, an input that is
     not JSON), propagates: that is a bug in the scenario.
     """
-    if shard is not None:
-        index, count = shard
-        if not (isinstance(index, int) and isinstance(count, int) and 0 <= index < count):
-            raise ValueError(f"shard={shard!r}: expected (index, count) with 0 <= index < count, "
-                             "e.g. (0, 2) and (1, 2) for a sweep split in two")
-    if isolation not in ISOLATIONS:      # before the baseline: bad input costs no run
-        raise ValueError(f"isolation={isolation!r}: expected one of {', '.join(ISOLATIONS)}")
+    check_shard(shard)
+    check_isolation(isolation)           # before the baseline: bad input costs no run
     first = make_simulator(None)
     once_names = declared_once(first, idempotent, once, kinds)
     # One freezegun patch for the whole sweep: each run's clock then stacks on it
@@ -409,6 +405,30 @@ def crash_sweep(
         return _sweep(first, make_simulator, scenario, pairs=pairs, idempotent=idempotent,
                       effects=effects, kinds=kinds, seed=seed, progress=progress, shard=shard,
                       isolation=isolation, once=once_names, prune=prune)
+
+
+def check_shard(shard: tuple[int, int] | None) -> None:
+    """Refuse a ``shard=`` that is not ``(index, count)`` with ``0 <= index < count``."""
+    if shard is None:
+        return
+    index, count = shard
+    if not (isinstance(index, int) and isinstance(count, int) and 0 <= index < count):
+        raise ValueError(f"shard={shard!r}: expected (index, count) with 0 <= index < count, "
+                         "e.g. (0, 2) and (1, 2) for a sweep split in two")
+
+
+def shard_share(runs: Sequence[T], shard: tuple[int, int] | None) -> list[T]:
+    """The runs one shard makes: those whose position is ``index`` modulo ``count``.
+
+    The shards of one sweep (``(0, n)`` ... ``(n - 1, n)``) take every run exactly once.
+    """
+    return list(runs) if shard is None else list(runs[shard[0]::shard[1]])
+
+
+def check_isolation(isolation: str) -> None:
+    """Refuse an ``isolation=`` other than those of :data:`~dafx_testing.checks.forks.ISOLATIONS`."""
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"isolation={isolation!r}: expected one of {', '.join(ISOLATIONS)}")
 
 
 def declared_once(sim: Any, idempotent: Collection[str], once: Collection[str],
@@ -459,11 +479,10 @@ def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, 
                            baseline_problems=broken)
     cache.recording = False
     report = SweepReport(points=baseline.points, seed=seed, shard=shard,
-                         isolation=_isolation(isolation, len(trace.executions)))
+                         isolation=chosen_isolation(isolation, len(trace.executions)))
     idempotent_names = {name.lower() for name in idempotent}
-    candidates = [p for p in baseline.points if kinds is None or p.kind in kinds]
-    if shard is not None:
-        candidates = candidates[shard[0]::shard[1]]
+    candidates = shard_share([p for p in baseline.points if kinds is None or p.kind in kinds],
+                             shard)
     schedules: list[list[int]] = [[p.index] for p in candidates]
     tally = _Tally(progress, planned=len(schedules), pairs=pairs)
 
@@ -499,7 +518,7 @@ def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, 
     return report
 
 
-def _isolation(requested: str, baseline_steps: int) -> str:
+def chosen_isolation(requested: str, baseline_steps: int) -> str:
     """The isolation a sweep uses: ``fork`` or ``rerun`` (see :mod:`dafx_testing.checks.forks`).
 
     ``auto`` forks only where forking is safe and the baseline is long enough

@@ -35,7 +35,8 @@ pytest-xdist workers, so ``pytest -n auto`` spreads every sweep), each marked
 test becomes N items ``test[dafx-shard-I-of-N]``; item I crashes at the points
 whose position is I modulo N, after running the same baseline. Together they try
 exactly the schedules one unsharded sweep tries, and find the same failures.
-The terminal summary adds the shards up per test.
+The terminal summary adds the shards up per test. ``fault_sweep`` tests are split
+the same way (:func:`parametrize`, :func:`shard_of`), by run.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ if TYPE_CHECKING:
     from ..simulator import Simulator
     from .factory import SimulatorFactory
 
-__all__ = ["MARKER", "SWEEP_MARKERS", "body_as_scenario", "parametrize", "results", "run", "summary"]
+__all__ = ["MARKER", "SWEEP_MARKERS", "body_as_scenario", "parametrize", "results", "run",
+           "shard_of", "summary", "unsharded"]
 
 MARKER = "crash_sweep"
 SWEEP_MARKERS = (MARKER, "fault_sweep")
@@ -74,8 +76,10 @@ RESULT = "dafx_sweep"
 
 
 def parametrize(metafunc: pytest.Metafunc, config: PluginConfig) -> None:
-    """Split a marked test into ``config.shards`` items when sweeps run and shards are asked for."""
-    marked = metafunc.definition.get_closest_marker(MARKER) is not None
+    """Split a swept test (either marker) into ``config.shards`` items when sweeps run and
+    shards are asked for."""
+    marked = any(metafunc.definition.get_closest_marker(name) is not None
+                 for name in SWEEP_MARKERS)
     if not marked or config.sweep == "off" or config.shards < 2:
         return
     # The test does not take this argument: adding it to the closure lets pytest
@@ -95,16 +99,21 @@ def run(item: pytest.Function, config: PluginConfig,
     template, scenario, options = body_as_scenario(
         item, MARKER, OPTIONS, factory, "once per crash",
         baseline=lambda sim: sim.crash_log.plan is None)
-    index = item.callspec.params.get(SHARD_PARAM) if hasattr(item, "callspec") else None
-    shard = (index, config.shards) if isinstance(index, int) else None
+    shard = shard_of(item, config)
     report = template.crash_sweep(scenario, pairs=config.sweep == "pairs", shard=shard, **options)
     item.stash[SWEEP_REPORT] = report
     item.user_properties.append((RESULT, {
-        "test": _unsharded(item.nodeid, shard), "shard": shard, "points": len(report.points),
+        "test": unsharded(item.nodeid, shard), "shard": shard, "points": len(report.points),
         "runs": report.runs, "failures": [[p.index for p in f.crashes] for f in report.failures],
         "baseline": len(report.baseline_problems)}))
     if not report.ok:
         pytest.fail(report.explain(), pytrace=False)
+
+
+def shard_of(item: pytest.Function, config: PluginConfig) -> tuple[int, int] | None:
+    """``(index, count)`` of the swept test item's shard (see :func:`parametrize`), or None."""
+    index = item.callspec.params.get(SHARD_PARAM) if hasattr(item, "callspec") else None
+    return (index, config.shards) if isinstance(index, int) else None
 
 
 def body_as_scenario(item: pytest.Function, name: str, options: Sequence[str],
@@ -195,7 +204,7 @@ def _shard_id(index: int, count: int) -> str:
     return f"dafx-shard-{index}-of-{count}"
 
 
-def _unsharded(nodeid: str, shard: tuple | None) -> str:
+def unsharded(nodeid: str, shard: tuple | None) -> str:
     """The node id without the shard's part of the parameter id (the sweep's name)."""
     if shard is None:
         return nodeid

@@ -85,7 +85,10 @@ def fault_sweep_json(report: FaultSweepReport) -> dict[str, Any]:
 
     ``modelCalls`` of a run counts the requests it made (``extraModelCalls`` more than the
     baseline's is what retries cost, ``extraVirtualSeconds`` the virtual time they took);
-    ``ok`` is the verdict judged under ``expect`` (the run's own entry: ``expected``).
+    ``ok`` is the verdict judged under ``expect`` (the run's own entry: ``expected``);
+    ``converged`` says it stopped early, its state the baseline's (the report's ``converged``
+    counts them). ``shard`` is ``[index, count]`` for one shard of a sweep, else null;
+    ``isolation`` is ``fork`` or ``rerun``.
     """
     return {
         "ok": report.ok,
@@ -93,6 +96,9 @@ def fault_sweep_json(report: FaultSweepReport) -> dict[str, Any]:
         "seed": report.seed,
         "expect": report.expect,
         "faults": list(report.faults),
+        "shard": list(report.shard) if report.shard is not None else None,
+        "isolation": report.isolation,
+        "converged": report.converged,
         "baselineModelCalls": report.baseline_model_calls,
         "calls": [_model_call(call) for call in report.calls],
         "runs": [{"call": run.call.number, "agent": run.call.agent, "fault": run.fault,
@@ -100,7 +106,7 @@ def fault_sweep_json(report: FaultSweepReport) -> dict[str, Any]:
                   "modelCalls": run.model_calls, "expected": run.expected,
                   "extraModelCalls": run.extra_model_calls,
                   "extraVirtualSeconds": run.extra_time.total_seconds(),
-                  "reproduce": repr(run.plan)}
+                  "converged": run.converged, "reproduce": repr(run.plan)}
                  for run in report.runs],
     }
 
