@@ -63,7 +63,7 @@ from .core.history import (
 from .core.hub import Instance, TaskHub
 from .core.messages import EntityRequest
 from .core.payloads import decode_input, decode_json, decode_state, encode, short_repr
-from .core.seeded import random_uuid4, seeded_uuid4
+from .core.seeded import RandomStream, random_uuid4, seeded_uuid4
 from .core.virtual_loop import VirtualTimeLoop
 from .functions import fast_timestamps
 from .functions.activities import ActivityCall, ActivityLedger
@@ -385,6 +385,7 @@ class Simulator:
         self._ledger = ActivityLedger()
         self._rng = random.Random(seed)
         self._host_rng = random.Random(f"{seed}/host")
+        self._random = RandomStream(f"{seed}/random")
         self._worker = self._worker_type(self.index, self.hub, self.clock, self._ledger,
                                          self.settings, seed, self.crash_log)
         self._fast_timestamps = fast_timestamps
@@ -822,16 +823,18 @@ class Simulator:
     def host_code(self) -> Iterator[None]:
         """The world the app's code runs in while the simulator works.
 
-        The wall clock reads virtual time, and ``uuid.uuid4()`` draws from a
-        stream seeded by ``seed`` (see :mod:`dafx_testing.core.seeded`), so ids that
-        HTTP handlers, activities and entities make up are the same on every
-        run of a scenario (a retry still draws new ones, as on a real host).
+        The wall clock reads virtual time, and ``uuid.uuid4()`` and ``random``
+        draw from streams seeded by ``seed`` (see :mod:`dafx_testing.core.seeded`), so
+        ids and numbers that HTTP handlers, activities, entities and libraries (a
+        client's retry jitter) make up are the same on every run of a scenario (a
+        retry still draws new ones, as on a real host).
         A fake LLM numbers the replies it serves meanwhile as this simulator's
         (see :mod:`dafx_testing.llm.runs`), so their ids are the same on every run too.
         """
         with contextlib.ExitStack() as stack:
             stack.enter_context(self.clock.bound())
             stack.enter_context(seeded_uuid4(self._host_rng))
+            stack.enter_context(self._random.owning())
             stack.enter_context(numbering(self))
             if self._fast_timestamps:
                 stack.enter_context(fast_timestamps.swapped_in())

@@ -541,3 +541,17 @@ def test_an_anyio_sleep_in_work_takes_virtual_time(sim):
     status = sim.get_status(iid)
     assert (status.runtime_status, status.output) == ("Completed", "waited 30")
     assert status.last_updated_time - status.created_time == timedelta(seconds=30)
+
+
+def test_random_in_work_is_seeded_and_the_tests_own_stream_is_left_alone():
+    import random
+
+    def rolled(seed: int) -> list[float]:
+        sim = Simulator(dt_app.build_worker(), seed=seed)
+        return sim.wait_for_completion(sim.start_new("roll", 1000)).output
+
+    random.seed(123)
+    expected_outside = random.Random(123).random()
+    first, again, other = rolled(0), rolled(0), rolled(1)
+    assert first == again and first != other          # same seed, same draws (aliases too)
+    assert random.random() == expected_outside         # the test's own stream did not move

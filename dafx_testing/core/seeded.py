@@ -1,4 +1,4 @@
-"""Seeded ``uuid.uuid4`` for host-side code: same seed, same ids.
+"""Seeded ``uuid.uuid4`` and ``random`` for host-side code: same seed, same ids and draws.
 
 App code names things with ``uuid4()``: the Agent Framework's
 ``/agents/{name}/run`` picks a session id and a correlation id that way, a
@@ -13,6 +13,11 @@ so an "idempotency key" made up inside an activity is still caught.
 In orchestrator code the determinism guard still reports a ``uuid4()``
 (and without the guard a stream value still differs on every replay, as on a
 real host, so perturbed replay sees it).
+
+The ``random`` module's shared generator is seeded the same way (:class:`RandomStream`):
+libraries draw from it too (the openai client's retry jitter, ``from random import
+random``), and a back-off drawn from it lands at another virtual time on every run
+unless the simulator owns the stream while it works.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import random
 import uuid
 from collections.abc import Iterator
 
-__all__ = ["random_uuid4", "seeded_uuid4"]
+__all__ = ["random_uuid4", "seeded_uuid4", "RandomStream"]
 
 
 def random_uuid4(rng: random.Random) -> uuid.UUID:
@@ -45,3 +50,36 @@ def seeded_uuid4(rng: random.Random) -> Iterator[None]:
         yield
     finally:
         uuid.uuid4 = original
+
+
+class RandomStream:
+    """The state of ``random``'s shared generator while one simulator works.
+
+    :meth:`owning` swaps the module's state for this stream's around the outermost
+    block and swaps back after, so test code between driving calls keeps its own
+    random numbers, and every ``from random import ...`` alias (they are bound to the
+    same generator) draws from the simulator's stream meanwhile.
+    """
+
+    def __init__(self, seed: str) -> None:
+        self._state = random.Random(seed).getstate()
+        self._depth = 0
+
+    @contextlib.contextmanager
+    def owning(self) -> Iterator[None]:
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        outside = random.getstate()
+        random.setstate(self._state)
+        self._depth = 1
+        try:
+            yield
+        finally:
+            self._depth = 0
+            self._state = random.getstate()
+            random.setstate(outside)

@@ -30,6 +30,18 @@ def explode(ctx: task.ActivityContext, _: Any) -> str:
     return "mended"
 
 
+def dice(ctx: task.ActivityContext, sides: int) -> list[float]:
+    """Draws from the shared generator, as a library's retry jitter does."""
+    from random import random as jitter
+
+    return [random.randint(1, sides), jitter()]
+
+
+def roll(ctx: task.OrchestrationContext, sides: int):
+    result = yield ctx.call_activity(dice, input=sides)
+    return result
+
+
 def backoff(ctx: task.ActivityContext, seconds: float) -> str:
     """Waits as the openai client waits out a retry: ``anyio.sleep`` on an event loop."""
     import anyio
@@ -158,9 +170,9 @@ def nondeterministic_worker() -> TaskHubGrpcWorker:
 def build_worker() -> TaskHubGrpcWorker:
     worker = TaskHubGrpcWorker()
     for orchestrator in (chain, fan_out, approval, parent, failing_parent, failing, counting,
-                         transfer, remind, looping, fickle, waiting):
+                         transfer, remind, looping, fickle, waiting, roll):
         worker.add_orchestrator(orchestrator)
-    for activity in (greet, send_email, explode, backoff):
+    for activity in (greet, send_email, explode, backoff, dice):
         worker.add_activity(activity)
     worker.add_entity(counter)
     return worker
