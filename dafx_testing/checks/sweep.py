@@ -399,8 +399,8 @@ def crash_sweep(
     check_isolation(isolation)           # before the baseline: bad input costs no run
     first = make_simulator(None)
     once_names = declared_once(first, idempotent, once, kinds)
-    # One freezegun patch for the whole sweep: each run's clock then stacks on it
-    # cheaply instead of re-patching every loaded module per run.
+    # The first simulator's clock stays bound for the whole sweep; each run's clock
+    # stacks on it (core/time_patch.py), so scenario code reads virtual time throughout.
     with first.clock.bound():
         return _sweep(first, make_simulator, scenario, pairs=pairs, idempotent=idempotent,
                       effects=effects, kinds=kinds, seed=seed, progress=progress, shard=shard,

@@ -65,7 +65,7 @@ def add_options(parser: pytest.Parser) -> None:
                          "at every commit point, the default) or pairs; fault_sweep tests are "
                          "swept unless off; ini: dafx_sweep")
     group.addoption("--dafx-sweep-shards", metavar="N", default=None,
-                    help="split each crash sweep into N test items; 'auto' (the default) makes one "
+                    help="split each crash or fault sweep into N test items; 'auto' (the default) makes one "
                          "per pytest-xdist worker; ini: dafx_sweep_shards")
     group.addoption("--dafx-record", action="store_true", default=None,
                     help="fake_llm cassette markers record from the real model instead of "
@@ -106,7 +106,7 @@ class PluginConfig:
         start_time: the virtual clock's first instant.
         guard: the guard mode every simulator gets.
         sweep: one of :data:`SWEEP_MODES`.
-        shards: test items each crash sweep is split into (1: not split).
+        shards: test items each crash or fault sweep is split into (1: not split).
         record: fake_llm cassettes record instead of replaying.
         update_goldens: golden files are written instead of compared.
         html: the folder HTML pages go to (None: no pages).
