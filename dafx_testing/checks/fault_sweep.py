@@ -918,12 +918,14 @@ def _session_problems(entries: list[dict[str, Any]]) -> list[str]:
     kinds = [entry.get("$type") for entry in entries]
     for position, entry in enumerate(entries):
         cid = entry.get("correlationId")
-        if entry.get("$type") == "response" and (entry.get("isError") or _has_error(entry)):
+        # (The framework never persists isError: the error content tells, _has_error.)
+        if entry.get("$type") == "response" and _has_error(entry):
             errors = [c.get("message") or c.get("errorCode") for m in entry.get("messages") or ()
                       for c in m.get("contents") or () if c.get("$type") == "error"]
             problems.append(f"holds an error reply for request {cid!r} ({_short(errors[0] if errors else 'error')}); "
-                            "the orchestration or HTTP caller got an empty reply, and the next "
-                            "turn sends the model two user messages in a row")
+                            "its caller was handed it as an answer (an empty .text, or a "
+                            "structured result that does not parse), and the next turn sends "
+                            "the model two user messages in a row")
         if entry.get("$type") == "request":
             if position + 1 < len(kinds) and kinds[position + 1] == "request":
                 problems.append(f"holds two user turns in a row (request {cid!r} has no reply "
@@ -1042,17 +1044,19 @@ class _WorkSeen:
     def __init__(self, sim: Any) -> None:
         self.sim = sim
         self.activities = 0
-        self.queues = self._queues()
+        self.batches = self._batches()
 
-    def _queues(self) -> dict[str, int]:
-        return {eid: len(record.queue) for eid, record in self.sim.hub.entities.items()}
+    def _batches(self) -> dict[str, int]:
+        return {eid: record.batches for eid, record in self.sim.hub.entities.items()}
 
     def step(self) -> str | None:
+        # Batches committed, not queues drained: a request queued between steps (an HTTP
+        # handler's signal) and run in the next one leaves the queue as it was.
         calls = self.sim.activity_calls()
-        queues = self._queues()
+        batches = self._batches()
         new_calls = calls[self.activities:]
-        drained = [eid for eid, size in queues.items() if size < self.queues.get(eid, 0)]
-        self.activities, self.queues = len(calls), queues
+        drained = [eid for eid, count in batches.items() if count > self.batches.get(eid, 0)]
+        self.activities, self.batches = len(calls), batches
         if len(new_calls) == 1 and not drained:
             return f"activity {new_calls[0].name!r} of instance {new_calls[0].instance_id!r}"
         if len(drained) == 1 and not new_calls:

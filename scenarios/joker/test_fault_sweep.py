@@ -52,6 +52,7 @@ def test_one_model_fault_on_a_request_is_survived(sim):
     assert report.faults == FAULT_KINDS
     call, = report.calls
     assert (call.agent, call.stream) == ("Joker", True)      # the entity streams first
+    assert call.caller == "entity '@dafx-joker@s1'"          # run by the HTTP handler's polling
     assert {run.verdict for run in report.runs} == {"survived"}
     assert {run.model_calls for run in report.runs} == {2}    # one more call, whoever retried
 
