@@ -5,7 +5,7 @@ Commands::
     dafx run APP ORCHESTRATOR [--input JSON] [--event NAME=JSON]... [--advance 24h]
     dafx run APP --http POST /api/orchestrators/NAME [--body JSON]
     dafx sweep APP ORCHESTRATOR [--input JSON] [--reset M:F] [--effects M:F] [--once ACTIVITY...]
-               [--html OUT.html]
+               [--no-prune] [--html OUT.html]
     dafx sweep APP ORCHESTRATOR --faults KIND... --fake-llm M:F [--expect survive] [--input JSON]
                [--isolation auto|fork|rerun] [--no-converge] [--html OUT.html]
     dafx replay --app APP FILES...
@@ -328,6 +328,9 @@ def _add_sweep(commands: Any, common: argparse.ArgumentParser) -> None:
                             "the start for each (for apps with state outside the process: files, "
                             "a database), or auto (default): fork on Linux for scenarios of 150 worker "
                             "steps or more, else rerun")
+    sweep.add_argument("--no-prune", action="store_true",
+                       help="run every crash run, including those the sweep can decide without "
+                            "a run because they provably converge (the verdicts are the same)")
     sweep.add_argument("--seed", type=int, default=0, help="seed for generated ids (default 0)")
     sweep.add_argument("--html", metavar="OUT.html",
                        help="also write a standalone HTML report: the verdict, every failure "
@@ -669,7 +672,7 @@ def _sweep(args: argparse.Namespace) -> int:
         report = Simulator(args.app, seed=args.seed).crash_sweep(
             scenario, pairs=args.pairs, idempotent=args.idempotent, kinds=args.kinds,
             effects=args.effects, progress=bar, isolation=args.isolation or "auto",
-            once=args.once)
+            once=args.once, prune=not args.no_prune)
     finally:
         bar.close()
     if args.html:
@@ -702,7 +705,7 @@ def _fault_sweep(args: argparse.Namespace) -> int:
     """``dafx sweep --faults``: the same scenario, each model call failed each way."""
     crash_only = [option for option, given in (
         ("--once", args.once), ("--idempotent", args.idempotent), ("--pairs", args.pairs),
-        ("--kinds", args.kinds is not None)) if given]
+        ("--kinds", args.kinds is not None), ("--no-prune", args.no_prune)) if given]
     if crash_only:
         raise UsageError(f"{', '.join(crash_only)}: for crash sweeps; --faults makes a "
                          "model-fault sweep, which makes no crashes",

@@ -75,6 +75,16 @@ def test_asking_for_forks_where_they_are_unsafe_is_a_usage_error(capsys):
         capsys.readouterr().err)
 
 
+def test_no_prune_runs_every_crash_run_with_the_same_verdict(capsys):
+    assert main(["sweep", SAGA, "place_order", "--input", ORDER, *WORLD, *SAFE]) == 0
+    pruned = capsys.readouterr().out.splitlines()[0]
+    assert main(["sweep", SAGA, "place_order", "--input", ORDER, *WORLD, *SAFE,
+                 "--no-prune"]) == 0
+    full = capsys.readouterr().out.splitlines()[0]
+    assert "decided without a run" in pruned and "decided without a run" not in full
+    assert pruned.split(" (")[0] == full.split(" (")[0]     # the same commit points and runs
+
+
 def test_kinds_restricts_the_points_tried(capsys):
     code = main(["sweep", SAGA, "place_order", "--input", ORDER, *WORLD, *SAFE,
                  "--kinds", "episode"])

@@ -164,7 +164,7 @@ def test_async_scenarios_are_swept_too(project):
 @pytest.mark.parametrize("test, message", [
     ("@pytest.mark.crash_sweep(idempotents=['x'])\ndef test_checkout(dafx):\n    pass",
      "@pytest.mark.crash_sweep on test_sweep.py::test_checkout: unexpected idempotents=...; it "
-     "takes only the keywords idempotent, kinds, effects, isolation, once"),
+     "takes only the keywords idempotent, kinds, effects, isolation, once, prune"),
     ("@pytest.mark.crash_sweep\ndef test_checkout():\n    pass",
      "@pytest.mark.crash_sweep on test_sweep.py::test_checkout: the test must take the dafx "
      "fixture; its body runs once per crash, each time on a fresh simulator passed as dafx"),
@@ -205,3 +205,16 @@ def test_a_shard_outside_its_count_is_refused(shard):
     with pytest.raises(ValueError, match=re.escape(f"shard={shard!r}: expected (index, count) "
                                                    "with 0 <= index < count")):
         sweep(lambda plan: None, lambda sim: None, shard=shard)
+
+
+def test_prune_false_runs_every_crash_run(project):
+    project.makepyfile(test_sweep=SWEPT.replace(
+        '@pytest.mark.crash_sweep(idempotent=["reserve"], once=["charge"])',
+        '@pytest.mark.crash_sweep(idempotent=["reserve", "charge"], isolation="rerun", '
+        'prune=False)'))
+
+    result = project.runpytest()
+
+    result.assert_outcomes(passed=1)
+    assert body_runs(project) == 1 + 17                # the baseline, then every crash run
+    assert "decided without a run" not in result.stdout.str()

@@ -21,7 +21,8 @@ The marker's keywords are passed on: ``once`` (activity names whose re-run is a
 failure even when nothing observable changed), ``idempotent`` (activity names
 expected to run again: left out of the information line on harmless re-runs),
 ``kinds`` (crash only points of these kinds), ``effects`` (a function returning
-a snapshot of the outside world to compare), ``isolation``. A re-run of any
+a snapshot of the outside world to compare), ``isolation``, ``prune`` (False runs
+every crash run, even those decided without a run). A re-run of any
 other activity fails the test only when it leaves an observable difference;
 a baseline (the body's first, crash-free run) that leaves an instance Failed,
 times out waiting or trips a non-determinism check fails it before any crash run.
@@ -65,7 +66,7 @@ SWEEP_REPORT: pytest.StashKey[SweepReport] = pytest.StashKey()
 SWEEP_BASELINE: pytest.StashKey[Simulator] = pytest.StashKey()
 """Where a swept test keeps its crash-free (and fault-free) run (the HTML page shows it, as
 ``dafx sweep --html``)."""
-OPTIONS = ("idempotent", "kinds", "effects", "isolation", "once")
+OPTIONS = ("idempotent", "kinds", "effects", "isolation", "once", "prune")
 """Keywords the marker accepts (those of :meth:`Simulator.crash_sweep`)."""
 
 SHARD_PARAM = "_dafx_sweep_shard"
