@@ -98,12 +98,10 @@ class DtWorker(Worker):
     # -- orchestrations --
 
     def _episode_step(self, instance: Instance) -> None:
-        new_events, instance.inbox = instance.inbox, []
-        point = (instance.name, instance.instance_id, f"episode at event {len(instance.history)}")
-        if self._crash("dequeue", *point):
-            self._put_back(instance, new_events)
+        taken = self._take_episode(instance)
+        if taken is None:
             return
-        self._check_runaway(instance, new_events)
+        new_events, point = taken
         started = new_event(EventType.OrchestratorStarted, self.now)
         request = pb.OrchestratorRequest(
             instanceId=instance.instance_id,

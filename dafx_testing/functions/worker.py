@@ -302,13 +302,22 @@ class Worker:
 
     # -- orchestrator episodes --
 
-    def _episode_step(self, instance: Instance) -> None:
+    def _take_episode(self, instance: Instance) -> tuple[list[Event], tuple[str, str, str]] | None:
+        """The instance's new events and the episode's crash point; None when the worker dies
+        taking them (they go back). Raises if the instance loops (see :meth:`_check_runaway`)."""
         new_events, instance.inbox = instance.inbox, []
         point = (instance.name, instance.instance_id, f"episode at event {len(instance.history)}")
         if self._crash("dequeue", *point):
             self._put_back(instance, new_events)
-            return
+            return None
         self._check_runaway(instance, new_events)
+        return new_events, point
+
+    def _episode_step(self, instance: Instance) -> None:
+        taken = self._take_episode(instance)
+        if taken is None:
+            return
+        new_events, point = taken
         info = self.index.find(ORCHESTRATOR, instance.name)
         if info is None:
             instance.inbox = new_events + instance.inbox
