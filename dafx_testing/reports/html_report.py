@@ -248,6 +248,22 @@ def _json_text(value: Any) -> str:
 # --- crash sweeps ----------------------------------------------------------------------------
 
 
+def _sweep_head(anchor: str, title: str, ok: bool, verdict: str, counts: str,
+                baseline_problems: list[str], plain_run: str) -> list[str]:
+    """A sweep panel's opening: its verdict line, then what broke its baseline, if anything."""
+    parts = [f'<section class="panel" id="{anchor}"><h2>{title}</h2>',
+             f'<p class="verdict {"ok" if ok else "bad"}">'
+             f"{escape(verdict)}: {escape(counts)}</p>"]
+    if baseline_problems:
+        parts += [f"<h3>Baseline problems ({len(baseline_problems)})</h3>",
+                  '<ul class="baseline">'
+                  + "".join(f"<li><pre>{escape(p)}</pre></li>" for p in baseline_problems)
+                  + "</ul>",
+                  f'<p class="muted">Fix the baseline first: run the scenario on a plain '
+                  f"{plain_run} until it passes, then sweep again.</p>"]
+    return parts
+
+
 def _sweep(report: SweepReport) -> str:
     counts = report.counts()
     verdict = ("All invariants held" if report.ok
@@ -255,16 +271,8 @@ def _sweep(report: SweepReport) -> str:
     if report.baseline_problems:
         verdict, counts = ("The crash-free baseline run is broken",
                            "no crash runs were made, since each would be compared with it")
-    parts = ['<section class="panel" id="sweep"><h2>Crash sweep</h2>',
-             f'<p class="verdict {"ok" if report.ok else "bad"}">'
-             f"{escape(verdict)}: {escape(counts)}</p>"]
-    if report.baseline_problems:
-        parts += [f"<h3>Baseline problems ({len(report.baseline_problems)})</h3>",
-                  '<ul class="baseline">'
-                  + "".join(f"<li><pre>{escape(p)}</pre></li>" for p in report.baseline_problems)
-                  + "</ul>",
-                  '<p class="muted">Fix the baseline first: run the scenario on a plain '
-                  "Simulator until it passes, then sweep again.</p>"]
+    parts = _sweep_head("sweep", "Crash sweep", report.ok, verdict, counts,
+                        report.baseline_problems, "Simulator")
     if report.failures:
         parts.append(f"<h3>Failures ({len(report.failures)})</h3>")
         parts += [_failure(n, failure) for n, failure in enumerate(report.failures, 1)]
@@ -351,16 +359,9 @@ def _fault_sweep(report: FaultSweepReport) -> str:
         counts = report.counts() + f", seed {report.seed}"
     if report.expect is not None:
         counts += f", expect={report.expect!r}"
-    parts = ['<section class="panel" id="fault-sweep"><h2>Model-fault sweep</h2>',
-             f'<p class="verdict {"ok" if report.ok else "bad"}">'
-             f"{escape(verdict)}: {escape(counts)}</p>"]
+    parts = _sweep_head("fault-sweep", "Model-fault sweep", report.ok, verdict, counts,
+                        report.baseline_problems, "Simulator with the fake model")
     if report.baseline_problems:
-        parts += [f"<h3>Baseline problems ({len(report.baseline_problems)})</h3>",
-                  '<ul class="baseline">'
-                  + "".join(f"<li><pre>{escape(p)}</pre></li>" for p in report.baseline_problems)
-                  + "</ul>",
-                  '<p class="muted">Fix the baseline first: run the scenario on a plain '
-                  "Simulator with the fake model until it passes, then sweep again.</p>"]
         return "\n".join([*parts, "</section>"])
     parts += ["<h3>Verdicts</h3>",
               '<p class="muted">A row per model call of the baseline, a column per fault kind: '
