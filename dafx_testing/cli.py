@@ -675,17 +675,7 @@ def _sweep(args: argparse.Namespace) -> int:
             once=args.once, prune=not args.no_prune)
     finally:
         bar.close()
-    if args.html:
-        write_html(args.html, title=f"dafx sweep {args.orchestrator}", sweep=report,
-                   simulator=baseline[0] if baseline else None,
-                   context={"app": args.app, "command": args.command_line,
-                            "instances shown": "the crash-free baseline run"})
-        _wrote(args.html, "the HTML report")
-    if args.json:
-        print(dumps(sweep_json(report)))
-    else:
-        print(report.explain())
-    return EXIT_COMPLETED if report.ok else EXIT_FAILED
+    return _sweep_result(args, report, baseline, sweep_json, "sweep", "crash-free", "")
 
 
 def _drive(sim: Simulator, args: argparse.Namespace) -> None:
@@ -743,14 +733,25 @@ def _fault_sweep(args: argparse.Namespace) -> int:
         report = sim.fault_sweep(scenario, faults=kinds, expect=args.expect,
                                  effects=args.effects, isolation=args.isolation or "auto",
                                  converge=not args.no_converge)
+    return _sweep_result(args, report, baseline, fault_sweep_json, "fault_sweep", "fault-free",
+                         " --faults")
+
+
+def _sweep_result(args: argparse.Namespace, report: Any, baseline: list[Simulator],
+                  to_json: Callable[[Any], Any], panel: str, clean: str, title: str) -> int:
+    """A sweep's report, as --html, --json or text ask; exit 0 when it is ok, 1 when not.
+
+    ``panel`` is the HTML report's keyword for the sweep; ``clean`` names its baseline run.
+    """
     if args.html:
-        write_html(args.html, title=f"dafx sweep {args.orchestrator} --faults",
-                   fault_sweep=report, simulator=baseline[0] if baseline else None,
+        write_html(args.html, title=f"dafx sweep {args.orchestrator}{title}",
+                   simulator=baseline[0] if baseline else None,
                    context={"app": args.app, "command": args.command_line,
-                            "instances shown": "the fault-free baseline run"})
+                            "instances shown": f"the {clean} baseline run"},
+                   **{panel: report})
         _wrote(args.html, "the HTML report")
     if args.json:
-        print(dumps(fault_sweep_json(report)))
+        print(dumps(to_json(report)))
     else:
         print(report.explain())
     return EXIT_COMPLETED if report.ok else EXIT_FAILED
