@@ -17,12 +17,11 @@ module name, and samples import their sibling modules.
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import AppLoadError
+from ..functions.app import import_file
 from .registry import is_worker
 
 __all__ = ["load_worker"]
@@ -33,7 +32,8 @@ BUILDER = "build_worker"
 def load_worker(ref: str | Path) -> Any:
     """The worker ``ref`` names (see the module docstring for the forms)."""
     where, attribute = _split(str(ref))
-    module = _import_file(Path(where)) if where.endswith(".py") else _import_module(where)
+    module = (import_file(Path(where), "worker", lambda path: path.stem) if where.endswith(".py")
+              else _import_module(where))
     if attribute:
         if not hasattr(module, attribute):
             raise AppLoadError(f"{where} has no {attribute!r}; its workers and builders: "
@@ -72,30 +72,6 @@ def _worker_from(value: Any, where: str) -> Any:
     raise AppLoadError(f"{where} is a {type(value).__name__}, not a durabletask worker "
                        "(TaskHubGrpcWorker, DurableTaskSchedulerWorker, DurableAIAgentWorker) "
                        "or a function returning one")
-
-
-def _import_file(path: Path) -> Any:
-    path = path.resolve()
-    if not path.is_file():
-        raise AppLoadError(f"worker file not found: {path}")
-    for module in list(sys.modules.values()):
-        file = getattr(module, "__file__", None)
-        if file and Path(file).resolve() == path:
-            return module
-    folder = str(path.parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    if spec is None or spec.loader is None:
-        raise AppLoadError(f"cannot import {path}: Python has no loader for it")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        del sys.modules[path.stem]
-        raise AppLoadError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
-    return module
 
 
 def _import_module(name: str) -> Any:

@@ -367,28 +367,41 @@ def _import_path(path: Path) -> Any:
     a second app gets ``function_app_<hash>``; loading the same file twice
     returns the module already loaded.
     """
+    def name(resolved: Path) -> str:
+        if "function_app" not in sys.modules:
+            return "function_app"
+        return f"function_app_{hashlib.sha1(str(resolved).encode()).hexdigest()[:10]}"
+
+    return import_file(path, "app", name)
+
+
+def import_file(path: Path, what: str, name: Callable[[Path], str]) -> Any:
+    """Import a Python file as module ``name(path)``, its folder on ``sys.path``.
+
+    A file already loaded (under any name) is returned as it is; a file that is
+    missing, or whose code raises, is an :class:`AppLoadError` naming it (``what``:
+    "app", "worker").
+    """
     path = path.resolve()
     if not path.is_file():
-        raise AppLoadError(f"app file not found: {path}")
+        raise AppLoadError(f"{what} file not found: {path}")
     for module in list(sys.modules.values()):
         file = getattr(module, "__file__", None)
         if file and Path(file).resolve() == path:
             return module
-    name = "function_app"
-    if name in sys.modules:
-        name = f"function_app_{hashlib.sha1(str(path).encode()).hexdigest()[:10]}"
+    module_name = name(path)
     folder = str(path.parent)
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location(name, path)
+    spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise AppLoadError(f"cannot import {path}: Python has no loader for it")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
+    sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
-        del sys.modules[name]
+        del sys.modules[module_name]
         raise AppLoadError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
     return module
 
