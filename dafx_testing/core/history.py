@@ -118,6 +118,35 @@ def new_event(kind: EventType, timestamp: datetime, event_id: int = -1, **fields
     return event
 
 
+_OPENED_BY_ID = (EventType.TaskScheduled, EventType.TimerCreated,
+                 EventType.SubOrchestrationInstanceCreated)
+_ANSWERED = {EventType.TaskCompleted: "TaskScheduledId", EventType.TaskFailed: "TaskScheduledId",
+             EventType.SubOrchestrationInstanceCompleted: "TaskScheduledId",
+             EventType.SubOrchestrationInstanceFailed: "TaskScheduledId",
+             EventType.TimerFired: "TimerId",
+             EventType.EntityOperationCompleted: "RequestId",
+             EventType.EntityOperationFailed: "RequestId"}
+
+
+def unanswered(events: list[Event]) -> list[Event]:
+    """The work a history started and never heard back from, in the order it was started.
+
+    Activities and sub-orchestrations with no completion, timers not fired, and (on the
+    Durable Task protocol) entity calls with no result: what a host's queues would still
+    hold for an instance loaded in flight.
+    """
+    started: dict[Any, Event] = {}
+    for event in events:
+        kind = event["EventType"]
+        if kind in _OPENED_BY_ID:
+            started[event["EventId"]] = event
+        elif kind == EventType.EntityOperationCalled:
+            started[event.get("RequestId")] = event
+        elif kind in _ANSWERED:
+            started.pop(event.get(_ANSWERED[kind]), None)
+    return list(started.values())
+
+
 def event_name(event: Event) -> str:
     """The ``EventType`` name of an event dict (``"TaskScheduled"``...)."""
     try:

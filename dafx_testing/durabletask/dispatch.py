@@ -35,7 +35,7 @@ from google.protobuf import wrappers_pb2
 from ..checks.determinism import PerturbedReplay
 from ..core.clock import VirtualClock
 from ..core.crash import CrashLog
-from ..core.history import Event, EventType, OrchestrationStatus, new_event
+from ..core.history import Event, EventType, OrchestrationStatus, new_event, unanswered
 from ..core.hub import EntityLock, EntityRecord, Instance, ParentLink, TaskHub
 from ..core.latency import metering
 from ..core.messages import ActivityWork, EntityRequest
@@ -425,23 +425,7 @@ class DtWorker(Worker):
         Activities scheduled and not answered run again, timers not fired are set,
         sub-orchestrations not started are started, entity calls not answered are sent.
         """
-        pending: dict[Any, Event] = {}
-        for event in instance.history:
-            kind = event["EventType"]
-            if kind in (EventType.TaskScheduled, EventType.TimerCreated,
-                        EventType.SubOrchestrationInstanceCreated):
-                pending[event["EventId"]] = event
-            elif kind == EventType.EntityOperationCalled:
-                pending[event.get("RequestId")] = event
-            elif kind in (EventType.TaskCompleted, EventType.TaskFailed,
-                          EventType.SubOrchestrationInstanceCompleted,
-                          EventType.SubOrchestrationInstanceFailed):
-                pending.pop(event.get("TaskScheduledId"), None)
-            elif kind == EventType.TimerFired:
-                pending.pop(event.get("TimerId"), None)
-            elif kind in (EventType.EntityOperationCompleted, EventType.EntityOperationFailed):
-                pending.pop(event.get("RequestId"), None)
-        for key, event in pending.items():
+        for event in unanswered(instance.history):
             proto = to_proto(event)
             kind = event["EventType"]
             if kind == EventType.TaskScheduled:
@@ -465,7 +449,7 @@ class DtWorker(Worker):
                 self.send_to_entity(call.targetInstanceId.value, EntityRequest(
                     operation=call.operation,
                     input=call.input.value if call.HasField("input") else None, is_signal=False,
-                    request_id=str(key), parent_instance_id=instance.instance_id,
+                    request_id=call.requestId, parent_instance_id=instance.instance_id,
                     parent_execution_id=instance.execution_id))
 
     def _report_sdk_nondeterminism(self, instance: Instance, failure: pb.TaskFailureDetails) -> None:

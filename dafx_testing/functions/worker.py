@@ -33,7 +33,14 @@ from ..core.errors import (
     UnhandledHttpCallError,
     UnknownFunctionError,
 )
-from ..core.history import Event, EventType, OrchestrationStatus, new_event, parse_timestamp
+from ..core.history import (
+    Event,
+    EventType,
+    OrchestrationStatus,
+    new_event,
+    parse_timestamp,
+    unanswered,
+)
 from ..core.hub import EntityRecord, Instance, ParentLink, TaskHub, digest_events
 from ..core.in_flight import InFlight
 from ..core.latency import charge, metering
@@ -647,19 +654,8 @@ class Worker:
 
     def requeue_outstanding(self, instance: Instance) -> None:
         """Re-create the queue messages a loaded in-flight history implies."""
-        scheduled: dict[int, Event] = {}
-        for event in instance.history:
-            kind = event["EventType"]
-            if kind in (EventType.TaskScheduled, EventType.TimerCreated,
-                        EventType.SubOrchestrationInstanceCreated):
-                scheduled[event["EventId"]] = event
-            elif kind in (EventType.TaskCompleted, EventType.TaskFailed,
-                          EventType.SubOrchestrationInstanceCompleted,
-                          EventType.SubOrchestrationInstanceFailed):
-                scheduled.pop(event["TaskScheduledId"], None)
-            elif kind == EventType.TimerFired:
-                scheduled.pop(event["TimerId"], None)
-        for task_id, event in scheduled.items():
+        for event in unanswered(instance.history):
+            task_id = event["EventId"]
             kind = event["EventType"]
             if kind == EventType.TaskScheduled:
                 raw = event.get("Input")
