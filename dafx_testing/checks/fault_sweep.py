@@ -510,22 +510,10 @@ def _fork_pass(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None, 
         if steps >= last:
             raise PassOver()
 
-    try:
-        result = _observed_run(sim, scenario, effects, scripts, _Watch(at_boundary=at_boundary))
-        if forks.in_child:
-            forks.finish_child(judged(*chosen[0], result))
-    except PassOver:
-        pass                                 # every wanted run is forked, or left to reruns
-    except BaseException:
-        if forks.in_child:
-            forks.fail_child()               # the sweep reruns it and meets the error there
-        forks.abandon()
-        raise
-    try:
-        return forks.collect()
-    except BaseException:
-        forks.abandon()
-        raise
+    # Every wanted run is forked, or left to reruns (the pass left the baseline, a child failed).
+    return forks.run_pass(
+        lambda: _observed_run(sim, scenario, effects, scripts, _Watch(at_boundary=at_boundary)),
+        lambda result: judged(*chosen[0], result))
 
 
 def expectation_for(expect: Expectation, agent: str | None, fault: str) -> str | None:

@@ -36,11 +36,13 @@ import random
 import sys
 import threading
 from collections.abc import Callable, Collection, Hashable, Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from ..core.crash import CommitPoint
 
 __all__ = ["ForkPass", "Forks", "PassOver", "can_fork", "ISOLATIONS"]
+
+R = TypeVar("R")
 
 ISOLATIONS = ("auto", "fork", "rerun")
 """How crash runs are isolated: ``fork`` one pass at each point, ``rerun`` the
@@ -130,6 +132,30 @@ class Forks:
     def fail_child(self) -> NoReturn:
         """In the child, when its run went wrong: exit without a result (the run is rerun)."""
         os._exit(1)
+
+    def run_pass(self, run: Callable[[], R], child_result: Callable[[R], Any]) -> dict[Any, Any]:
+        """Run the forking pass ``run()`` and collect what its children found, by key.
+
+        In a child, the run's outcome (``child_result``) goes to the parent and the child
+        exits; a run that raises :class:`PassOver` has nothing left to fork; one that fails
+        kills its children (a child that fails exits without a result: it is rerun).
+        """
+        try:
+            result = run()
+            if self.in_child:
+                self.finish_child(child_result(result))
+        except PassOver:
+            pass
+        except BaseException:
+            if self.in_child:
+                self.fail_child()
+            self.abandon()
+            raise
+        try:
+            return self.collect()
+        except BaseException:
+            self.abandon()
+            raise
 
     def collect(self) -> dict[Any, Any]:
         """Wait for every child; the results by key (a child that failed has none)."""

@@ -93,7 +93,7 @@ from ..core.timeline import timeline
 from ..core.user_code import is_user_code, is_user_module, shown_path
 from ..functions.app import ACTIVITY, ORCHESTRATOR
 from ..functions.worker import PrefixCache, Worker
-from .forks import ISOLATIONS, ForkPass, PassOver, can_fork
+from .forks import ISOLATIONS, ForkPass, can_fork
 
 __all__ = ["crash_sweep", "SweepReport", "SweepFailure", "DuplicatedEffect", "RepeatedModelCalls"]
 
@@ -560,23 +560,12 @@ def _fork_pass(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None, 
         decider.after_step()
         forks.step_done()
 
-    try:
-        result = _run(sim, scenario, effects, converge_on=trace, crashes_expected=1,
-                      on_step=on_step, probe=probe)
-        if forks.in_child:
-            forks.finish_child(outcome_of(sim, result))
-    except PassOver:
-        pass                            # the last wanted point is forked or decided
-    except BaseException:
-        if forks.in_child:
-            forks.fail_child()          # the sweep reruns this point and meets it there
-        forks.abandon()
-        raise
-    try:
-        forked = forks.collect()        # (a pass that ends by itself left the baseline)
-    except BaseException:
-        forks.abandon()
-        raise
+    # The pass stops once the last wanted point is forked or decided; one that ends by
+    # itself left the baseline.
+    forked = forks.run_pass(
+        lambda: _run(sim, scenario, effects, converge_on=trace, crashes_expected=1,
+                     on_step=on_step, probe=probe),
+        lambda result: outcome_of(sim, result))
     return forked, decider.outcomes if decider is not None else {}
 
 
