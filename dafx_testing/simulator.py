@@ -906,15 +906,30 @@ class Simulator:
                 says what it waits for).
         """
         deadline = _later(self.now, timeout, "wait_for_completion", "timeout")
+        self._run_until(instance_id, lambda instance: instance.is_terminal, deadline)
+        return self.get_status(instance_id)
+
+    def _run_until(self, instance_id: str, done: Callable[[Instance], bool], deadline: datetime,
+                   time_passes: bool = False) -> None:
+        """Run, skipping virtual time to each next timer, until ``done(instance)``.
+
+        Raises :class:`WaitTimeoutError` (saying what the instance waits for) when nothing
+        more can happen before ``deadline``; with ``time_passes`` (a client that waited
+        that long) the clock is moved to the deadline first.
+        """
         with self.host_code():
             while True:
                 self.run_until_idle()
                 instance = self.hub.get(instance_id)
-                if instance.is_terminal:
-                    return self.get_status(instance_id)
+                if done(instance):
+                    return
                 next_due = self._worker.next_due()
                 if next_due is None or next_due > deadline:
-                    raise WaitTimeoutError(self._stuck_message(instance, deadline))
+                    message = self._stuck_message(instance, deadline)
+                    if time_passes:
+                        self.clock.move_to(deadline)
+                        self.run_until_idle()
+                    raise WaitTimeoutError(message)
                 self.clock.move_to(max(next_due, self.now))
 
     @_arguments(instance_id=_ID)

@@ -28,7 +28,7 @@ from durabletask.serialization import JsonDataConverter
 
 from ..agents.sessions import AgentSession, agent_of, read_session, session_key
 from ..core.clock import VirtualClock
-from ..core.errors import DafxError, InstanceStateError, WaitTimeoutError
+from ..core.errors import DafxError, InstanceStateError
 from ..core.history import EventType, new_event
 from ..core.hub import Instance
 from ..core.messages import EntityRequest
@@ -286,21 +286,8 @@ class DurableTaskSimulator(Simulator):
             WaitTimeoutError: ``timeout`` of virtual time passed first (the clock
                 is then at the deadline, as after a real wait).
         """
-        deadline = self.now + timeout
         self.driving_calls += 1
-        with self.host_code():
-            while True:
-                self.run_until_idle()
-                instance = self.hub.get(instance_id)
-                if done(instance):
-                    return
-                next_due = self._worker.next_due()
-                if next_due is None or next_due > deadline:
-                    message = self._stuck_message(instance, deadline)
-                    self.clock.move_to(deadline)
-                    self.run_until_idle()
-                    raise WaitTimeoutError(message)
-                self.clock.move_to(max(next_due, self.now))
+        self._run_until(instance_id, done, self.now + timeout, time_passes=True)
 
     def check_replay(self, instance_id: str) -> None:
         """Run the instance's last episode again through the worker and check nothing changes.
