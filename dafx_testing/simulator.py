@@ -675,19 +675,25 @@ class Simulator:
     def get_status(self, instance_id: str) -> InstanceStatus:
         """The instance's status, output, custom status and history."""
         instance = self.hub.get(instance_id)
-        terminal_message = instance.runtime_status in ("Failed", "Terminated")
         return InstanceStatus(
             instance_id=instance.instance_id,
             name=instance.name,
             runtime_status=instance.runtime_status,
             input=decode_input(instance.input),
-            output=instance.output if terminal_message else decode_json(instance.output),
+            output=self._output(instance),
             custom_status=decode_json(instance.custom_status),
             created_time=instance.created_time,
             last_updated_time=instance.last_updated_time,
             history=copy.deepcopy(instance.history),
             waiting_for=list(instance.waiting_for),
         )
+
+    @staticmethod
+    def _output(instance: Instance) -> Any:
+        """The decoded output; a failed or terminated instance's is the host's message text."""
+        if instance.runtime_status in ("Failed", "Terminated"):
+            return instance.output
+        return decode_json(instance.output)
 
     @_arguments(name=_NAME, fn=_FUNCTION)
     def mock_activity(self, name: str, fn: Callable[[Any], Any]) -> None:

@@ -32,8 +32,8 @@ from ..core.errors import DafxError, InstanceStateError
 from ..core.history import EventType, new_event
 from ..core.hub import Instance
 from ..core.messages import EntityRequest
-from ..core.payloads import decode_input, decode_json, short_repr
-from ..simulator import InstanceStatus, Simulator, _driving
+from ..core.payloads import decode_json, short_repr
+from ..simulator import Simulator, _driving
 from .capture import CaptureStub
 from .dispatch import DtWorker
 from .events import to_proto
@@ -242,18 +242,13 @@ class DurableTaskSimulator(Simulator):
 
     # -- observing --
 
-    def get_status(self, instance_id: str) -> InstanceStatus:
-        """The instance's status; a failed one's output is its failure, ``Type: message``."""
-        instance = self.hub.get(instance_id)
-        return InstanceStatus(
-            instance_id=instance.instance_id, name=instance.name,
-            runtime_status=instance.runtime_status, input=decode_input(instance.input),
-            output=(_failure_text(instance) if instance.runtime_status == "Failed"
-                    else decode_json(instance.output)),
-            custom_status=decode_json(instance.custom_status),
-            created_time=instance.created_time, last_updated_time=instance.last_updated_time,
-            history=[dict(event) for event in instance.history],
-            waiting_for=list(instance.waiting_for))
+    @staticmethod
+    def _output(instance: Instance) -> Any:
+        """The decoded output; a failed instance's is its failure, ``Type: message`` (a
+        terminated one's is the JSON the client sent, decoded)."""
+        if instance.runtime_status == "Failed":
+            return _failure_text(instance)
+        return decode_json(instance.output)
 
     # -- doing work --
 
