@@ -8,6 +8,7 @@ else its ``@app.function_name``, else the Python name, and lookups ignore case.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -375,6 +376,12 @@ def _import_path(path: Path) -> Any:
     return import_file(path, "app", name)
 
 
+@functools.cache
+def _resolved(file: str) -> Path:
+    """A loaded module's file, symlinks resolved: cached, as every load scans all modules."""
+    return Path(file).resolve()
+
+
 def import_file(path: Path, what: str, name: Callable[[Path], str]) -> Any:
     """Import a Python file as module ``name(path)``, its folder on ``sys.path``.
 
@@ -387,7 +394,7 @@ def import_file(path: Path, what: str, name: Callable[[Path], str]) -> Any:
         raise AppLoadError(f"{what} file not found: {path}")
     for module in list(sys.modules.values()):
         file = getattr(module, "__file__", None)
-        if file and Path(file).resolve() == path:
+        if file and _resolved(file) == path:
             return module
     module_name = name(path)
     folder = str(path.parent)
