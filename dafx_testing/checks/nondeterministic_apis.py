@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from types import FrameType, ModuleType
 from typing import Any
 
+from ..core.aliases import alias_sites
 from ..core.user_code import is_user_module, shown_path, user_frame
 
 # -- kinds of non-determinism, with the replay-safe alternative ----------------------
@@ -291,7 +292,6 @@ def _class_wrapper(base: type, methods: dict[str, Api]) -> type:
 # -- installing ----------------------------------------------------------------------
 
 _user_modules: tuple[int, list[ModuleType]] = (-1, [])
-_aliases: dict[str, tuple[int, list[str]]] = {}   # module name -> (dict size, names)
 
 
 def _modules_of_user() -> list[ModuleType]:
@@ -303,15 +303,23 @@ def _modules_of_user() -> list[ModuleType]:
     return _user_modules[1]
 
 
-def _alias_names(module: ModuleType, originals: dict[int, Any]) -> list[str]:
-    """Names in a user module bound to a patched function or class (``from time import time``)."""
-    namespace = vars(module)
-    cached = _aliases.get(module.__name__)
-    if cached is None or cached[0] != len(namespace):
-        names = [name for name, value in list(namespace.items()) if id(value) in originals]
-        cached = (len(namespace), names)
-        _aliases[module.__name__] = cached
-    return cached[1]
+_owned: dict[tuple[int, ...], dict[int, Any]] = {}
+
+
+def _module_owned(undo: list[tuple[Any, str, Any, bool]],
+                  replacements: dict[int, Any]) -> dict[int, Any]:
+    """id of each function patched in a module, and of all it wraps -> its replacement.
+
+    Kept per set of functions found (wrappers are made once per original, so the
+    same set always maps to the same replacements, and the map's id names the set).
+    """
+    found = tuple(id(current) for owner, _, current, _ in undo if isinstance(owner, ModuleType))
+    owned = _owned.get(found)
+    if owned is None:
+        owned = _owned[found] = {id(target): replacements[id(current)]
+                                 for owner, _, current, _ in undo if isinstance(owner, ModuleType)
+                                 for target in (current, inspect.unwrap(current))}
+    return owned
 
 
 @contextlib.contextmanager
@@ -345,15 +353,13 @@ def intercepted(hook: Hook) -> Iterator[None]:
         # A user module may hold the function from before other seams wrapped it
         # (``from uuid import uuid4`` under the simulator's seeded uuid4, which nests
         # when a handler's poll drives the worker): match it and all it wraps.
-        module_owned = {id(target): replacements[id(current)]
-                        for owner, _, current, _ in undo if isinstance(owner, ModuleType)
-                        for target in (current, inspect.unwrap(current))}
-        for module in _modules_of_user():
-            for name in _alias_names(module, module_owned):
-                value = vars(module).get(name)
-                if id(value) in module_owned:
-                    undo.append((module, name, value, True))
-                    setattr(module, name, module_owned[id(value)])
+        replacing = _module_owned(undo, replacements)
+        for module, name in alias_sites(("nondeterministic", id(replacing)), _modules_of_user(),
+                                        replacing):
+            value = vars(module).get(name)
+            if id(value) in replacing:
+                undo.append((module, name, value, True))
+                setattr(module, name, replacing[id(value)])
         yield
     finally:
         _session = None

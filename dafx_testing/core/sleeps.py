@@ -23,10 +23,11 @@ import contextlib
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from types import ModuleType
 from typing import Any, SupportsIndex
 
+from .aliases import alias_sites
 from .latency import charge
 
 __all__ = ["sleeps_charged"]
@@ -35,7 +36,7 @@ _real_sleep = time.sleep
 
 
 @contextlib.contextmanager
-def sleeps_charged(modules: Iterable[ModuleType] = ()) -> Iterator[None]:
+def sleeps_charged(modules: Sequence[ModuleType] = ()) -> Iterator[None]:
     """Inside the block, ``time.sleep`` on this thread charges the open meter instead of sleeping."""
     owner = threading.get_ident()
     current = time.sleep
@@ -52,12 +53,10 @@ def sleeps_charged(modules: Iterable[ModuleType] = ()) -> Iterator[None]:
 
     undo = [(time, "sleep", current)]
     time.sleep = sleep
-    for module in modules:
-        namespace = vars(module)
-        for name in _aliases(module, current):
-            if namespace.get(name) is current:
-                undo.append((module, name, current))
-                namespace[name] = sleep
+    for module, name in alias_sites(("sleep", id(current)), modules, {id(current)}):
+        if vars(module).get(name) is current:
+            undo.append((module, name, current))
+            setattr(module, name, sleep)
     undo += _async_sleeps_charged()
     try:
         yield
@@ -79,18 +78,3 @@ def _async_sleeps_charged() -> list[tuple[Any, str, Any]]:
 
     setattr(anyio, "sleep", sleep)  # noqa: B010  (a module found in sys.modules)
     return [(anyio, "sleep", current)]
-
-
-_alias_cache: dict[tuple[str, int], tuple[int, list[str]]] = {}
-"""Per (module, sleep function): the module's namespace size when scanned, and its aliases."""
-
-
-def _aliases(module: ModuleType, sleep: Callable[..., Any]) -> list[str]:
-    """Names in ``module`` bound to ``sleep``; scanned again only when its namespace grows."""
-    namespace = vars(module)
-    key = (module.__name__, id(sleep))
-    cached = _alias_cache.get(key)
-    if cached is None or cached[0] != len(namespace):
-        cached = _alias_cache[key] = (len(namespace), [name for name, value in list(namespace.items())
-                                                         if value is sleep])
-    return cached[1]
