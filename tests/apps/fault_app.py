@@ -11,6 +11,8 @@
   streaming call once without streaming.
 """
 
+import functools
+
 import azure.durable_functions as df
 import openai
 from agent_framework import Agent
@@ -27,9 +29,15 @@ app = AgentFunctionApp(agents=[writer])
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5000, max_number_of_attempts=3)
 
 
+@functools.cache
+def _client() -> openai.OpenAI:
+    """One client for every call (each new one loads an SSL context: about 20 ms);
+    max_retries=0: the retries are the orchestration's."""
+    return openai.OpenAI(max_retries=0)
+
+
 def _ask(topic: str) -> str:
-    client = openai.OpenAI(max_retries=0)       # the retries are the orchestration's
-    answer = client.chat.completions.create(model="gpt-4o-mini", messages=[
+    answer = _client().chat.completions.create(model="gpt-4o-mini", messages=[
         {"role": "system", "content": INSTRUCTIONS}, {"role": "user", "content": topic}])
     return answer.choices[0].message.content or ""
 

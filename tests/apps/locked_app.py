@@ -17,6 +17,8 @@ left locked (tests/test_fault_sweep.py).
   model does: a scenario that signals it leaves the entity locked in the baseline too.
 """
 
+import functools
+
 import azure.durable_functions as df
 import openai
 
@@ -26,9 +28,15 @@ DRAFTS = df.EntityId("Drafts", "tides")
 SAFE_DRAFTS = df.EntityId("SafeDrafts", "tides")
 
 
+@functools.cache
+def _client() -> openai.OpenAI:
+    """One client for every call (each new one loads an SSL context: about 20 ms);
+    max_retries=0: the retries are the orchestration's."""
+    return openai.OpenAI(max_retries=0)
+
+
 def _ask(topic: str) -> str:
-    client = openai.OpenAI(max_retries=0)
-    answer = client.chat.completions.create(model="gpt-4o-mini", messages=[
+    answer = _client().chat.completions.create(model="gpt-4o-mini", messages=[
         {"role": "system", "content": "You are the Writer. Draft one sentence."},
         {"role": "user", "content": topic}])
     return answer.choices[0].message.content or ""
