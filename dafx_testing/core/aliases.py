@@ -23,24 +23,27 @@ __all__ = ["alias_sites"]
 
 @dataclass
 class _Scan:
-    modules: Sequence[ModuleType]           # the caller's list, held so its id stays its own
+    modules: Sequence[ModuleType]           # the caller's list, held so no other list takes its id
     namespaces: list[dict[str, Any]]
     sizes: tuple[int, ...] = ()
     sites: list[tuple[ModuleType, str]] = field(default_factory=list)
 
 
 _scans: dict[Hashable, _Scan] = {}
+_names: dict[tuple[Hashable, int], tuple[ModuleType, int, list[str]]] = {}
+"""Per (key, module id): the module (held, so the id stays its), its size when read, the names."""
 
 
 def alias_sites(key: Hashable, modules: Sequence[ModuleType],
                 ids: Container[int]) -> list[tuple[ModuleType, str]]:
     """(module, name) for each global of ``modules`` bound to an object whose id is in ``ids``.
 
-    The answer is kept under ``key`` (one per seam and patched object) and read
-    again only when ``modules`` is another list or one of them gained or lost a
-    name. ``ids`` is read when the modules are: a caller whose objects change
-    identity between blocks passes a key per identity. Check each site's value
-    before patching it: a name may be rebound without changing the size.
+    The answer is kept under ``key`` (one per seam and patched object); a module
+    is read again only when its namespace gained or lost a name, and the sites
+    gathered again only when ``modules`` is another list or a module was read.
+    ``ids`` is read when a module is: a caller whose objects change identity
+    between blocks passes a key per identity. Check each site's value before
+    patching it: a name may be rebound without changing the size.
     """
     scan = _scans.get(key)
     if scan is None or scan.modules is not modules:
@@ -48,7 +51,16 @@ def alias_sites(key: Hashable, modules: Sequence[ModuleType],
     sizes = tuple(map(len, scan.namespaces))
     if sizes != scan.sizes:
         scan.sites = [(module, name)
-                      for module, namespace in zip(modules, scan.namespaces, strict=True)
-                      for name, value in list(namespace.items()) if id(value) in ids]
+                      for module, namespace, size in zip(modules, scan.namespaces, sizes, strict=True)
+                      for name in _names_in(key, module, namespace, size, ids)]
         scan.sizes = sizes
     return scan.sites
+
+
+def _names_in(key: Hashable, module: ModuleType, namespace: dict[str, Any], size: int,
+              ids: Container[int]) -> list[str]:
+    known = _names.get((key, id(module)))
+    if known is None or known[1] != size:
+        known = _names[key, id(module)] = (module, size, [
+            name for name, value in list(namespace.items()) if id(value) in ids])
+    return known[2]

@@ -377,9 +377,9 @@ def _import_path(path: Path) -> Any:
 
 
 @functools.cache
-def _resolved(file: str) -> Path:
+def _resolved(file: str) -> str:
     """A loaded module's file, symlinks resolved: cached, as every load scans all modules."""
-    return Path(file).resolve()
+    return str(Path(file).resolve())
 
 
 def import_file(path: Path, what: str, name: Callable[[Path], str]) -> Any:
@@ -392,9 +392,10 @@ def import_file(path: Path, what: str, name: Callable[[Path], str]) -> Any:
     path = path.resolve()
     if not path.is_file():
         raise AppLoadError(f"{what} file not found: {path}")
+    wanted = str(path)
     for module in list(sys.modules.values()):
         file = getattr(module, "__file__", None)
-        if file and _resolved(file) == path:
+        if file and _resolved(file) == wanted:
             return module
     module_name = name(path)
     folder = str(path.parent)
