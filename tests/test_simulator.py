@@ -643,6 +643,24 @@ def test_a_history_that_names_no_instance_or_orchestrator_is_refused(sim):
     assert started["Name"] == "one_event"
 
 
+def test_a_durable_task_entity_event_in_a_functions_history_is_refused_and_nothing_loads(sim):
+    # DTFx's EventType ends at ExecutionRewound (src/DurableTask.Core/History/EventType.cs in
+    # Azure/durabletask); EntityOperationCalled is the Durable Task protocol's (durabletask
+    # workers). Found by tests/test_history_properties.py: it was queued as a sub-orchestration.
+    sim.start_new("hello_sequence", "Oslo", instance_id="saved")
+    sim.run_until_idle()
+    history = [dict(e) for e in sim.get_status("saved").history]
+    scheduled = next(i for i, e in enumerate(history) if e["EventType"] == EventType.TaskScheduled)
+    history[scheduled]["EventType"] = EventType.EntityOperationCalled
+
+    other = Simulator(app)
+    with pytest.raises(HistoryFormatError, match=(
+            f"event {scheduled} is EntityOperationCalled, an entity event of the Durable Task "
+            "protocol .*; an Azure Functions app's history \\(DTFx\\) has no such event")):
+        other.load_history({"history": history})
+    assert other.list_instances() == []
+
+
 def test_renamed_activity_against_an_old_history_fails_with_the_dtfx_message(sim):
     old = Simulator(app)
     instance_id = old.start_new("hello_sequence", "Oslo")

@@ -62,6 +62,8 @@ class _Protos:
 class DtWorker(Worker):
     """The Functions engine's worker, with the durabletask worker doing the work."""
 
+    history_events = frozenset(EventType)       # the protocol's entity events included
+
     def __init__(self, index: WorkerIndex, hub: TaskHub, clock: VirtualClock,
                  ledger: ActivityLedger, settings: Settings, seed: int, crashes: CrashLog) -> None:
         super().__init__(index, hub, clock, ledger, settings, seed, crashes)  # type: ignore[arg-type]
