@@ -40,3 +40,15 @@ def test_another_list_of_modules_is_read_afresh():
 
     assert alias_sites("lists", [before], {id(target)}) == [(before, "now")]
     assert alias_sites("lists", [after], {id(target)}) == [(after, "then")]
+
+
+def test_the_names_found_stay_the_sites_whatever_a_later_block_patches():
+    user = module("nested", now=target)
+    modules = [user]
+    assert alias_sites("nested", modules, {id(target)}) == [(user, "now")]
+
+    def outer_replacement():
+        return "what an outer seam put there"
+
+    user.now = outer_replacement                 # a seam nested in another meets its replacement
+    assert alias_sites("nested", modules, {id(outer_replacement)}) == [(user, "now")]

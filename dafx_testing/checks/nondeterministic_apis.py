@@ -303,23 +303,24 @@ def _modules_of_user() -> list[ModuleType]:
     return _user_modules[1]
 
 
-_owned: dict[tuple[int, ...], dict[int, Any]] = {}
+_owned: tuple[tuple[int, ...], dict[int, Any]] = ((), {})
+"""The last :func:`_module_owned` answer, with the functions it was made for."""
 
 
 def _module_owned(undo: list[tuple[Any, str, Any, bool]],
                   replacements: dict[int, Any]) -> dict[int, Any]:
     """id of each function patched in a module, and of all it wraps -> its replacement.
 
-    Kept per set of functions found (wrappers are made once per original, so the
-    same set always maps to the same replacements, and the map's id names the set).
+    Kept while the functions found are the same ones (wrappers are made once per
+    original, so they map to the same replacements): a simulator's blocks share it.
     """
+    global _owned
     found = tuple(id(current) for owner, _, current, _ in undo if isinstance(owner, ModuleType))
-    owned = _owned.get(found)
-    if owned is None:
-        owned = _owned[found] = {id(target): replacements[id(current)]
-                                 for owner, _, current, _ in undo if isinstance(owner, ModuleType)
-                                 for target in (current, inspect.unwrap(current))}
-    return owned
+    if _owned[0] != found:
+        _owned = (found, {id(target): replacements[id(current)]
+                          for owner, _, current, _ in undo if isinstance(owner, ModuleType)
+                          for target in (current, inspect.unwrap(current))})
+    return _owned[1]
 
 
 @contextlib.contextmanager
@@ -354,8 +355,7 @@ def intercepted(hook: Hook) -> Iterator[None]:
         # (``from uuid import uuid4`` under the simulator's seeded uuid4, which nests
         # when a handler's poll drives the worker): match it and all it wraps.
         replacing = _module_owned(undo, replacements)
-        for module, name in alias_sites(("nondeterministic", id(replacing)), _modules_of_user(),
-                                        replacing):
+        for module, name in alias_sites("nondeterministic", _modules_of_user(), replacing):
             value = vars(module).get(name)
             if id(value) in replacing:
                 undo.append((module, name, value, True))

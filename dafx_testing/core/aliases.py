@@ -38,12 +38,12 @@ def alias_sites(key: Hashable, modules: Sequence[ModuleType],
                 ids: Container[int]) -> list[tuple[ModuleType, str]]:
     """(module, name) for each global of ``modules`` bound to an object whose id is in ``ids``.
 
-    The answer is kept under ``key`` (one per seam and patched object); a module
-    is read again only when its namespace gained or lost a name, and the sites
-    gathered again only when ``modules`` is another list or a module was read.
-    ``ids`` is read when a module is: a caller whose objects change identity
-    between blocks passes a key per identity. Check each site's value before
-    patching it: a name may be rebound without changing the size.
+    The answer is kept under ``key`` (one per seam); a module is read again only
+    when its namespace gained or lost a name, and the sites gathered again only
+    when ``modules`` is another list or a module was read. So ``ids`` counts when
+    a module is read: the names found then stay its sites, whatever object a
+    later block patches (a seam nested in another finds the same names bound to
+    the outer one's replacement). Check each site's value before patching it.
     """
     scan = _scans.get(key)
     if scan is None or scan.modules is not modules:

@@ -53,7 +53,7 @@ def sleeps_charged(modules: Sequence[ModuleType] = ()) -> Iterator[None]:
 
     undo = [(time, "sleep", current)]
     time.sleep = sleep
-    for module, name in alias_sites(("sleep", id(current)), modules, {id(current)}):
+    for module, name in alias_sites("sleep", modules, {id(current)}):
         if vars(module).get(name) is current:
             undo.append((module, name, current))
             setattr(module, name, sleep)
