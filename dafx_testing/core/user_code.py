@@ -8,12 +8,14 @@ relative to the working directory when they are under it.
 
 from __future__ import annotations
 
+import functools
 import os
 import sysconfig
 from pathlib import Path
 from types import FrameType, ModuleType
 
-__all__ = ["FRAMEWORK_MODULES", "is_user_code", "is_user_module", "shown_path", "user_frame"]
+__all__ = ["FRAMEWORK_MODULES", "is_user_code", "is_user_module", "real_path", "shown_path",
+           "user_frame"]
 
 FRAMEWORK_MODULES: tuple[str, ...] = (
     "azure.durable_functions", "azure.functions", "agent_framework", "dafx_testing",
@@ -84,3 +86,9 @@ def shown_path(filename: str) -> str:
         return Path(filename).relative_to(Path.cwd()).as_posix()
     except ValueError:
         return filename
+
+
+@functools.cache
+def real_path(filename: str) -> str:
+    """``filename`` with symlinks resolved, once per name: the simulator asks per unit of work."""
+    return os.path.realpath(filename)

@@ -30,7 +30,7 @@ from azure.functions.meta import Datum
 from ..core.async_bridge import LoopFactory, run_sync
 from ..core.messages import ActivityWork
 from ..core.payloads import unserializable_message
-from ..core.user_code import is_user_code, is_user_module
+from ..core.user_code import is_user_code, is_user_module, real_path
 
 _RPC_EXCEPTION = "Microsoft.Azure.WebJobs.Script.Workers.Rpc.RpcException, Microsoft.Azure.WebJobs.Script"
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ def raised_at(exc: BaseException, root: Path | None) -> str | None:
     if not frames:
         return None
     frame, line = frames[-1]
-    file = Path(os.path.realpath(frame.f_code.co_filename))
+    file = Path(real_path(frame.f_code.co_filename))
     try:
         shown = file.relative_to(root).as_posix() if root is not None else file.name
     except ValueError:
@@ -155,8 +155,8 @@ def _import_root(function: Callable[..., Any]) -> Path | None:
     top = sys.modules.get(module.__name__.partition(".")[0])
     if top is not None and top.__name__.startswith("__app__"):
         # A classic app: the worker's ``__app__`` namespace package *is* the app's folder.
-        return Path(os.path.realpath(next(iter(top.__path__))))
-    path = Path(os.path.realpath(file))
+        return Path(real_path(next(iter(top.__path__))))
+    path = Path(real_path(file))
     depth = module.__name__.count(".") + (path.name == "__init__.py")
     return path.parents[depth] if depth < len(path.parents) else None
 

@@ -8,7 +8,6 @@ else its ``@app.function_name``, else the Python name, and lookups ignore case.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib
 import importlib.util
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import AppLoadError, DafxWarning, UnknownFunctionError
+from ..core.user_code import real_path
 
 ORCHESTRATOR = "orchestrator"
 ACTIVITY = "activity"
@@ -376,12 +376,6 @@ def _import_path(path: Path) -> Any:
     return import_file(path, "app", name)
 
 
-@functools.cache
-def _resolved(file: str) -> str:
-    """A loaded module's file, symlinks resolved: cached, as every load scans all modules."""
-    return str(Path(file).resolve())
-
-
 def import_file(path: Path, what: str, name: Callable[[Path], str]) -> Any:
     """Import a Python file as module ``name(path)``, its folder on ``sys.path``.
 
@@ -395,7 +389,7 @@ def import_file(path: Path, what: str, name: Callable[[Path], str]) -> Any:
     wanted = str(path)
     for module in list(sys.modules.values()):
         file = getattr(module, "__file__", None)
-        if file and _resolved(file) == wanted:
+        if file and real_path(file) == wanted:
             return module
     module_name = name(path)
     folder = str(path.parent)
