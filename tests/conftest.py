@@ -46,3 +46,16 @@ def trip(tmp_path_factory: pytest.TempPathFactory) -> TripRun:
         files[instance_id] = folder / f"{instance_id}.json"
         sim.save_history(instance_id, files[instance_id])
     return TripRun(sim, files)
+
+
+@pytest.fixture
+def runpytest_child(pytester: pytest.Pytester) -> Any:
+    """``pytester.runpytest_subprocess`` without Hypothesis's plugin, which no nested project uses.
+
+    Each child pytest process loads every installed plugin, and Hypothesis's imports all of
+    Hypothesis: about a second per process when bytecode is not cached (each xdist run is three
+    processes).
+    """
+    def run(*args: str) -> pytest.RunResult:
+        return pytester.runpytest_subprocess("-p", "no:hypothesispytest", *args)
+    return run

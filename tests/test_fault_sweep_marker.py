@@ -128,8 +128,8 @@ def test_shards_split_a_fault_sweep_and_the_summary_adds_them_up(project):
     ])
 
 
-def test_xdist_workers_share_a_fault_sweep(project):
-    result = project.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2",
+def test_xdist_workers_share_a_fault_sweep(project, runpytest_child):
+    result = runpytest_child("-p", "no:cacheprovider", "-n", "2",
                                           "test_faults.py::test_retried")
 
     result.assert_outcomes(passed=2)                # one shard per worker

@@ -136,8 +136,8 @@ def test_a_long_failure_message_keeps_its_head():
     assert failure_message(SimpleNamespace(failed=False, longrepr=None)) is None
 
 
-def test_pages_written_by_xdist_workers_all_reach_the_index(project):
-    result = project.runpytest_subprocess("-n", "2", "--dafx-html", "report", "-p", "xdist")
+def test_pages_written_by_xdist_workers_all_reach_the_index(project, runpytest_child):
+    result = runpytest_child("-n", "2", "--dafx-html", "report", "-p", "xdist")
 
     result.assert_outcomes(passed=4, failed=1)          # the sweep runs as one item per worker
     index = (project.path / "report" / "index.html").read_text(encoding="utf-8")

@@ -76,13 +76,13 @@ def test_off_runs_the_body_once_as_a_plain_test(project):
 
 
 @pytest.mark.parametrize("isolation", ["rerun", "fork"])
-def test_pairs_crash_twice_in_one_run(project, isolation):
+def test_pairs_crash_twice_in_one_run(project, runpytest_child, isolation):
     project.makepyfile(test_sweep=SWEPT.replace(
         'idempotent=["reserve"], once=["charge"]',
         f'idempotent=["reserve", "charge"], isolation="{isolation}"'))
 
     # Forking needs a process with one thread: this one may run agent tests' loop threads.
-    run = project.runpytest_subprocess if isolation == "fork" else project.runpytest
+    run = runpytest_child if isolation == "fork" else project.runpytest
     result = run("-o", "dafx_sweep=pairs")
 
     result.assert_outcomes(passed=1)
@@ -130,9 +130,9 @@ def test_shards_of_a_parametrized_test_add_up_per_parameter(project):
     ])
 
 
-def test_xdist_workers_share_a_sweep_with_the_serial_result(project):
+def test_xdist_workers_share_a_sweep_with_the_serial_result(project, runpytest_child):
     serial = project.runpytest()
-    distributed = project.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
+    distributed = runpytest_child("-p", "no:cacheprovider", "-n", "2")
 
     distributed.assert_outcomes(failed=2)       # one item per worker, each with one failure
     distributed.stdout.fnmatch_lines(["*17 commit points, 17 crash runs in 2 shards*"])
