@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+
+try:
+    import fcntl
+except ImportError:                 # not POSIX: each worker runs its own fresh process
+    fcntl = None  # type: ignore[assignment]
 
 TRIP_APP = Path(__file__).parent / "apps" / "trip_app.py"
 FORECAST = "Sunny and 24C in Oslo: pack sunglasses."
@@ -58,4 +67,32 @@ def runpytest_child(pytester: pytest.Pytester) -> Any:
     """
     def run(*args: str) -> pytest.RunResult:
         return pytester.runpytest_subprocess("-p", "no:hypothesispytest", *args)
+    return run
+
+
+@pytest.fixture(scope="session")
+def in_fresh_process(tmp_path_factory: pytest.TempPathFactory,
+                     worker_id: str) -> Callable[[str, str], Any]:
+    """Run ``code`` in a fresh interpreter (the test file as ``sys.argv[1]``): its stdout as JSON.
+
+    Forking needs a process with one thread, and agent tests leave the Agent Framework's
+    event-loop thread running in the test processes. The answer is made once per test run:
+    under xdist the first worker to ask runs the interpreter and the others read its answer,
+    rather than each worker that runs one of the module's tests making it again.
+    """
+    def run(code: str, file: str) -> Any:
+        def answer() -> str:
+            done = subprocess.run([sys.executable, "-c", code, file], capture_output=True,
+                                  text=True, timeout=600, cwd=Path(__file__).parent.parent)
+            assert done.returncode == 0, done.stderr
+            return done.stdout
+
+        if worker_id == "master" or fcntl is None:
+            return json.loads(answer())
+        shared = tmp_path_factory.getbasetemp().parent / f"{Path(file).stem}.fresh-process.json"
+        with shared.with_suffix(".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not shared.is_file():
+                shared.write_text(answer(), encoding="utf-8")
+        return json.loads(shared.read_text(encoding="utf-8"))
     return run

@@ -26,11 +26,8 @@ import dataclasses
 import json
 import os
 import random
-import subprocess
-import sys
 import threading
 from datetime import timedelta
-from pathlib import Path
 
 import azure.durable_functions as df
 import openai
@@ -207,12 +204,9 @@ print(json.dumps({"cases": {case: cases.findings(case, "fork") for case in cases
 
 
 @pytest.fixture(scope="module")
-def fresh_process():
+def fresh_process(in_fresh_process):
     """What a fresh process (one thread: it can fork) finds: each case forked, auto's choices."""
-    done = subprocess.run([sys.executable, "-c", FRESH_PROCESS, __file__], capture_output=True,
-                          text=True, timeout=600, cwd=Path(__file__).parent.parent)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return in_fresh_process(FRESH_PROCESS, __file__)
 
 
 # -- forked runs ------------------------------------------------------------------------------

@@ -1,12 +1,9 @@
 """Crash runs forked off one pass find exactly what crash runs rerun from the start find."""
 
-import json
 import os
 import random
-import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import azure.durable_functions as df
 import pytest
@@ -162,16 +159,13 @@ print(json.dumps({"cases": {case: cases.findings(case, "fork") for case in cases
 
 
 @pytest.fixture(scope="module")
-def fresh_process():
+def fresh_process(in_fresh_process):
     """What a fresh process finds: every case's fork-mode findings, and auto's choices.
 
     Forking needs a process with one thread, and agent tests leave the Agent
     Framework's event-loop thread running in this one.
     """
-    done = subprocess.run([sys.executable, "-c", FRESH_PROCESS, __file__], capture_output=True,
-                          text=True, timeout=600, cwd=Path(__file__).parent.parent)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return in_fresh_process(FRESH_PROCESS, __file__)
 
 
 @pytest.fixture(scope="module")
