@@ -43,6 +43,20 @@ def test_other_shapes_go_to_dateutil(text):
     same(text)
 
 
+def test_a_text_seen_before_is_read_again_in_another_local_zone(monkeypatch):
+    # Where the local zone is UTC, dateutil reads Z as tzlocal(); elsewhere as tzutc().
+    text = "2025-01-01T00:00:00Z"
+    readings = []
+    for zone in ("UTC", "Europe/Rome", "UTC"):
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+        same(text)
+        readings.append(repr(parse(text).tzinfo))
+    monkeypatch.undo()
+    time.tzset()
+    assert readings == ["tzlocal()", "tzutc()", "tzlocal()"]
+
+
 def test_an_impossible_date_fails_as_dateutil_fails():
     with pytest.raises(ValueError) as fast:
         parse("2025-02-30T00:00:00Z")

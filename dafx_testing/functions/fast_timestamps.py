@@ -37,8 +37,29 @@ _HOST_TIMESTAMP = re.compile(
 
 
 def parse(text: str) -> datetime:
-    """``dateutil.parser.parse(text)``, quickly for the host's timestamp shape."""
-    match = _HOST_TIMESTAMP.fullmatch(text) if isinstance(text, str) else None
+    """``dateutil.parser.parse(text)``, quickly for the host's timestamp shape.
+
+    A replay parses every event's timestamp again, and a virtual clock gives many
+    events the same one: answers are kept per text and local zone (datetimes are
+    immutable, so sharing one is safe), up to :data:`_KEPT` of them.
+    """
+    if not isinstance(text, str):
+        return dateutil_parse(text)
+    key = (text, time.tzname)
+    known = _parsed.get(key)
+    if known is None:
+        if len(_parsed) >= _KEPT:
+            _parsed.clear()
+        known = _parsed[key] = _parse(text)
+    return known
+
+
+_KEPT = 1 << 16
+_parsed: dict[tuple[str, tuple[str, str]], datetime] = {}
+
+
+def _parse(text: str) -> datetime:
+    match = _HOST_TIMESTAMP.fullmatch(text)
     if match is None:
         return dateutil_parse(text)
     year, month, day, hour, minute, second, fraction, zone = match.groups()
