@@ -57,6 +57,17 @@ def test_a_text_seen_before_is_read_again_in_another_local_zone(monkeypatch):
     assert readings == ["tzlocal()", "tzutc()", "tzlocal()"]
 
 
+def test_a_text_seen_while_the_clock_was_frozen_is_read_again_after():
+    from freezegun import freeze_time
+
+    text = "2025-01-02T03:04:05Z"
+    with freeze_time("2030-01-01"):
+        same(text)                          # both make freezegun's FakeDatetime here
+        assert type(parse(text)).__name__ == "FakeDatetime"
+    same(text)
+    assert type(parse(text)) is datetime
+
+
 def test_an_impossible_date_fails_as_dateutil_fails():
     with pytest.raises(ValueError) as fast:
         parse("2025-02-30T00:00:00Z")

@@ -40,12 +40,13 @@ def parse(text: str) -> datetime:
     """``dateutil.parser.parse(text)``, quickly for the host's timestamp shape.
 
     A replay parses every event's timestamp again, and a virtual clock gives many
-    events the same one: answers are kept per text and local zone (datetimes are
-    immutable, so sharing one is safe), up to :data:`_KEPT` of them.
+    events the same one: answers are kept per text, local zone and datetime class
+    (freezegun's while the clock is frozen: ``datetime`` here is then its fake, as in
+    dateutil), up to :data:`_KEPT` of them; datetimes are immutable, so sharing is safe.
     """
     if not isinstance(text, str):
         return dateutil_parse(text)
-    key = (text, time.tzname)
+    key = (text, time.tzname, datetime)
     known = _parsed.get(key)
     if known is None:
         if len(_parsed) >= _KEPT:
@@ -55,7 +56,7 @@ def parse(text: str) -> datetime:
 
 
 _KEPT = 1 << 16
-_parsed: dict[tuple[str, tuple[str, str]], datetime] = {}
+_parsed: dict[tuple[str, tuple[str, str], type], datetime] = {}
 
 
 def _parse(text: str) -> datetime:
