@@ -29,6 +29,7 @@ import asyncio
 import builtins
 import contextlib
 import datetime as _datetime
+import functools
 import inspect
 import io
 import os
@@ -303,24 +304,42 @@ def _modules_of_user() -> list[ModuleType]:
     return _user_modules[1]
 
 
-_owned: tuple[tuple[int, ...], dict[int, Any]] = ((), {})
-"""The last :func:`_module_owned` answer, with the functions it was made for."""
+_TARGETS: list[tuple[Any, str, Callable[[Any], Any]]] = [
+    *[(owner, name, functools.partial(_function_wrapper, api))
+      for owner, name, api in _FUNCTION_TARGETS],
+    (_datetime, "datetime", lambda current: _class_wrapper(current, {
+        "now": DATETIME_NOW, "utcnow": DATETIME_UTCNOW, "today": DATETIME_TODAY})),
+    (_datetime, "date", lambda current: _class_wrapper(current, {"today": DATE_TODAY})),
+]
+"""What a block patches: (owner, name, the replacement of the value found there)."""
 
 
-def _module_owned(undo: list[tuple[Any, str, Any, bool]],
-                  replacements: dict[int, Any]) -> dict[int, Any]:
-    """id of each function patched in a module, and of all it wraps -> its replacement.
+@dataclass
+class _Plan:
+    """How a block patches the values it finds: worked out once for each set of values."""
 
-    Kept while the functions found are the same ones (wrappers are made once per
-    original, so they map to the same replacements): a simulator's blocks share it.
-    """
-    global _owned
-    found = tuple(id(current) for owner, _, current, _ in undo if isinstance(owner, ModuleType))
-    if _owned[0] != found:
-        _owned = (found, {id(target): replacements[id(current)]
-                          for owner, _, current, _ in undo if isinstance(owner, ModuleType)
-                          for target in (current, inspect.unwrap(current))})
-    return _owned[1]
+    found: tuple[int, ...]                              # ids of the values the targets held
+    patches: list[tuple[Any, str, Any, bool, Any]]      # owner, name, value, owned, replacement
+    replacing: dict[int, Any]
+    """id of each function patched in a module, and of all it wraps -> its replacement:
+    what a user module's alias of it becomes."""
+
+
+_plan: _Plan | None = None
+"""The last plan: a simulator's blocks find the same values (wrappers are made once each)."""
+
+
+def _plan_for(values: list[Any]) -> _Plan:
+    global _plan
+    found = tuple(map(id, values))
+    if _plan is None or _plan.found != found:
+        patches = [(owner, name, value, name in vars(owner), make(value))
+                   for (owner, name, make), value in zip(_TARGETS, values, strict=True)]
+        replacing = {id(target): replacement for owner, _, value, _, replacement in patches
+                     if isinstance(owner, ModuleType)
+                     for target in (value, inspect.unwrap(value))}
+        _plan = _Plan(found, patches, replacing)
+    return _plan
 
 
 @contextlib.contextmanager
@@ -336,25 +355,16 @@ def intercepted(hook: Hook) -> Iterator[None]:
         yield
         return
     undo: list[tuple[Any, str, Any, bool]] = []
-    replacements: dict[int, Any] = {}
-
-    def patch(owner: Any, name: str, replacement: Any) -> None:
-        current = getattr(owner, name)
-        undo.append((owner, name, current, name in vars(owner)))
-        replacements[id(current)] = replacement
-        setattr(owner, name, replacement)
-
     _session = _Session(hook)
     try:
-        for owner, name, api in _FUNCTION_TARGETS:
-            patch(owner, name, _function_wrapper(api, getattr(owner, name)))
-        patch(_datetime, "datetime", _class_wrapper(_datetime.datetime, {
-            "now": DATETIME_NOW, "utcnow": DATETIME_UTCNOW, "today": DATETIME_TODAY}))
-        patch(_datetime, "date", _class_wrapper(_datetime.date, {"today": DATE_TODAY}))
+        plan = _plan_for([getattr(owner, name) for owner, name, _ in _TARGETS])
+        for owner, name, value, owned, replacement in plan.patches:
+            undo.append((owner, name, value, owned))
+            setattr(owner, name, replacement)
         # A user module may hold the function from before other seams wrapped it
         # (``from uuid import uuid4`` under the simulator's seeded uuid4, which nests
         # when a handler's poll drives the worker): match it and all it wraps.
-        replacing = _module_owned(undo, replacements)
+        replacing = plan.replacing
         for module, name in alias_sites("nondeterministic", _modules_of_user(), replacing):
             value = vars(module).get(name)
             if id(value) in replacing:
