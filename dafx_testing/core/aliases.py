@@ -23,6 +23,8 @@ __all__ = ["alias_sites"]
 
 @dataclass
 class _Scan:
+    """One seam's sites in one list of modules, with the namespace sizes they were gathered at."""
+
     modules: Sequence[ModuleType]           # the caller's list, held so no other list takes its id
     namespaces: list[dict[str, Any]]
     sizes: tuple[int, ...] = ()
@@ -59,6 +61,7 @@ def alias_sites(key: Hashable, modules: Sequence[ModuleType],
 
 def _names_in(key: Hashable, module: ModuleType, namespace: dict[str, Any], size: int,
               ids: Container[int]) -> list[str]:
+    """The names of ``module`` a seam patches: read again only when its size is not ``size``."""
     known = _names.get((key, id(module)))
     if known is None or known[1] != size:
         known = _names[key, id(module)] = (module, size, [
