@@ -90,9 +90,10 @@ from typing import Any
 from ..agents.sessions import AGENT_ENTITY_PREFIX, conversation_problems
 from ..core.errors import ArgumentError, DafxError
 from ..core.timeline import preview
-from ..llm.fake import FakeLLM, active_fakes
+from ..llm.fake import active_fakes
 from ..llm.faults import FAULT_KINDS
 from ..llm.plan import FaultPlan
+from .fake_scripts import FakeScripts
 from .forks import Forks, PassOver, can_fork
 from .sweep import (
     Observation,
@@ -414,7 +415,7 @@ def fault_sweep(
     expect = _checked_expect(expect, kinds)
     check_shard(shard)
     check_isolation(isolation)
-    scripts = _Scripts(active_fakes())
+    scripts = FakeScripts(active_fakes())
     first = make_simulator(FaultPlan())
     with first.clock.bound(), scripts:
         trace = _Trace() if converge else None
@@ -467,7 +468,7 @@ def _fault_run(baseline: _Observed, call: ModelCall, kind: str, run: _Observed |
                     len(run.calls) - len(baseline.calls), _extra_time(baseline, run))
 
 
-def _fork_pass(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None, scripts: _Scripts,
+def _fork_pass(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None, scripts: FakeScripts,
                baseline: _Observed, trace: _Trace | None, wanted: list[tuple[ModelCall, str]],
                judged: Callable[[ModelCall, str, _Observed | _Converged], FaultRun],
                ) -> dict[tuple[int, str], FaultRun]:
@@ -722,14 +723,14 @@ class _Watch:
         self.sim: Any = None
         self.effects: Callable[[], Any] | None = None
         self.memory: Callable[[], tuple[tuple[str, str], ...]] = tuple
-        self.scripts: _Scripts | None = None
+        self.scripts: FakeScripts | None = None
         self.http: list[tuple[str, int, str]] = []
 
     def aim(self, target: _Trace | None, call: int) -> None:
         """From now on, converge on ``target`` once call ``call`` (the faulted one) is counted."""
         self.target, self.call = target, call
 
-    def start(self, sim: Any, effects: Callable[[], Any] | None, scripts: _Scripts,
+    def start(self, sim: Any, effects: Callable[[], Any] | None, scripts: FakeScripts,
               http: list[tuple[str, int, str]]) -> None:
         self.sim, self.effects, self.scripts, self.http = sim, effects, scripts, http
         if self.record is not None or self.target is not None or self.at_boundary is not None:
@@ -791,7 +792,7 @@ class _Watch:
 
 
 def _observed_run(sim: Any, scenario: Scenario, effects: Callable[[], Any] | None,
-                  scripts: _Scripts, watch: _Watch) -> _Observed | _Converged:
+                  scripts: FakeScripts, watch: _Watch) -> _Observed | _Converged:
     """One run of ``scenario`` on ``sim``, watched by ``watch``: what it did, or where it converged."""
     scripts.restore()
     counter = sim.model_calls
@@ -1066,52 +1067,6 @@ def _recording_http(sim: Any) -> Iterator[list[tuple[str, int, str]]]:
         yield answers
     finally:
         sim.http_observers.remove(record)
-
-
-class _Scripts:
-    """The scripts of the active fakes as the sweep found them, restored before each run."""
-
-    def __init__(self, fakes: list[FakeLLM]) -> None:
-        self.saved = [(fake, fake.checkpoint(), len(fake.errors)) for fake in fakes]
-
-    def __enter__(self) -> _Scripts:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.restore()                  # the sweep leaves the fakes scripted as it found them
-
-    def restore(self) -> None:
-        for _, restore, _ in self.saved:
-            restore()
-
-    def has_new_errors(self) -> bool:
-        """Whether the run so far made a fake raise a script error."""
-        return any(len(fake.errors) > errors for fake, _, errors in self.saved)
-
-    def state(self) -> tuple[Any, ...]:
-        """Where each fake's scripts are: what each lane has served and holds, its fault rules.
-
-        (Read from the fake's router, as :meth:`FakeLLM.checkpoint` saves it.)
-        """
-        state: list[Any] = []
-        for fake, _, _ in self.saved:
-            router = fake._router
-            for lane in [router.default, *router.lanes]:
-                rules = tuple((rule.kind, rule.fired, rule.times,
-                               None if rule.rate is None else hash(rule._rng.getstate()))
-                              for rule in lane.faults)
-                state.append((lane.label, len(lane.steps), len(lane.served), rules))
-            state.append(len(fake._conversations))
-        return tuple(state)
-
-    def take_errors(self) -> list[str]:
-        """Script errors raised into the app during the run, cleared so no fake re-raises them."""
-        found = []
-        for fake, _, errors in self.saved:
-            found += [f"the fake model's script failed: {type(e).__name__}: {_short(str(e), 300)}"
-                      for e in fake.errors[errors:]]
-            del fake.errors[errors:]
-        return found
 
 
 def _short(value: Any, limit: int = 120) -> str:
