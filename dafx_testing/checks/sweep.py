@@ -93,6 +93,7 @@ from ..core.timeline import timeline
 from ..core.user_code import is_user_code, is_user_module, shown_path
 from ..functions.app import ACTIVITY, ORCHESTRATOR
 from ..functions.worker import PrefixCache, Worker
+from .fake_scripts import FakeScripts
 from .forks import ISOLATIONS, ForkPass, can_fork
 
 __all__ = ["crash_sweep", "SweepReport", "SweepFailure", "DuplicatedEffect", "RepeatedModelCalls"]
@@ -468,6 +469,21 @@ def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, 
            progress: Callable[[int, int], None] | None,
            shard: tuple[int, int] | None, isolation: str, once: set[str],
            prune: bool) -> SweepReport:
+    from ..llm.fake import active_fakes
+
+    with FakeScripts(active_fakes()) as scripts:
+        return _swept(first, make_simulator, scenario, scripts, pairs=pairs,
+                      idempotent=idempotent, effects=effects, kinds=kinds, seed=seed,
+                      progress=progress, shard=shard, isolation=isolation, once=once,
+                      prune=prune)
+
+
+def _swept(first: Any, make_simulator: SimulatorFactory, scenario: Scenario,
+           scripts: FakeScripts, *, pairs: bool, idempotent: Collection[str],
+           effects: Callable[[], Any] | None, kinds: Collection[str] | None, seed: int,
+           progress: Callable[[int, int], None] | None, shard: tuple[int, int] | None,
+           isolation: str, once: set[str], prune: bool) -> SweepReport:
+    """:func:`_sweep`, each run starting from the fakes' scripts as the sweep found them."""
     trace = _Trace()
     cache = PrefixCache()
     first.attach_prefix_cache(cache)
@@ -494,6 +510,7 @@ def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, 
     fork = report.isolation == "fork"
     prune = prune and not pairs and _Decider.applies(first)
     if schedules and (fork or prune):
+        scripts.restore()
         forked, decided = _fork_pass(make_simulator(None), scenario, effects, trace, cache,
                                      baseline, [p.index for p in candidates], outcome_of,
                                      on_result=lambda _, outcome: tally.count(outcome),
@@ -509,6 +526,7 @@ def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, 
         if outcome is None:
             sim = make_simulator(CrashPlan(at=indices))
             sim.attach_prefix_cache(cache)
+            scripts.restore()
             outcome = outcome_of(sim, _run(sim, scenario, effects, converge_on=trace,
                                            crashes_expected=len(indices)))
             tally.count(outcome, single=single)
