@@ -402,10 +402,14 @@ def crash_sweep(
     once_names = declared_once(first, idempotent, once, kinds)
     # The first simulator's clock stays bound for the whole sweep; each run's clock
     # stacks on it (core/time_patch.py), so scenario code reads virtual time throughout.
-    with first.clock.bound():
-        return _sweep(first, make_simulator, scenario, pairs=pairs, idempotent=idempotent,
-                      effects=effects, kinds=kinds, seed=seed, progress=progress, shard=shard,
-                      isolation=isolation, once=once_names, prune=prune)
+    from ..llm.fake import active_fakes
+
+    # Each run starts from the fakes' scripts as the sweep found them (checks/fake_scripts.py).
+    with first.clock.bound(), FakeScripts(active_fakes()) as scripts:
+        return _sweep(first, make_simulator, scenario, scripts, pairs=pairs,
+                      idempotent=idempotent, effects=effects, kinds=kinds, seed=seed,
+                      progress=progress, shard=shard, isolation=isolation, once=once_names,
+                      prune=prune)
 
 
 def check_shard(shard: tuple[int, int] | None) -> None:
@@ -463,27 +467,11 @@ def declared_once(sim: Any, idempotent: Collection[str], once: Collection[str],
     return {name.lower() for name in once}
 
 
-def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario, *, pairs: bool,
-           idempotent: Collection[str], effects: Callable[[], Any] | None,
-           kinds: Collection[str] | None, seed: int,
-           progress: Callable[[int, int], None] | None,
-           shard: tuple[int, int] | None, isolation: str, once: set[str],
-           prune: bool) -> SweepReport:
-    from ..llm.fake import active_fakes
-
-    with FakeScripts(active_fakes()) as scripts:
-        return _swept(first, make_simulator, scenario, scripts, pairs=pairs,
-                      idempotent=idempotent, effects=effects, kinds=kinds, seed=seed,
-                      progress=progress, shard=shard, isolation=isolation, once=once,
-                      prune=prune)
-
-
-def _swept(first: Any, make_simulator: SimulatorFactory, scenario: Scenario,
+def _sweep(first: Any, make_simulator: SimulatorFactory, scenario: Scenario,
            scripts: FakeScripts, *, pairs: bool, idempotent: Collection[str],
            effects: Callable[[], Any] | None, kinds: Collection[str] | None, seed: int,
            progress: Callable[[int, int], None] | None, shard: tuple[int, int] | None,
            isolation: str, once: set[str], prune: bool) -> SweepReport:
-    """:func:`_sweep`, each run starting from the fakes' scripts as the sweep found them."""
     trace = _Trace()
     cache = PrefixCache()
     first.attach_prefix_cache(cache)
