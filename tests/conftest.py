@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -96,3 +97,14 @@ def in_fresh_process(tmp_path_factory: pytest.TempPathFactory,
                 shared.write_text(answer(), encoding="utf-8")
         return json.loads(shared.read_text(encoding="utf-8"))
     return run
+
+
+@pytest.fixture
+def another_thread() -> Iterator[str]:
+    """A second thread (``model-loop``) running through the test: a process that cannot fork."""
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, name="model-loop", daemon=True)
+    thread.start()
+    yield thread.name
+    stop.set()
+    thread.join()

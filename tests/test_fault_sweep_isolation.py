@@ -26,7 +26,6 @@ import dataclasses
 import json
 import os
 import random
-import threading
 from datetime import timedelta
 
 import azure.durable_functions as df
@@ -243,17 +242,10 @@ def test_auto_forks_long_scenarios_in_a_process_that_can_fork(fresh_process):
     assert fresh_process["auto"] == {"short": "rerun", "long": "fork"}
 
 
-def test_forking_is_refused_while_other_threads_run_and_auto_reruns_instead():
-    stop = threading.Event()
-    worker = threading.Thread(target=stop.wait, name="model-loop", daemon=True)
-    worker.start()
-    try:
-        with pytest.raises(RuntimeError, match="other threads are running \\(.*model-loop"):
-            sweep(writing(), "fork")
-        report, starts = sweep(writing(8, 60), "auto", faults=["timeout"], shard=(0, 20))
-    finally:
-        stop.set()
-        worker.join()
+def test_forking_is_refused_while_other_threads_run_and_auto_reruns_instead(another_thread):
+    with pytest.raises(RuntimeError, match=f"other threads are running \\(.*{another_thread}"):
+        sweep(writing(), "fork")
+    report, starts = sweep(writing(8, 60), "auto", faults=["timeout"], shard=(0, 20))
 
     assert report.isolation == "rerun" and starts == 1 + 1      # run #0 of 9
 

@@ -3,7 +3,6 @@
 import os
 import random
 import sys
-import threading
 
 import azure.durable_functions as df
 import pytest
@@ -248,17 +247,10 @@ def test_auto_forks_long_scenarios_in_a_process_that_can_fork(fresh_process):
 
 
 @needs_fork
-def test_forking_is_refused_while_other_threads_run_and_auto_reruns_instead():
-    stop = threading.Event()
-    worker = threading.Thread(target=stop.wait, name="model-loop", daemon=True)
-    worker.start()
-    try:
-        with pytest.raises(RuntimeError, match="other threads are running \\(.*model-loop"):
-            sweep(shop, "fork")
-        report, _ = sweep(long_restock, "auto", idempotent=["count_shelf"], shard=(0, 40))
-    finally:
-        stop.set()
-        worker.join()
+def test_forking_is_refused_while_other_threads_run_and_auto_reruns_instead(another_thread):
+    with pytest.raises(RuntimeError, match=f"other threads are running \\(.*{another_thread}"):
+        sweep(shop, "fork")
+    report, _ = sweep(long_restock, "auto", idempotent=["count_shelf"], shard=(0, 40))
 
     assert report.isolation == "rerun" and report.ok
 
