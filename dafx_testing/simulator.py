@@ -52,6 +52,7 @@ from .core.history import (
     Event,
     EventType,
     OrchestrationStatus,
+    check_host_events,
     check_replayable,
     find_started,
     load_history,
@@ -1022,7 +1023,7 @@ class Simulator:
                                      "ExecutionStarted 'Name', no 'name'); it cannot be resumed")
         started["Name"] = name
         check_replayable(events, where)
-        self._check_host_events(events, where)
+        check_host_events(events, where, self._worker.history_events)
         instance = Instance(
             instance_id=instance_id, name=name,
             execution_id=orchestration.get("ExecutionId") or self._worker.new_execution_id(instance_id),
@@ -1042,16 +1043,6 @@ class Simulator:
         return instance_id
 
     # -- helpers --
-
-    def _check_host_events(self, events: list[Event], where: str) -> None:
-        """Refuse a history holding an event type this simulator's host never writes."""
-        for index, event in enumerate(events):
-            kind = EventType(event["EventType"])
-            if kind not in self._worker.history_events:
-                raise HistoryFormatError(
-                    f"{where}: event {index} is {kind.name}, an entity event of the Durable Task "
-                    "protocol (durabletask workers); an Azure Functions app's history (DTFx) has "
-                    "no such event: its entity calls are EventSent and their answers EventRaised")
 
     def _require_running(self, instance_id: str, action: str) -> Instance:
         instance = self.hub.get(instance_id)

@@ -239,6 +239,10 @@ def _edited(edit):
                                                        "(events 1, 20)"),
     (_edited(lambda e: e.__setitem__(4, "OrchestratorStarted")),
      "event 4 is not an object: 'OrchestratorStarted'"),
+    # DTFx's EventType ends at ExecutionRewound (src/DurableTask.Core/History/EventType.cs):
+    # the Functions host cannot have written this history (as Simulator.load_history refuses).
+    (_edited(lambda e: e[2].update(EventType=23)),
+     "event 2 is EntityOperationCalled, an entity event of the Durable Task protocol"),
 ])
 def test_malformed_history_files_name_the_file_the_event_and_the_problem(tmp_path, content,
                                                                          message):

@@ -30,10 +30,12 @@ from typing import Any, Union
 
 from ..core.errors import ArgumentError, HistoryFormatError, NonDeterminismError, ReplayError
 from ..core.history import (
+    DTFX_EVENTS,
     STATUS_API,
     Event,
     EventType,
     OrchestrationStatus,
+    check_host_events,
     check_replayable,
     read_document,
     read_history_json,
@@ -151,6 +153,9 @@ class Replayer:
         assert all(r.ok for r in results), "\\n".join(r.explain() for r in results)
     """
 
+    history_events: frozenset[EventType] = DTFX_EVENTS
+    """The event types its host's histories hold (a history is checked against them)."""
+
     def __init__(self, app: Any, *, raise_on_failure: bool = False,
                  timer_limits: TimerLimits = AZURE_STORAGE_TIMER_LIMITS) -> None:
         if any(type(candidate).__module__.startswith("durabletask")
@@ -174,6 +179,7 @@ class Replayer:
         """
         source, events, recorded_id, notes = _load(history)
         check_replayable(events, source)
+        check_host_events(events, source, self.history_events)
         started = next(e for e in events if e["EventType"] == EventType.ExecutionStarted)
         instance = started.get("OrchestrationInstance") or {}
         instance_id = instance_id or recorded_id or instance.get("InstanceId") or "replayed"

@@ -63,6 +63,13 @@ class EventType(IntEnum):
     EntityUnlockSent = 28
 
 
+DTFX_EVENTS: frozenset[EventType] = frozenset(
+    kind for kind in EventType if kind <= EventType.ExecutionRewound)
+"""The event types of a DTFx history (an Azure Functions app's): DTFx's ``EventType`` ends at
+``ExecutionRewound`` (src/DurableTask.Core/History/EventType.cs in Azure/durabletask); the
+entity events after it are the Durable Task protocol's, which the Functions host never writes."""
+
+
 class OrchestrationStatus(IntEnum):
     """DTFx ``OrchestrationStatus``, as stored in ``ExecutionCompleted``."""
 
@@ -378,6 +385,21 @@ def check_replayable(events: list[Event], where: str) -> None:
             raise HistoryFormatError(
                 f"{where}: event {index} ({kind.name}) lacks {', '.join(missing)}; a replay "
                 "needs it")
+
+
+def check_host_events(events: list[Event], where: str, written: frozenset[EventType]) -> None:
+    """Refuse a history holding an event type its host never writes (``written``).
+
+    Only the Functions host restricts them (:data:`DTFX_EVENTS`), so the one type a
+    history can hold and its host not write is a Durable Task protocol entity event.
+    """
+    for index, event in enumerate(events):
+        kind = EventType(event["EventType"])
+        if kind not in written:
+            raise HistoryFormatError(
+                f"{where}: event {index} is {kind.name}, an entity event of the Durable Task "
+                "protocol (durabletask workers); an Azure Functions app's history (DTFx) has "
+                "no such event: its entity calls are EventSent and their answers EventRaised")
 
 
 # -- the field checks: each returns None for a valid value, else what is valid --------

@@ -50,6 +50,8 @@ class Replayer(FunctionsReplayer):
         assert result.ok, result.explain()
     """
 
+    history_events = frozenset(EventType)       # the protocol's entity events included
+
     def __init__(self, worker: Any, *, raise_on_failure: bool = False) -> None:
         self.worker_index = WorkerIndex.of(worker if is_worker(worker) else load_worker(worker))
         self.raise_on_failure = raise_on_failure

@@ -34,6 +34,7 @@ from ..core.errors import (
     UnknownFunctionError,
 )
 from ..core.history import (
+    DTFX_EVENTS,
     Event,
     EventType,
     OrchestrationStatus,
@@ -146,11 +147,8 @@ class PrefixCache:
 class Worker:
     """Runs the work queued in a task hub, step by step, with crash points around commits."""
 
-    history_events: frozenset[EventType] = frozenset(
-        kind for kind in EventType if kind <= EventType.ExecutionRewound)
-    """The event types its host's histories hold: DTFx's ``EventType`` ends at ``ExecutionRewound``
-    (src/DurableTask.Core/History/EventType.cs in Azure/durabletask); the entity events after it
-    are the Durable Task protocol's, which the Functions host never writes."""
+    history_events: frozenset[EventType] = DTFX_EVENTS
+    """The event types its host's histories hold (a loaded history is checked against them)."""
 
     def __init__(self, index: AppIndex, hub: TaskHub, clock: VirtualClock,
                  ledger: ActivityLedger, settings: Settings, seed: int, crashes: CrashLog) -> None:
