@@ -21,7 +21,6 @@ time, the runaway budgets. What the sidecar does with each answer follows
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -73,7 +72,6 @@ class DtWorker(Worker):
         self._observers = Observers()
         self._locks = EntityLocks(hub, lambda owner, event, execution: hub.deliver(
             owner, self._event(event, self.now), execution))
-        self._modules: dict[int, tuple[int, list[Any]]] = {}   # each function's app modules
 
     def step(self) -> bool:
         """One unit of work; none while no worker is attached (the sidecar holds it)."""
@@ -475,7 +473,7 @@ class DtWorker(Worker):
         mock = self.ledger.mock_for(work.name)
         run = ActivityRun(mocked=mock is not None)
         with (self._observers.observing(sdk._registry.activities, work.name, run.record, mock),
-              sleeps_charged(self._app_modules(fn))):
+              sleeps_charged(app_modules(fn))):
             sdk._execute_activity(request, stub, str(work.task_id))
         if fn is not None:
             self.ledger.calls.append(ActivityCall(
@@ -483,15 +481,6 @@ class DtWorker(Worker):
                 instance_id=work.instance_id, task_id=work.task_id, at=self.now,
                 result=run.result, error=run.error, mocked=run.mocked))
         return stub.reply
-
-    def _app_modules(self, function: Any) -> list[Any]:
-        """The app modules whose sleeps a function's work is charged for (looked up once)."""
-        if function is None:
-            return []
-        known = self._modules.get(id(function))
-        if known is None or known[0] != len(sys.modules):       # again once more are loaded
-            known = self._modules[id(function)] = (len(sys.modules), app_modules(function))
-        return known[1]
 
     def completion_event(self, work: ActivityWork, outcome: Any) -> Event:
         reply: pb.ActivityResponse = outcome
@@ -520,7 +509,7 @@ class DtWorker(Worker):
         stub = CaptureStub()
         registered = self.index.find(ENTITY, record.name)
         entity = registered.user_function if registered is not None else None
-        with metering() as model_time, sleeps_charged(self._app_modules(entity)):
+        with metering() as model_time, sleeps_charged(app_modules(entity)):
             self._sdk(ENTITY, record.name)._execute_entity_batch(request, stub, str(record.batches))
         self.ledger.entity_operations.update(f"{record.name}.{r.operation}" for r in requests)
         reply: pb.EntityBatchResult = stub.reply

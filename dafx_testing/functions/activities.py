@@ -161,13 +161,14 @@ def _import_root(function: Callable[..., Any]) -> Path | None:
     return path.parents[depth] if depth < len(path.parents) else None
 
 
-def app_modules(function: Callable[..., Any]) -> list[ModuleType]:
+def app_modules(function: Callable[..., Any] | None) -> list[ModuleType]:
     """The loaded modules of the app ``function`` belongs to: the user's, under its import root.
 
     A test module's root may hold other code (the project, dafx-testing in a
     checkout): only the user's modules count (:mod:`dafx_testing.core.user_code`).
+    None (no function registered under the name): none.
     """
-    root = _import_root(function)
+    root = _import_root(function) if function is not None else None
     if root is None:
         return []
     cached = _app_modules.get(root)
